@@ -23,7 +23,7 @@ impl AuthHeader {
         let mut cur = Cursor::new(value);
         cur.skip_lws();
         let (ss, se) = cur.token("authentication scheme")?;
-        let scheme = value.slice_ref(&value[ss..se]);
+        let scheme = crate::lex::sub(value, &value[ss..se]);
         let mut params = Vec::new();
         if !cur.skip_lws() {
             if cur.at_end() {
@@ -38,12 +38,12 @@ impl AuthHeader {
             }
             let v = if cur.peek() == Some(b'"') {
                 let (s, e) = cur.quoted_string()?;
-                value.slice_ref(&value[s + 1..e - 1])
+                crate::lex::sub(value, &value[s + 1..e - 1])
             } else {
                 let (s, e) = cur.token("auth parameter value")?;
-                value.slice_ref(&value[s..e])
+                crate::lex::sub(value, &value[s..e])
             };
-            params.push((value.slice_ref(&value[ns..ne]), v));
+            params.push((crate::lex::sub(value, &value[ns..ne]), v));
             cur.skip_lws();
             if cur.at_end() {
                 return Ok(AuthHeader { scheme, params });

@@ -87,7 +87,7 @@ header_names! {
 impl HeaderName {
     /// Maps a header name as written on the wire.
     pub fn from_wire(name: &[u8], owner: &Bytes) -> HeaderName {
-        HeaderName::lookup(name).unwrap_or_else(|| HeaderName::Other(owner.slice_ref(name)))
+        HeaderName::lookup(name).unwrap_or_else(|| HeaderName::Other(crate::lex::sub(owner, name)))
     }
 
     /// A name from text (builders): known names map to their variant.

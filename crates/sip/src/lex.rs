@@ -253,3 +253,17 @@ impl<'a> Cursor<'a> {
         }
     }
 }
+
+/// A zero-copy sub-slice of `owner` for `part`, which normally lies inside it;
+/// if it does not (a programming slip), the bytes are copied instead of panicking,
+/// so wire input can never crash the parser through this path.
+pub(crate) fn sub(owner: &bytes::Bytes, part: &[u8]) -> bytes::Bytes {
+    let base = owner.as_ptr() as usize;
+    let start = part.as_ptr() as usize;
+    if start >= base && start + part.len() <= base + owner.len() {
+        owner.slice(start - base..start - base + part.len())
+    } else {
+        debug_assert!(part.is_empty(), "sub-slice outside its owner");
+        bytes::Bytes::copy_from_slice(part)
+    }
+}

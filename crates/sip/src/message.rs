@@ -172,6 +172,8 @@ pub struct Response {
 
 /// A request or a response.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Requests dominate; boxing them would add an allocation per message.
+#[allow(clippy::large_enum_variant)]
 pub enum Message {
     Request(Request),
     Response(Response),

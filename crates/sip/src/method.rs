@@ -45,7 +45,7 @@ impl Method {
             b"REFER" => Method::Refer,
             b"MESSAGE" => Method::Message,
             b"PUBLISH" => Method::Publish,
-            other => Method::Extension(owner.slice_ref(other)),
+            other => Method::Extension(crate::lex::sub(owner, other)),
         }
     }
 

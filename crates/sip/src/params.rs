@@ -63,12 +63,12 @@ impl Params {
                 if v.is_empty() || !lex::escapes_ok(v) {
                     return Err(ParseError::bad("invalid URI parameter value"));
                 }
-                Some(owner.slice_ref(v))
+                Some(crate::lex::sub(owner, v))
             } else {
                 None
             };
             list.push(Param {
-                name: owner.slice_ref(name),
+                name: crate::lex::sub(owner, name),
                 value,
             });
         }
@@ -86,7 +86,7 @@ impl Params {
                     _ => cur.unexpected("parameter name"),
                 });
             }
-            let name = owner.slice_ref(&cur.s[ns..ne]);
+            let name = crate::lex::sub(owner, &cur.s[ns..ne]);
             let value = if cur.eat_sep(b'=') {
                 let (vs, ve) = if cur.peek() == Some(b'"') {
                     cur.quoted_string()?
@@ -99,7 +99,7 @@ impl Params {
                         String::from_utf8_lossy(&name)
                     )));
                 }
-                Some(owner.slice_ref(&cur.s[vs..ve]))
+                Some(crate::lex::sub(owner, &cur.s[vs..ve]))
             } else {
                 None
             };

@@ -33,6 +33,8 @@ pub(crate) struct Head {
     pub content_length: Option<usize>,
 }
 
+// Requests dominate; boxing them would add an allocation per message.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum StartLine {
     Request {
         method: Method,
@@ -161,8 +163,10 @@ pub(crate) fn parse_head(data: &Bytes, framing: Framing) -> Result<Head, ParseEr
             if content_length.is_some() {
                 return Err(ParseError::bad("more than one Content-Length header"));
             }
-            let n = simple::parse_number(&header.value, u32::MAX.into(), "Content-Length")
-                .map_err(|e| e.in_header("Content-Length"))?;
+            if header.value.first() == Some(&b'-') {
+                return Err(ParseError::bad("Content-Length is negative"));
+            }
+            let n = simple::parse_number(&header.value, u32::MAX.into(), "Content-Length")?;
             content_length = Some(n as usize);
         }
         headers.push(header);
@@ -235,9 +239,9 @@ fn parse_header_line(
         }
         let v = v.freeze();
         let t = v.trim_ascii();
-        v.slice_ref(t)
+        crate::lex::sub(&v, t)
     } else {
-        data.slice_ref(data[value_start..content_end].trim_ascii())
+        crate::lex::sub(data, data[value_start..content_end].trim_ascii())
     };
     Ok(Header::parsed(name, value, data.slice(start..line_end)))
 }
@@ -283,7 +287,7 @@ fn parse_request_line(data: &Bytes, text: &[u8]) -> Result<StartLine, ParseError
     Ok(StartLine::Request {
         method: Method::from_token(method, data),
         uri,
-        version: data.slice_ref(version),
+        version: crate::lex::sub(data, version),
     })
 }
 
@@ -314,8 +318,8 @@ fn parse_status_line(data: &Bytes, text: &[u8]) -> Result<StartLine, ParseError>
     }
     Ok(StartLine::Response {
         status,
-        reason: data.slice_ref(reason),
-        version: data.slice_ref(version),
+        reason: crate::lex::sub(data, reason),
+        version: crate::lex::sub(data, version),
     })
 }
 

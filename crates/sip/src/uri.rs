@@ -63,14 +63,14 @@ impl Host {
             }
             let inner = &s[1..s.len() - 1];
             return parse_ipv6(inner)
-                .map(|a| Host::Ipv6(a, owner.slice_ref(inner)))
+                .map(|a| Host::Ipv6(a, crate::lex::sub(owner, inner)))
                 .ok_or_else(|| ParseError::bad("invalid IPv6 address in IPv6 reference"));
         }
         if let Some(a) = parse_ipv4(s) {
             return Ok(Host::Ipv4(a));
         }
         if is_hostname(s) {
-            return Ok(Host::Domain(owner.slice_ref(s)));
+            return Ok(Host::Domain(crate::lex::sub(owner, s)));
         }
         if s.contains(&b':') {
             return Err(ParseError::bad("IPv6 address must be enclosed in '[' ']'"));
@@ -85,7 +85,7 @@ impl Host {
     pub fn parse_received(s: &[u8], owner: &Bytes) -> Result<Host, ParseError> {
         if s.first() != Some(&b'[') && s.contains(&b':') {
             return parse_ipv6(s)
-                .map(|a| Host::Ipv6(a, owner.slice_ref(s)))
+                .map(|a| Host::Ipv6(a, crate::lex::sub(owner, s)))
                 .ok_or_else(|| ParseError::bad("invalid IPv6 address"));
         }
         Host::parse(s, owner)
@@ -192,9 +192,9 @@ impl Uri {
         } else if scheme_text.eq_ignore_ascii_case(b"tel") {
             Scheme::Tel
         } else {
-            Scheme::Other(owner.slice_ref(scheme_text))
+            Scheme::Other(crate::lex::sub(owner, scheme_text))
         };
-        let raw = owner.slice_ref(s);
+        let raw = crate::lex::sub(owner, s);
         match scheme {
             Scheme::Sip | Scheme::Sips => parse_sip(owner, raw, scheme, rest),
             Scheme::Tel => parse_tel(owner, raw, rest),
@@ -272,8 +272,8 @@ fn parse_sip(owner: &Bytes, raw: Bytes, scheme: Scheme, rest: &[u8]) -> Result<U
                 }
             }
             (
-                Some(owner.slice_ref(user)),
-                password.map(|p| owner.slice_ref(p)),
+                Some(crate::lex::sub(owner, user)),
+                password.map(|p| crate::lex::sub(owner, p)),
                 &rest[at + 1..],
             )
         }
@@ -297,7 +297,7 @@ fn parse_sip(owner: &Bytes, raw: Bytes, scheme: Scheme, rest: &[u8]) -> Result<U
         let h = cur.rest();
         validate_uri_headers(h)?;
         cur.pos = hostpart.len();
-        Some(owner.slice_ref(h))
+        Some(crate::lex::sub(owner, h))
     } else {
         None
     };
@@ -395,7 +395,7 @@ fn parse_tel(owner: &Bytes, raw: Bytes, rest: &[u8]) -> Result<Uri, ParseError> 
     Ok(Uri {
         raw,
         scheme: Scheme::Tel,
-        user: Some(owner.slice_ref(number)),
+        user: Some(crate::lex::sub(owner, number)),
         password: None,
         host: None,
         port: None,

@@ -125,7 +125,7 @@ impl NameAddr {
         match cur.peek() {
             Some(b'"') => {
                 let (s, e) = cur.quoted_string()?;
-                display_name = Some(owner.slice_ref(&cur.s[s..e]));
+                display_name = Some(crate::lex::sub(owner, &cur.s[s..e]));
                 cur.skip_lws();
                 if cur.peek() != Some(b'<') {
                     return Err(cur.unexpected("'<' after display name"));
@@ -145,7 +145,7 @@ impl NameAddr {
                     probe.skip_lws();
                 }
                 if probe.peek() == Some(b'<') && last_end > start {
-                    display_name = Some(owner.slice_ref(&cur.s[start..last_end]));
+                    display_name = Some(crate::lex::sub(owner, &cur.s[start..last_end]));
                     *cur = probe;
                 }
             }
@@ -215,7 +215,7 @@ impl Contact {
                 }
             }
             if let Some(e) = na.params.get("expires") {
-                if !e.is_some_and(|e| lex::parse_u64(e, u32::MAX.into()).is_some()) {
+                if e.is_none_or(|e| lex::parse_u64(e, u32::MAX.into()).is_none()) {
                     return Err(ParseError::bad(
                         "Contact expires parameter is not a number up to 2^32-1",
                     ));

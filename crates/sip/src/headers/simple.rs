@@ -60,7 +60,7 @@ pub fn parse_call_id(value: &Bytes) -> Result<Bytes, ParseError> {
             && b.is_none_or(|b| !b.is_empty() && b.iter().all(|&c| lex::is_word(c)))
     };
     if ok {
-        Ok(value.slice_ref(v))
+        Ok(crate::lex::sub(value, v))
     } else {
         Err(ParseError::bad("Call-ID is not word[@word]"))
     }
@@ -101,8 +101,8 @@ impl MediaType {
             return Err(cur.unexpected("end of media type"));
         }
         Ok(MediaType {
-            kind: value.slice_ref(&value[ks..ke]),
-            subtype: value.slice_ref(&value[ss..se]),
+            kind: crate::lex::sub(value, &value[ks..ke]),
+            subtype: crate::lex::sub(value, &value[ss..se]),
             params,
         })
     }
@@ -124,7 +124,7 @@ pub fn parse_token_list(value: &Bytes) -> Result<Vec<Bytes>, ParseError> {
     }
     loop {
         let (s, e) = cur.token("option tag")?;
-        out.push(value.slice_ref(&value[s..e]));
+        out.push(crate::lex::sub(value, &value[s..e]));
         cur.skip_lws();
         if cur.at_end() {
             return Ok(out);
@@ -188,11 +188,11 @@ pub struct Replaces {
 
 impl Replaces {
     pub fn parse(value: &Bytes) -> Result<Replaces, ParseError> {
-        let v = value.trim_ascii();
-        let end = memchr::memchr(b';', v).unwrap_or(v.len());
-        let call_id = parse_call_id(&value.slice_ref(v[..end].trim_ascii()))?;
+        let lead = value.len() - value.trim_ascii_start().len();
+        let end = memchr::memchr(b';', value).unwrap_or(value.len());
+        let call_id = parse_call_id(&crate::lex::sub(value, value[lead..end].trim_ascii()))?;
         let mut cur = Cursor::new(value);
-        cur.pos = (v.as_ptr() as usize - value.as_ptr() as usize) + end;
+        cur.pos = end;
         let params = Params::parse_generic(value, &mut cur)?;
         cur.skip_lws();
         if !cur.at_end() {

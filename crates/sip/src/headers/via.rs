@@ -38,7 +38,7 @@ impl Transport {
         } else if eq(b"WSS") {
             Transport::Wss
         } else {
-            Transport::Other(owner.slice_ref(t))
+            Transport::Other(crate::lex::sub(owner, t))
         }
     }
 
@@ -197,8 +197,8 @@ impl Via {
         };
         let params = Params::parse_generic(owner, cur)?;
         let via = Via {
-            protocol: owner.slice_ref(&cur.s[ps..pe]),
-            version: owner.slice_ref(&cur.s[vs..ve]),
+            protocol: crate::lex::sub(owner, &cur.s[ps..pe]),
+            version: crate::lex::sub(owner, &cur.s[vs..ve]),
             transport: Transport::from_token(&cur.s[ts..te], owner),
             host,
             port,
@@ -212,14 +212,11 @@ impl Via {
     fn check_params(&self) -> Result<(), ParseError> {
         for p in self.params.iter() {
             let name = &p.name[..];
-            let v = p.value.as_deref();
+            let v = p.value.as_ref();
             let ok = if name.eq_ignore_ascii_case(b"ttl") {
                 v.and_then(|v| lex::parse_u64(v, 255)).is_some()
             } else if name.eq_ignore_ascii_case(b"received") {
-                v.is_some_and(|v| {
-                    Host::parse_received(v, &Bytes::copy_from_slice(v))
-                        .is_ok_and(|h| h.ip().is_some())
-                })
+                v.is_some_and(|v| Host::parse_received(v, v).is_ok_and(|h| h.ip().is_some()))
             } else if name.eq_ignore_ascii_case(b"branch") {
                 v.is_some_and(|v| v.iter().all(|&b| lex::is_token(b)))
             } else if name.eq_ignore_ascii_case(b"rport") {
