@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 macro_rules! header_names {
-    ($( $variant:ident => $canonical:literal $(, $compact:literal)? ;)*) => {
+    ($( $variant:ident => $canonical:literal / $lower:literal $(, $compact:literal)? ;)*) => {
         /// A header field name. Known names compare case-insensitively and
         /// compact forms map to their long form (`v` is `Via`).
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -24,64 +24,72 @@ macro_rules! header_names {
             }
 
             fn lookup(name: &[u8]) -> Option<HeaderName> {
-                $(
-                    if name.eq_ignore_ascii_case($canonical.as_bytes()) {
+                if name.len() == 1 {
+                    $( $( if name[0].eq_ignore_ascii_case(&$compact) {
                         return Some(HeaderName::$variant);
-                    }
-                    $( if name.len() == 1 && name[0].eq_ignore_ascii_case(&$compact) {
-                        return Some(HeaderName::$variant);
-                    } )?
-                )*
-                None
+                    } )? )*
+                    return None;
+                }
+                // Lower-case into a small buffer, then one `match` (a jump on
+                // length and bytes) instead of a scan over every known name.
+                let mut buf = [0u8; 24];
+                let lower = buf.get_mut(..name.len())?;
+                for (d, s) in lower.iter_mut().zip(name) {
+                    *d = s.to_ascii_lowercase();
+                }
+                match &*lower {
+                    $( $lower => Some(HeaderName::$variant), )*
+                    _ => None,
+                }
             }
         }
     };
 }
 
 header_names! {
-    Via => "Via", b'v';
-    From => "From", b'f';
-    To => "To", b't';
-    CallId => "Call-ID", b'i';
-    CSeq => "CSeq";
-    MaxForwards => "Max-Forwards";
-    Contact => "Contact", b'm';
-    Route => "Route";
-    RecordRoute => "Record-Route";
-    ContentLength => "Content-Length", b'l';
-    ContentType => "Content-Type", b'c';
-    ContentEncoding => "Content-Encoding", b'e';
-    ContentDisposition => "Content-Disposition";
-    Expires => "Expires";
-    MinExpires => "Min-Expires";
-    Authorization => "Authorization";
-    ProxyAuthorization => "Proxy-Authorization";
-    WwwAuthenticate => "WWW-Authenticate";
-    ProxyAuthenticate => "Proxy-Authenticate";
-    AuthenticationInfo => "Authentication-Info";
-    Supported => "Supported", b'k';
-    Require => "Require";
-    ProxyRequire => "Proxy-Require";
-    Unsupported => "Unsupported";
-    Allow => "Allow";
-    Accept => "Accept";
-    RSeq => "RSeq";
-    RAck => "RAck";
-    ReferTo => "Refer-To", b'r';
-    ReferredBy => "Referred-By", b'b';
-    Replaces => "Replaces";
-    SessionExpires => "Session-Expires", b'x';
-    MinSE => "Min-SE";
-    Event => "Event", b'o';
-    Subject => "Subject", b's';
-    UserAgent => "User-Agent";
-    Server => "Server";
-    Date => "Date";
-    RetryAfter => "Retry-After";
-    Warning => "Warning";
-    Privacy => "Privacy";
-    Reason => "Reason";
-    Timestamp => "Timestamp";
+    Via => "Via" / b"via", b'v';
+    From => "From" / b"from", b'f';
+    To => "To" / b"to", b't';
+    CallId => "Call-ID" / b"call-id", b'i';
+    CSeq => "CSeq" / b"cseq";
+    MaxForwards => "Max-Forwards" / b"max-forwards";
+    Contact => "Contact" / b"contact", b'm';
+    Route => "Route" / b"route";
+    RecordRoute => "Record-Route" / b"record-route";
+    ContentLength => "Content-Length" / b"content-length", b'l';
+    ContentType => "Content-Type" / b"content-type", b'c';
+    ContentEncoding => "Content-Encoding" / b"content-encoding", b'e';
+    ContentDisposition => "Content-Disposition" / b"content-disposition";
+    Expires => "Expires" / b"expires";
+    MinExpires => "Min-Expires" / b"min-expires";
+    Authorization => "Authorization" / b"authorization";
+    ProxyAuthorization => "Proxy-Authorization" / b"proxy-authorization";
+    WwwAuthenticate => "WWW-Authenticate" / b"www-authenticate";
+    ProxyAuthenticate => "Proxy-Authenticate" / b"proxy-authenticate";
+    AuthenticationInfo => "Authentication-Info" / b"authentication-info";
+    Supported => "Supported" / b"supported", b'k';
+    Require => "Require" / b"require";
+    ProxyRequire => "Proxy-Require" / b"proxy-require";
+    Unsupported => "Unsupported" / b"unsupported";
+    Allow => "Allow" / b"allow";
+    Accept => "Accept" / b"accept";
+    RSeq => "RSeq" / b"rseq";
+    RAck => "RAck" / b"rack";
+    ReferTo => "Refer-To" / b"refer-to", b'r';
+    ReferredBy => "Referred-By" / b"referred-by", b'b';
+    Replaces => "Replaces" / b"replaces";
+    SessionExpires => "Session-Expires" / b"session-expires", b'x';
+    MinSE => "Min-SE" / b"min-se";
+    Event => "Event" / b"event", b'o';
+    Subject => "Subject" / b"subject", b's';
+    UserAgent => "User-Agent" / b"user-agent";
+    Server => "Server" / b"server";
+    Date => "Date" / b"date";
+    RetryAfter => "Retry-After" / b"retry-after";
+    Warning => "Warning" / b"warning";
+    Privacy => "Privacy" / b"privacy";
+    Reason => "Reason" / b"reason";
+    Timestamp => "Timestamp" / b"timestamp";
 }
 
 impl HeaderName {
