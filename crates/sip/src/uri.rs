@@ -248,6 +248,78 @@ impl Uri {
     }
 }
 
+impl Uri {
+    /// URI equivalence (RFC 3261 §19.1.4): user part compared after
+    /// unescaping and case-sensitively, host case-insensitively, ports
+    /// literally (an absent port differs from `:5060`); `user`, `ttl`,
+    /// `method`, `maddr` and `transport` must match if either side has them;
+    /// other parameters only where both have them; headers must all match.
+    /// Non-SIP URIs compare by exact text (case-insensitive scheme).
+    pub fn equivalent(&self, other: &Uri) -> bool {
+        if self.scheme != other.scheme {
+            return false;
+        }
+        if !self.is_sip() {
+            return self.raw.eq_ignore_ascii_case(&other.raw);
+        }
+        let unesc = |b: &Option<Bytes>| b.as_deref().map(lex::unescape);
+        if unesc(&self.user) != unesc(&other.user)
+            || unesc(&self.password) != unesc(&other.password)
+        {
+            return false;
+        }
+        let host_eq = match (&self.host, &other.host) {
+            (Some(Host::Domain(a)), Some(Host::Domain(b))) => {
+                lex::unescape(a).eq_ignore_ascii_case(&lex::unescape(b))
+            }
+            (Some(Host::Ipv4(a)), Some(Host::Ipv4(b))) => a == b,
+            (Some(Host::Ipv6(a, _)), Some(Host::Ipv6(b, _))) => a == b,
+            _ => false,
+        };
+        if !host_eq || self.port != other.port {
+            return false;
+        }
+        let value = |u: &Uri, name: &[u8]| {
+            u.params
+                .iter()
+                .find(|p| lex::unescape(&p.name).eq_ignore_ascii_case(name))
+                .map(|p| p.value.as_deref().map(lex::unescape))
+        };
+        for p in self.params.iter().chain(other.params.iter()) {
+            let name = lex::unescape(&p.name).to_ascii_lowercase();
+            let special = matches!(
+                &name[..],
+                b"user" | b"ttl" | b"method" | b"maddr" | b"transport"
+            );
+            match (value(self, &name), value(other, &name)) {
+                (Some(a), Some(b)) => {
+                    let eq = match (&a, &b) {
+                        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+                        (None, None) => true,
+                        _ => false,
+                    };
+                    if !eq {
+                        return false;
+                    }
+                }
+                (None, None) => {}
+                _ if special => return false,
+                _ => {}
+            }
+        }
+        let headers = |u: &Uri| {
+            let mut v: Vec<Vec<u8>> = u
+                .headers
+                .as_deref()
+                .map(|h| h.split(|&b| b == b'&').map(lex::unescape).collect())
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        headers(self) == headers(other)
+    }
+}
+
 impl fmt::Display for Uri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&String::from_utf8_lossy(&self.raw))
@@ -472,6 +544,45 @@ mod tests {
         assert_eq!(t.scheme, Scheme::Tel);
         assert_eq!(t.user.as_deref(), Some(&b"+1-201-555-0123"[..]));
         assert!(uri("tel:abc-nope").is_err());
+    }
+
+    /// RFC 3261 §19.1.4 examples.
+    #[test]
+    fn equivalence_rules() {
+        let eq = |a: &str, b: &str| uri(a).unwrap().equivalent(&uri(b).unwrap());
+        assert!(eq(
+            "sip:%61lice@atlanta.com;transport=TCP",
+            "sip:alice@AtLanTa.CoM;Transport=tcp"
+        ));
+        assert!(eq(
+            "sip:carol@chicago.com",
+            "sip:carol@chicago.com;newparam=5"
+        ));
+        assert!(eq(
+            "sip:carol@chicago.com;security=on",
+            "sip:carol@chicago.com;newparam=5"
+        ));
+        assert!(eq(
+            "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+            "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com"
+        ));
+        assert!(!eq(
+            "SIP:ALICE@AtLanTa.CoM;Transport=udp",
+            "sip:alice@AtLanTa.CoM;Transport=UDP"
+        ));
+        assert!(!eq("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"));
+        assert!(!eq(
+            "sip:bob@biloxi.com",
+            "sip:bob@biloxi.com;transport=udp"
+        ));
+        assert!(!eq(
+            "sip:carol@chicago.com",
+            "sip:carol@chicago.com?Subject=next%20meeting"
+        ));
+        assert!(!eq(
+            "sip:carol@chicago.com;security=on",
+            "sip:carol@chicago.com;security=off"
+        ));
     }
 
     #[test]
