@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod solo;
+
 use bytes::Bytes;
 use sip::{Method, NameAddr, Response, Transport, Uri};
 use sip_core::{
