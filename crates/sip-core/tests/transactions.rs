@@ -18,7 +18,10 @@ fn timer_a_doubles_until_timer_b_fires_at_64_t1() {
     let sent = s.run(secs(40.0));
     let times: Vec<Duration> = sent.iter().map(|(t, _)| *t).collect();
     // RFC 3261 §17.1.1.2: A = T1, 2*T1, 4*T1... (INVITE retransmissions are not capped at T2).
-    assert_eq!(times, [ms(500), ms(1500), ms(3500), ms(7500), ms(15500), ms(31500)]);
+    assert_eq!(
+        times,
+        [ms(500), ms(1500), ms(3500), ms(7500), ms(15500), ms(31500)]
+    );
     assert!(sent.iter().all(|(_, l)| l.starts_with("INVITE")));
     let ev = s.events();
     assert!(matches!(ev[..], [Event::Timeout { key: k, timer: Timer::B }] if k == key));
@@ -44,9 +47,12 @@ fn timer_e_is_t2_once_proceeding() {
     let mut s = Solo::new();
     let uri = Uri::from_text("sip:alice@10.0.0.1").unwrap();
     let from = NameAddr::new(Uri::from_text("sip:bob@10.0.0.2").unwrap());
-    let req = s.ep.build_request(Method::Options, uri.clone(), from, NameAddr::new(uri));
+    let req =
+        s.ep.build_request(Method::Options, uri.clone(), from, NameAddr::new(uri));
     let now = s.clock.now();
-    let key = s.ep.send_request(now, req, Target::udp(PEER.parse().unwrap())).unwrap();
+    let key =
+        s.ep.send_request(now, req, Target::udp(PEER.parse().unwrap()))
+            .unwrap();
     let req = s.sent().remove(0).bytes;
     s.feed(&response_to(&req, "100 Trying", "x"));
     assert_eq!(s.ep.client_state(key), Some(ClientState::Proceeding));
@@ -56,11 +62,15 @@ fn timer_e_is_t2_once_proceeding() {
 
 #[test]
 fn reliable_transport_sends_once_and_timer_k_is_zero() {
-    for (transport, k) in [(Transport::Udp, secs(5.0)), (Transport::Tcp, Duration::ZERO)] {
+    for (transport, k) in [
+        (Transport::Udp, secs(5.0)),
+        (Transport::Tcp, Duration::ZERO),
+    ] {
         let mut s = Solo::new();
         let uri = Uri::from_text("sip:alice@10.0.0.1").unwrap();
         let from = NameAddr::new(Uri::from_text("sip:bob@10.0.0.2").unwrap());
-        let req = s.ep.build_request(Method::Options, uri.clone(), from, NameAddr::new(uri));
+        let req =
+            s.ep.build_request(Method::Options, uri.clone(), from, NameAddr::new(uri));
         let now = s.clock.now();
         let target = Target {
             transport: transport.clone(),
@@ -74,12 +84,17 @@ fn reliable_transport_sends_once_and_timer_k_is_zero() {
         }
         s.clock.advance(ms(100));
         s.feed_from(transport.clone(), PEER, &response_to(&req, "200 OK", "x"));
-        assert!(matches!(&s.events()[..], [Event::Response { response, .. }] if response.status == 200));
+        assert!(
+            matches!(&s.events()[..], [Event::Response { response, .. }] if response.status == 200)
+        );
         assert_eq!(s.ep.client_state(key), Some(ClientState::Completed));
         // Timer K: T4 on UDP, zero on TCP.
         assert_eq!(s.ep.poll_timeout(), Some(s.clock.now() + k), "{transport}");
         s.feed_from(transport, PEER, &response_to(&req, "200 OK", "x"));
-        assert!(s.events().is_empty(), "retransmitted final response absorbed");
+        assert!(
+            s.events().is_empty(),
+            "retransmitted final response absorbed"
+        );
         s.run(secs(60.0));
         assert_eq!(s.ep.client_state(key), None);
     }
@@ -92,7 +107,9 @@ fn non_2xx_final_is_acked_by_the_invite_client_transaction() {
     s.clock.advance(ms(100));
     let busy = response_to(&inv, "486 Busy Here", "b1");
     s.feed(&busy);
-    assert!(matches!(&s.events()[..], [Event::Response { response, .. }] if response.status == 486));
+    assert!(
+        matches!(&s.events()[..], [Event::Response { response, .. }] if response.status == 486)
+    );
     let ack = s.sent();
     assert_eq!(ack.len(), 1);
     let ack_text = String::from_utf8_lossy(&ack[0].bytes).into_owned();
@@ -100,7 +117,11 @@ fn non_2xx_final_is_acked_by_the_invite_client_transaction() {
     assert!(ack_text.contains("CSeq: 1 ACK") && ack_text.contains(";tag=b1"));
     let inv_text = String::from_utf8_lossy(&inv).into_owned();
     let branch = |t: &str| t.split("branch=").nth(1).unwrap()[..23].to_string();
-    assert_eq!(branch(&ack_text), branch(&inv_text), "same branch as the INVITE (§17.1.1.3)");
+    assert_eq!(
+        branch(&ack_text),
+        branch(&inv_text),
+        "same branch as the INVITE (§17.1.1.3)"
+    );
     assert_eq!(s.ep.client_state(key), Some(ClientState::Completed));
     // Retransmitted 486: ACK again, nothing for the TU.
     s.feed(&busy);
@@ -117,9 +138,12 @@ fn accepted_client_forwards_2xx_once_and_reacks_retransmissions() {
     let mut s = Solo::new();
     let uri = Uri::from_text("sip:alice@10.0.0.1").unwrap();
     let from = NameAddr::new(Uri::from_text("sip:bob@10.0.0.2").unwrap());
-    let req = s.ep.build_request(Method::Invite, uri.clone(), from, NameAddr::new(uri));
+    let req =
+        s.ep.build_request(Method::Invite, uri.clone(), from, NameAddr::new(uri));
     let now = s.clock.now();
-    let key = s.ep.send_request(now, req, Target::udp(PEER.parse().unwrap())).unwrap();
+    let key =
+        s.ep.send_request(now, req, Target::udp(PEER.parse().unwrap()))
+            .unwrap();
     let inv = s.sent().remove(0).bytes;
     let ok = response_to(&inv, "200 OK", "t1");
     s.feed(&ok);
@@ -132,7 +156,10 @@ fn accepted_client_forwards_2xx_once_and_reacks_retransmissions() {
             _ => None,
         })
         .expect("2xx with its dialog");
-    assert!(s.sent().is_empty(), "the UAC core, not the transaction, ACKs a 2xx");
+    assert!(
+        s.sent().is_empty(),
+        "the UAC core, not the transaction, ACKs a 2xx"
+    );
     let now = s.clock.now();
     s.ep.ack(now, &dialog, None).unwrap();
     let ack = s.sent().remove(0);
@@ -146,7 +173,9 @@ fn accepted_client_forwards_2xx_once_and_reacks_retransmissions() {
     assert_eq!(s.sent(), vec![ack.clone()]);
     // A 2xx from another fork is a new dialog for the application.
     s.feed(&response_to(&inv, "200 OK", "t2"));
-    assert!(matches!(&s.events()[..], [Event::Response { response, .. }, Event::Dialog { .. }, ..] | [Event::Dialog { .. }, .., Event::Response { response, .. }] if response.status == 200));
+    assert!(
+        matches!(&s.events()[..], [Event::Response { response, .. }, Event::Dialog { .. }, ..] | [Event::Dialog { .. }, .., Event::Response { response, .. }] if response.status == 200)
+    );
     // Timer M ends the transaction at 64*T1.
     s.run(secs(60.0));
     assert_eq!(s.ep.client_state(key), None);

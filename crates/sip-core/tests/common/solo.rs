@@ -72,7 +72,9 @@ impl Solo {
     pub fn send(&mut self, method: Method, transport: Transport) -> (sip_core::ClientTxKey, Bytes) {
         let uri = Uri::from_text("sip:alice@10.0.0.1").unwrap();
         let from = NameAddr::new(Uri::from_text("sip:bob@10.0.0.2").unwrap());
-        let req = self.ep.build_request(method, uri.clone(), from, NameAddr::new(uri));
+        let req = self
+            .ep
+            .build_request(method, uri.clone(), from, NameAddr::new(uri));
         let target = Target {
             transport,
             remote: PEER.parse().unwrap(),
@@ -100,7 +102,10 @@ pub fn secs(v: f64) -> Duration {
 
 /// A response to a request sent by the endpoint, built from its bytes.
 pub fn response_to(request: &Bytes, status: &str, to_tag: &str) -> String {
-    let req = sip::parse_datagram(request.clone()).unwrap().into_request().unwrap();
+    let req = sip::parse_datagram(request.clone())
+        .unwrap()
+        .into_request()
+        .unwrap();
     let h = &req.headers;
     let via = h.get(&sip::HeaderName::Via).unwrap();
     let to = h.get(&sip::HeaderName::To).unwrap();
