@@ -372,14 +372,13 @@ impl Endpoint {
         }
         match status {
             200..=299 => self.set_dialog_state(&id, DialogState::Confirmed),
-            300.. => {
+            300..
                 if self
                     .dialogs
                     .get(&id)
-                    .is_some_and(|d| d.state == DialogState::Early)
-                {
-                    self.set_dialog_state(&id, DialogState::Terminated);
-                }
+                    .is_some_and(|d| d.state == DialogState::Early) =>
+            {
+                self.set_dialog_state(&id, DialogState::Terminated);
             }
             _ => {}
         }
