@@ -3,7 +3,22 @@
 //! `net` does not depend on `sip-core`: any core that takes datagrams, stream
 //! messages and the time, and hands back bytes to send, events and its next
 //! deadline, can be driven. Adapting `sip_core::Endpoint` is a field-for-field
-//! copy of [`Received`] and a forward of each method.
+//! copy of [`Received`] and [`Transmit`] and a forward of each method:
+//!
+//! ```text
+//! impl SansIo for sip_core::Endpoint {
+//!     type Event = sip_core::Event;
+//!     fn handle_receive(&mut self, now: Instant, rx: Received) {
+//!         let Received { transport, local, remote, bytes } = rx;
+//!         sip_core::Endpoint::handle_receive(self, now, sip_core::Received { transport, local, remote, bytes })
+//!     }
+//!     fn poll_transmit(&mut self) -> Option<Transmit> {
+//!         sip_core::Endpoint::poll_transmit(self)
+//!             .map(|t| Transmit { transport: t.transport, remote: t.remote, bytes: t.bytes })
+//!     }
+//!     // handle_timeout, poll_event, poll_timeout: forward unchanged.
+//! }
+//! ```
 
 use bytes::Bytes;
 use std::net::SocketAddr;

@@ -119,6 +119,17 @@ async fn double_crlf_ping_gets_single_crlf_pong() {
 }
 
 #[tokio::test]
+async fn a_lone_crlf_keepalive_is_not_a_slow_message() {
+    let (handle, _events) = start(loopback_config()).await; // read deadline 200 ms
+    let mut client = connect(handle.local_addrs().tcp[0]).await;
+    write(&mut client, b"\r\n").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    write(&mut client, options("TCP", "lone").as_bytes()).await;
+    assert!(read_response(&mut client).await.contains("z9hG4bKlone"));
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn slow_sender_is_cut_off_at_the_read_deadline_while_others_are_served() {
     let (handle, _events) = start(loopback_config()).await; // read deadline 200 ms
     let server = handle.local_addrs().tcp[0];
