@@ -14,7 +14,8 @@
 //!   a write timeout and a *read deadline per message*: once the first byte
 //!   of a message is buffered the whole message must arrive in time, so a
 //!   slow sender cannot pin a connection; a framing error (bad or missing
-//!   Content-Length, a message over [`sip::Limits`]) closes the connection;
+//!   Content-Length, a message over [`sip::Limits`]) closes the connection,
+//!   after a 400/413 naming the fault when the request head is readable;
 //!   the number of connections is capped.
 //! - **The driver**: one task owns the endpoint. Its loop:
 //!
@@ -74,6 +75,7 @@
 mod config;
 mod driver;
 mod error;
+mod reject;
 mod sans_io;
 mod tcp;
 mod udp;

@@ -8,14 +8,14 @@
 
 use crate::driver::Inbound;
 use crate::sans_io::Received;
-use crate::Config;
+use crate::{reject, Config};
 use bytes::{Bytes, BytesMut};
 use sip::{Frame, ParseError, StreamDecoder};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep_until, timeout, Instant};
@@ -156,7 +156,8 @@ enum Close {
     PeerClosed,
     Io(std::io::Error),
     /// RFC 3261 §18.3: without a usable Content-Length the stream cannot be
-    /// framed any more; nothing more is sent and the connection closes.
+    /// framed any more; the connection closes, after a 400 (or 413) naming
+    /// the fault when the message was a request whose head arrived whole.
     Framing(ParseError),
     ReadDeadline,
     Idle,
@@ -240,7 +241,12 @@ async fn serve(
                     let frame = match decoder.next_frame() {
                         Ok(Some(frame)) => frame,
                         Ok(None) => break,
-                        Err(e) => return Close::Framing(e),
+                        Err(e) => {
+                            if let Some(response) = reject::framing_error_response(&raw, &e) {
+                                say_and_close(&mut reader, &mut writer, &response, shared).await;
+                            }
+                            return Close::Framing(e);
+                        }
                     };
                     let consumed = (before - decoder.buffered()).min(raw.len());
                     let bytes = raw.split_to(consumed).freeze();
@@ -293,6 +299,24 @@ async fn serve(
             }
         }
     }
+}
+
+/// Writes a last response, sends FIN, and reads (discarding) until the
+/// peer closes or the read deadline passes, so closing with the peer's
+/// unread bytes in our buffer does not reset the connection and destroy the
+/// response before the peer reads it.
+async fn say_and_close<R, W>(reader: &mut R, writer: &mut W, response: &[u8], shared: &TcpShared)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    if write(writer, response, shared).await.is_err() {
+        return;
+    }
+    let _ = writer.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let drain = async { while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {} };
+    let _ = timeout(shared.read_deadline, drain).await;
 }
 
 /// One turn of the connection loop.

@@ -217,11 +217,20 @@ async fn idle_connections_close_after_the_idle_timeout() {
 }
 
 #[tokio::test]
-async fn negative_content_length_closes_the_connection() {
+async fn negative_content_length_gets_400_and_closes_the_connection() {
     let (handle, mut events) = start(loopback_config()).await;
     let mut client = connect(handle.local_addrs().tcp[0]).await;
-    let bad = options("TCP", "neg").replace("Content-Length: 0", "Content-Length: -1");
+    let bad = options("TCP", "neg").replace(
+        "Content-Length: 0\r\n\r\n",
+        "Content-Length: -1\r\n\r\nhello",
+    );
     write(&mut client, bad.as_bytes()).await;
+    let response = read_response(&mut client).await;
+    assert_eq!(
+        status_line(&response),
+        "SIP/2.0 400 Content-Length is negative"
+    );
+    assert!(response.contains("z9hG4bKneg"), "{response}");
     let took = closed_within(&mut client, Duration::from_secs(2)).await;
     assert!(
         took < Duration::from_millis(150),
@@ -237,6 +246,15 @@ async fn negative_content_length_closes_the_connection() {
 }
 
 #[tokio::test]
+async fn garbage_closes_the_connection_without_an_answer() {
+    let (handle, _events) = start(loopback_config()).await;
+    let mut client = connect(handle.local_addrs().tcp[0]).await;
+    write(&mut client, b"NOT SIP AT ALL\r\nContent-Length: -1\r\n\r\n").await;
+    closed_within(&mut client, Duration::from_secs(2)).await;
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn oversized_body_closes_the_connection() {
     let mut config = loopback_config();
     config.limits.max_body = 16;
@@ -244,6 +262,11 @@ async fn oversized_body_closes_the_connection() {
     let mut client = connect(handle.local_addrs().tcp[0]).await;
     let big = options("TCP", "big").replace("Content-Length: 0", "Content-Length: 17");
     write(&mut client, big.as_bytes()).await;
+    let response = read_response(&mut client).await;
+    assert!(
+        status_line(&response).starts_with("SIP/2.0 413 "),
+        "{response}"
+    );
     closed_within(&mut client, Duration::from_secs(2)).await;
     handle.shutdown().await.unwrap();
 }
