@@ -46,7 +46,7 @@ async fn a_later_deadline_set_while_sleeping_is_honoured() {
     let (handle, mut events) = start(loopback_config()).await;
     let asked_at = Instant::now();
     handle
-        .with_now(|ep, now| ep.deadline = Some(now + Duration::from_millis(300)))
+        .with_now(|ep, now| ep.deadline = Some(now + Duration::from_secs(2)))
         .await
         .unwrap();
     // Pull it earlier while the driver sleeps on the first one.
