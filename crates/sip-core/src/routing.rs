@@ -8,14 +8,16 @@ use sip::{Header, HeaderName, Host, Message, Request, Response, Scheme, Transpor
 use std::net::SocketAddr;
 
 /// RFC 3261 §18.2.1 + RFC 3581 §4: add `received` when the sent-by host is
-/// not the source IP, fill a bare `rport` with the source port. Rewrites the
-/// first Via header field in place (other Via values are kept as written).
+/// not the source IP, or whenever the Via asks for `rport` (RFC 3581 §4: "even
+/// if it is identical to the value of the sent-by"); fill a bare `rport` with
+/// the source port. Rewrites the first Via header field in place (other Via
+/// values are kept as written).
 pub(crate) fn stamp_top_via(req: &mut Request, remote: SocketAddr) -> Option<Via> {
     let first = req.headers.get(&HeaderName::Via)?.clone();
     let mut list = Via::parse_list(&first.value).ok()?;
     let top = list.first_mut()?;
     let mut changed = false;
-    if top.host.ip() != Some(remote.ip()) {
+    if top.host.ip() != Some(remote.ip()) || top.rport().is_some() {
         top.set_param("received", Some(remote.ip().to_string()));
         changed = true;
     }
@@ -103,8 +105,19 @@ pub(crate) fn reject_malformed(
     if req.method == sip::Method::Ack {
         return None;
     }
+    // §8.2.6.2 copies From, Call-ID, CSeq and To: they must be there, but a
+    // malformed one is copied as written, so the sender still learns which
+    // header was wrong.
     let h = &req.headers;
-    if h.from().is_err() || h.to().is_err() || h.call_id().is_err() || h.cseq().is_err() {
+    let present = [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ]
+    .iter()
+    .all(|n| h.get(n).is_some());
+    if !present {
         return None;
     }
     let top = stamp_top_via(&mut req, rx.remote)?;

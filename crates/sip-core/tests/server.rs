@@ -236,6 +236,17 @@ fn malformed_request_gets_a_stateless_response_naming_the_fault() {
     let line = first_line(&s.sent()[0].bytes);
     assert!(line.starts_with("SIP/2.0 505 "), "{line}");
 
+    // A malformed CSeq is copied as written into the 400 that names it.
+    s.feed(&request("OPTIONS", "z9hG4bKx5", "").replace("CSeq: 1 OPTIONS", "CSeq: one OPTIONS"));
+    let sent = s.sent();
+    let text = String::from_utf8_lossy(&sent[0].bytes).into_owned();
+    assert!(
+        first_line(&sent[0].bytes).starts_with("SIP/2.0 400 "),
+        "{text}"
+    );
+    assert!(first_line(&sent[0].bytes).contains("CSeq"), "{text}");
+    assert!(text.contains("\r\nCSeq: one OPTIONS\r\n"), "{text}");
+
     // No Call-ID: nothing to build a response from; dropped.
     s.feed(&request("OPTIONS", "z9hG4bKx3", "").replace("Call-ID: call-1@10.0.0.1\n", ""));
     assert!(s.sent().is_empty());
@@ -306,6 +317,26 @@ fn received_and_rport_are_stamped_and_used_for_the_response() {
         panic!()
     };
     assert!(req.headers.top_via().unwrap().received().is_none());
+
+    // Same host as the source but rport asked for: received is added anyway
+    // (RFC 3581 §4: "even if it is identical to the value of the sent-by").
+    let same = request("OPTIONS", "z9hG4bKr5", "")
+        .replace("call-1@", "call-5@")
+        .replace("branch=z9hG4bKr5", "branch=z9hG4bKr5;rport");
+    s.feed(&same);
+    let ev = s.events();
+    let Event::Request { request: req, .. } = &ev[0] else {
+        panic!()
+    };
+    let via = req.headers.top_via().unwrap();
+    assert_eq!(
+        via.received().unwrap().to_string(),
+        PEER.split(':').next().unwrap()
+    );
+    assert_eq!(
+        via.rport().flatten(),
+        Some(PEER.parse::<std::net::SocketAddr>().unwrap().port())
+    );
 }
 
 #[test]
