@@ -1,7 +1,46 @@
 #!/usr/bin/env bash
-# The project's test command (minimal version; see .ci/run).
+# The project's test command (README.md): everything CI checks, in order.
+#
+#   ./scripts/test-all.sh
+#
+# Installs the real peers the tests use when run as root on a machine that
+# lacks them (CI: only the Rust toolchain and gcc are there). Environment:
+#   DIALTONE_SKIP_FUZZ=1        skip the bounded fuzzing run
+#   DIALTONE_FUZZ_SECONDS=N     seconds per fuzz target (default 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# ---- real peers -------------------------------------------------------
+need=()
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        step "installing test peers: ${need[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${need[@]}" >/dev/null
+    else
+        echo "note: missing ${need[*]} and not root: tests that need them will say SKIPPED"
+    fi
+fi
+
+# ---- the gate ----------------------------------------------------------
+step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "layering"
+./scripts/check-layering.sh
+
+step "cargo test"
 cargo test --workspace
+
+step "fuzz (bounded)"
+./scripts/fuzz.sh
+
+echo
+echo "all checks passed"
