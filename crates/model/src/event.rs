@@ -1,0 +1,30 @@
+//! The event envelope of `/v1/events` and webhooks (the public contract):
+//! `{"type", "event_id", "sequence", "tm_event", "data"}`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The kinds of events Dialtone emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventType {
+    CallCreated,
+    CallUpdated,
+    CallRinging,
+    CallProgressing,
+    CallHangup,
+}
+
+/// One event. `sequence` counts the events of one call from 1, so a
+/// consumer can order them and notice a gap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub event_id: Uuid,
+    pub sequence: u64,
+    pub tm_event: DateTime<Utc>,
+    pub data: serde_json::Value,
+}
