@@ -1,0 +1,415 @@
+//! The server's settings: defaults < config file (TOML) < `DIALTONE_*`
+//! environment variables < command-line flags (the public contract in
+//! `DESIGN.md`).
+//!
+//! The binary parses flags and environment variables with clap into an
+//! [`Overrides`] (clap gives a flag precedence over its variable), reads the
+//! file named by `--config`/`DIALTONE_CONFIG`, and calls [`Config::load`].
+//! Unknown keys in the file are errors that name the key, so a typo never
+//! silently falls back to a default.
+//!
+//! ```
+//! let file = r#"
+//!     sip_listen = "127.0.0.1:5070"
+//!     rtp_ports = "30000-30099"
+//!     [[extensions]]
+//!     extension = "100"
+//!     password = "secret100"
+//! "#;
+//! let overrides = server::config::Overrides { sip_listen: Some("127.0.0.1:5080".parse().unwrap()), ..Default::default() };
+//! let config = server::config::Config::load(Some(file), &overrides).unwrap();
+//! assert_eq!(config.sip_listen.port(), 5080);            // the flag wins over the file
+//! assert_eq!(config.rtp_ports.start(), &30000);          // the file wins over the default
+//! assert_eq!(config.http_listen.to_string(), "127.0.0.1:8080"); // default
+//! assert_eq!(config.extensions[0].extension, "100");
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Everything `dialtone serve` runs with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    /// Where the database and generated secrets live. Default `./data`.
+    pub data_dir: PathBuf,
+    /// SIP on UDP and TCP. Default `0.0.0.0:5060`.
+    pub sip_listen: SocketAddr,
+    /// REST API, WebSocket events, web pages. Default `127.0.0.1:8080`.
+    pub http_listen: SocketAddr,
+    /// RTP/RTCP port range for anchored media (even port RTP, odd RTCP).
+    /// Default `10000-20000`.
+    #[serde(serialize_with = "ser_range")]
+    pub rtp_ports: RangeInclusive<u16>,
+    /// The address phones and trunks reach this server at (Via, Contact,
+    /// SDP). Default: the listen address, or for a wildcard listen the
+    /// address of the interface holding the default route.
+    pub public_ip: Option<IpAddr>,
+    /// Digest realm. Default `dialtone`.
+    pub realm: String,
+    /// Sources (addresses or CIDRs) that may send INVITEs without digest
+    /// auth: trunks and PBXs.
+    pub trusted_peers: Vec<Cidr>,
+    /// How long a callee may ring before the call ends `noanswer`. Default 60 s.
+    #[serde(serialize_with = "ser_secs")]
+    pub ring_timeout: Duration,
+    /// Longest answered call; then it ends `timeout`. Default 4 h.
+    #[serde(serialize_with = "ser_secs")]
+    pub max_call_duration: Duration,
+    /// Extensions defined in the file (read-only over the API).
+    pub extensions: Vec<ExtensionConfig>,
+}
+
+/// One `[[extensions]]` table of the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionConfig {
+    pub extension: String,
+    #[serde(skip_serializing)]
+    pub password: String,
+    #[serde(default)]
+    pub name: String,
+    /// `sip:host:port` for a device that never registers.
+    #[serde(default)]
+    pub static_contact: Option<String>,
+}
+
+/// Settings given on the command line or in `DIALTONE_*` variables; `None`
+/// means "not given" (the file or the default decides).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub sip_listen: Option<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
+    pub rtp_ports: Option<PortRange>,
+    pub public_ip: Option<IpAddr>,
+    pub realm: Option<String>,
+    pub trusted_peers: Option<Vec<Cidr>>,
+    pub ring_timeout: Option<u64>,
+    pub max_call_duration: Option<u64>,
+}
+
+/// The config file as written: every key optional, unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    sip_listen: Option<SocketAddr>,
+    http_listen: Option<SocketAddr>,
+    rtp_ports: Option<PortRange>,
+    public_ip: Option<IpAddr>,
+    realm: Option<String>,
+    trusted_peers: Option<Vec<Cidr>>,
+    ring_timeout: Option<u64>,
+    max_call_duration: Option<u64>,
+    #[serde(default)]
+    extensions: Vec<ExtensionConfig>,
+}
+
+/// A configuration the server refuses to start with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("config file: {0}")]
+    File(String),
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Merges defaults, the file's text (if any) and the overrides, then
+    /// checks the result.
+    pub fn load(file: Option<&str>, o: &Overrides) -> Result<Config, ConfigError> {
+        let f: FileConfig = match file {
+            Some(text) => toml::from_str(text).map_err(|e| ConfigError::File(e.to_string()))?,
+            None => FileConfig::default(),
+        };
+        let rtp = o
+            .rtp_ports
+            .or(f.rtp_ports)
+            .unwrap_or(PortRange(10000, 20000));
+        let config = Config {
+            data_dir: o
+                .data_dir
+                .clone()
+                .or(f.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            sip_listen: o
+                .sip_listen
+                .or(f.sip_listen)
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 5060))),
+            http_listen: o
+                .http_listen
+                .or(f.http_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            rtp_ports: rtp.0..=rtp.1,
+            public_ip: o.public_ip.or(f.public_ip),
+            realm: o
+                .realm
+                .clone()
+                .or(f.realm)
+                .unwrap_or_else(|| "dialtone".to_owned()),
+            trusted_peers: o
+                .trusted_peers
+                .clone()
+                .or(f.trusted_peers)
+                .unwrap_or_default(),
+            ring_timeout: Duration::from_secs(o.ring_timeout.or(f.ring_timeout).unwrap_or(60)),
+            max_call_duration: Duration::from_secs(
+                o.max_call_duration
+                    .or(f.max_call_duration)
+                    .unwrap_or(4 * 3600),
+            ),
+            extensions: f.extensions,
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.ring_timeout.is_zero() {
+            return Err(invalid("ring_timeout", "must be at least 1 second"));
+        }
+        if self.max_call_duration.is_zero() {
+            return Err(invalid("max_call_duration", "must be at least 1 second"));
+        }
+        if self.realm.is_empty() || self.realm.contains(['"', '\\', '\r', '\n']) {
+            return Err(invalid(
+                "realm",
+                "must be non-empty, without quotes, backslashes or line breaks",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, e) in self.extensions.iter().enumerate() {
+            let field = |name: &str| format!("extensions[{i}].{name}");
+            model::validate_extension(&e.extension)
+                .map_err(|err| invalid(field("extension"), err.to_string()))?;
+            if e.password.len() < 8 {
+                return Err(invalid(field("password"), "must be at least 8 characters"));
+            }
+            if !seen.insert(e.extension.as_str()) {
+                return Err(invalid(
+                    field("extension"),
+                    format!("extension {} is defined twice", e.extension),
+                ));
+            }
+            if let Some(c) = &e.static_contact {
+                validate_static_contact(c).map_err(|m| invalid(field("static_contact"), m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A static contact must be `sip:host:port` (or `sip:user@host:port`) with
+/// an IP literal host: Dialtone never resolves names from configuration at
+/// call time.
+pub fn validate_static_contact(contact: &str) -> Result<SocketAddr, String> {
+    let rest = contact
+        .strip_prefix("sip:")
+        .ok_or_else(|| format!("'{contact}' must start with sip:"))?;
+    let hostport = rest.rsplit('@').next().unwrap_or(rest);
+    let hostport = hostport.split(';').next().unwrap_or(hostport);
+    if let Ok(addr) = hostport.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = hostport.trim_matches(['[', ']']).parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 5060));
+    }
+    Err(format!(
+        "'{contact}' must name an IP address and optional port (sip:192.0.2.10:5060)"
+    ))
+}
+
+/// `LO-HI`, both even/odd ends allowed, `LO < HI`, at least one RTP/RTCP pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange(pub u16, pub u16);
+
+impl FromStr for PortRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || format!("'{s}' is not a port range LO-HI (e.g. 10000-20000)");
+        let (lo, hi) = s.split_once('-').ok_or_else(err)?;
+        let lo: u16 = lo.trim().parse().map_err(|_| err())?;
+        let hi: u16 = hi.trim().parse().map_err(|_| err())?;
+        if lo < 1024 || hi <= lo {
+            return Err(format!(
+                "'{s}': need 1024 <= LO < HI so the range holds an RTP/RTCP pair"
+            ));
+        }
+        Ok(PortRange(lo, hi))
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An address or network in CIDR notation (`192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn masked(bytes: &[u8], prefix: u8) -> Vec<u8> {
+            bytes
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let bits = (i32::from(prefix) - 8 * i as i32).clamp(0, 8);
+                    b & (0xffu16 << (8 - bits)) as u8
+                })
+                .collect()
+        }
+        let ip = match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => return false,
+            },
+            (_, ip) => ip,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                masked(&a.octets(), self.prefix) == masked(&b.octets(), self.prefix)
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                masked(&a.octets(), self.prefix) == masked(&b.octets(), self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let err = || format!("'{s}' is not an IP address or CIDR (10.0.0.0/8)");
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr: IpAddr = addr.parse().map_err(|_| err())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(err)?,
+            None => max,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl Serialize for Cidr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses a comma-separated list of CIDRs (for `DIALTONE_TRUSTED_PEERS`).
+pub fn parse_cidr_list(s: &str) -> Result<Vec<Cidr>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::parse)
+        .collect()
+}
+
+fn ser_range<S: serde::Serializer>(r: &RangeInclusive<u16>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{}-{}", r.start(), r.end()))
+}
+
+fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::load(Some("sip_lisen = \"0.0.0.0:5060\""), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sip_lisen"), "{err}");
+    }
+
+    #[test]
+    fn bad_extension_is_named_by_path() {
+        let file = "[[extensions]]\nextension = \"10 0\"\npassword = \"longenough\"\n";
+        let err = Config::load(Some(file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("extensions[0].extension:"), "{err}");
+        let file = "[[extensions]]\nextension = \"100\"\npassword = \"short\"\n";
+        let err = Config::load(Some(file), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("extensions[0].password:"), "{err}");
+    }
+
+    #[test]
+    fn ranges_and_cidrs() {
+        assert_eq!(
+            "10000-10099".parse::<PortRange>(),
+            Ok(PortRange(10000, 10099))
+        );
+        assert!("10000".parse::<PortRange>().is_err());
+        assert!("20000-10000".parse::<PortRange>().is_err());
+        let net: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap()));
+        let one: Cidr = "192.0.2.7".parse().unwrap();
+        assert!(one.contains("192.0.2.7".parse().unwrap()));
+        assert!(!one.contains("192.0.2.8".parse().unwrap()));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert_eq!(parse_cidr_list("10.0.0.0/8, 192.0.2.1").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn static_contacts_need_an_ip() {
+        assert_eq!(
+            validate_static_contact("sip:192.0.2.10:5070").unwrap(),
+            "192.0.2.10:5070".parse().unwrap()
+        );
+        assert_eq!(
+            validate_static_contact("sip:pbx@192.0.2.10")
+                .unwrap()
+                .port(),
+            5060
+        );
+        assert!(validate_static_contact("sip:pbx.example.com").is_err());
+        assert!(validate_static_contact("http://x").is_err());
+    }
+}
