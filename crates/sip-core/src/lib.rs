@@ -88,6 +88,7 @@
 //! assert!(now - start >= Duration::from_secs(32));
 //! ```
 
+pub mod auth;
 mod config;
 mod dialog;
 mod endpoint;
@@ -97,6 +98,7 @@ mod routing;
 mod timer;
 mod transaction;
 
+pub use auth::{AuthConfig, AuthOutcome, Authenticator, Challenger, LockoutPolicy};
 pub use config::EndpointConfig;
 pub use dialog::{Dialog, DialogId, DialogState, Role};
 pub use endpoint::{ClientTxKey, Endpoint, Event, Received, ServerTxKey, Target, Transmit};
