@@ -1,0 +1,563 @@
+//! The engine: a sans-IO back-to-back user agent over one
+//! `sip_core::Endpoint`, behind the `handle_*` / `poll_*` surface.
+//!
+//! - `calls`: a new INVITE (authorization, routing, forking) and what the
+//!   forks answer (ringing, early media, the winning 2xx, failures).
+//! - `ending`: every way a call ends (BYE, CANCEL, timeouts, API, shutdown).
+//! - `midcall`: re-INVITE, UPDATE and INFO carried across the bridge,
+//!   RFC 4028 session refreshes.
+
+mod calls;
+mod ending;
+mod midcall;
+
+use crate::config::{EngineConfig, PortAllocator, WallClock};
+use crate::directory::Directory;
+use crate::error::EngineError;
+use crate::event::{Event, MediaCommand};
+use crate::leg::Leg;
+use crate::session_timer::SessionTimer;
+use crate::timers::LegTimer;
+use bytes::Bytes;
+use model::{Call, CallStatus, EventType, ExtensionSecret, HangupBy, HangupReason};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sip::{Header, HeaderName, Method, Response, Transport};
+use sip_core::{ClientTxKey, DialogId, Endpoint, Received, ServerTxKey, Transmit};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// What the engine says in `Server` and `User-Agent`: no version.
+pub(crate) const PRODUCT: &str = "Dialtone";
+
+/// Methods the engine handles (RFC 3261 §20.5).
+pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REGISTER";
+
+/// How long an ended call stays readable through [`Engine::call`] before
+/// the engine forgets it (the store keeps it for good).
+pub(crate) const LINGER: Duration = Duration::from_secs(60);
+
+/// What a client transaction of ours is for.
+#[derive(Debug, Clone)]
+enum Purpose {
+    /// A fork's INVITE.
+    Invite(Uuid),
+    /// BYE ending this leg.
+    Bye(Uuid),
+    /// A request carried over from the other leg.
+    Relay(Relay),
+    /// An RFC 4028 refresh we sent on this leg.
+    Refresh { leg: Uuid, method: Method },
+    /// BYE of a dialog nobody wants (a 2xx that lost the race).
+    Stray,
+}
+
+/// A request received on leg `from` and sent on leg `to`; the answer goes
+/// back on server transaction `server`.
+#[derive(Debug, Clone)]
+struct Relay {
+    from: Uuid,
+    to: Uuid,
+    server: ServerTxKey,
+    method: Method,
+    /// The session timer to grant `from` if the request succeeds.
+    grant: Option<SessionTimer>,
+    from_supports_timer: bool,
+}
+
+/// An in-dialog request of a peer we answered or are answering.
+#[derive(Debug, Clone)]
+struct ServerSide {
+    leg: Uuid,
+    /// The request we carried to the other leg, if any.
+    relay: Option<ClientTxKey>,
+}
+
+/// The switch: calls in, calls out, media commands and call records out.
+/// Sans-IO: see the crate docs for the run loop.
+pub struct Engine {
+    config: EngineConfig,
+    wall: WallClock,
+    ports: Box<dyn PortAllocator>,
+    ep: Endpoint,
+    rng: StdRng,
+    directory: Directory,
+    legs: BTreeMap<Uuid, Leg>,
+    /// Master legs by the server transaction of the caller's INVITE.
+    by_invite: HashMap<ServerTxKey, Uuid>,
+    by_dialog: HashMap<DialogId, Uuid>,
+    clients: HashMap<ClientTxKey, Purpose>,
+    servers: HashMap<ServerTxKey, ServerSide>,
+    events: VecDeque<Event>,
+    /// Source of the message being handled: requests come with it.
+    source: Option<(SocketAddr, Transport)>,
+    shutting_down: bool,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("legs", &self.legs.len())
+            .field("active_calls", &self.active_calls())
+            .field("shutting_down", &self.shutting_down)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig, wall: WallClock, ports: Box<dyn PortAllocator>) -> Engine {
+        let mut sip = config.sip.clone();
+        sip.user_agent = Some(PRODUCT.into());
+        Engine {
+            rng: StdRng::seed_from_u64(config.rng_seed),
+            ep: Endpoint::new(sip),
+            config,
+            wall,
+            ports,
+            directory: Directory::default(),
+            legs: BTreeMap::new(),
+            by_invite: HashMap::new(),
+            by_dialog: HashMap::new(),
+            clients: HashMap::new(),
+            servers: HashMap::new(),
+            events: VecDeque::new(),
+            source: None,
+            shutting_down: false,
+        }
+    }
+
+    /// Handles one received SIP message.
+    pub fn handle_receive(&mut self, now: Instant, rx: Received) {
+        self.source = Some((rx.remote, rx.transport.clone()));
+        self.ep.handle_receive(now, rx);
+        self.drain(now);
+        self.source = None;
+    }
+
+    /// Fires every timer due at `now`: SIP transactions, then the engine's own.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
+        self.drain(now);
+        loop {
+            let due = self
+                .legs
+                .iter()
+                .find(|(_, l)| l.timers.next().is_some_and(|t| t <= now))
+                .map(|(id, _)| *id);
+            let Some(id) = due else { break };
+            let timer = self
+                .legs
+                .get_mut(&id)
+                .and_then(|l| l.timers.pop_expired(now));
+            if let Some(timer) = timer {
+                self.on_leg_timer(now, id, timer);
+                self.drain(now);
+            }
+        }
+        self.prune();
+    }
+
+    /// The next SIP message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.ep.poll_transmit()
+    }
+
+    /// The next event for the server and the media relay.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let legs = self.legs.values().filter_map(|l| l.timers.next());
+        self.ep.poll_timeout().into_iter().chain(legs).min()
+    }
+
+    /// Adds or replaces an extension (its password and static contact).
+    pub fn upsert_extension(&mut self, e: ExtensionSecret) {
+        self.directory.upsert(e);
+    }
+
+    /// Removes an extension: it can no longer authenticate or be called.
+    pub fn remove_extension(&mut self, number: &str) {
+        self.directory.remove(number);
+    }
+
+    /// Hangs up a call from the API (`hangup_by: local`). Either leg ends
+    /// the whole bridge: answered legs get BYE (`normal`), an unanswered
+    /// caller 487 and unanswered callees CANCEL (`cancel`).
+    pub fn hangup(&mut self, now: Instant, call: Uuid) -> Result<(), EngineError> {
+        let leg = self.legs.get(&call).ok_or(EngineError::UnknownCall)?;
+        if !leg.is_active() {
+            return Err(EngineError::CallEnded);
+        }
+        let master = self.master_of(call);
+        self.end_bridge(now, master, ending::Cause::Api);
+        self.drain(now);
+        Ok(())
+    }
+
+    /// Graceful shutdown: every active call ends (`hangup_by: local`):
+    /// BYE if answered (`normal`), CANCEL to unanswered callees and 503 to
+    /// unanswered callers (`failed`: another server may take the call).
+    /// New INVITEs get 503 from now on. Keep driving the engine until
+    /// [`Engine::active_calls`] is 0 so the far ends' answers are recorded.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.shutting_down = true;
+        let masters: Vec<Uuid> = self
+            .legs
+            .iter()
+            .filter(|(_, l)| l.is_live() && l.master().is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for m in masters {
+            self.end_bridge(now, m, ending::Cause::Shutdown);
+        }
+        let rest: Vec<Uuid> = self
+            .legs
+            .iter()
+            .filter(|(_, l)| l.is_live())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in rest {
+            self.end_leg(now, id, ending::Cause::Shutdown);
+        }
+        self.drain(now);
+    }
+
+    /// A call the engine holds: active, or ended less than a minute ago.
+    pub fn call(&self, id: Uuid) -> Option<&Call> {
+        self.legs.get(&id).map(|l| &l.call)
+    }
+
+    /// Every call the engine holds, by id.
+    pub fn calls(&self) -> impl Iterator<Item = &Call> {
+        self.legs.values().map(|l| &l.call)
+    }
+
+    /// Calls not yet in `hangup`.
+    pub fn active_calls(&self) -> usize {
+        self.legs.values().filter(|l| l.is_active()).count()
+    }
+
+    // ---- event plumbing ----
+
+    /// Handles every event the endpoint has queued.
+    fn drain(&mut self, now: Instant) {
+        while let Some(ev) = self.ep.poll_event() {
+            self.on_sip_event(now, ev);
+        }
+    }
+
+    fn on_sip_event(&mut self, now: Instant, ev: sip_core::Event) {
+        use sip_core::Event as E;
+        match ev {
+            E::Request {
+                key,
+                request,
+                dialog: None,
+            } => self.on_new_request(now, key, request),
+            E::Request {
+                key,
+                request,
+                dialog: Some(d),
+            } => self.on_dialog_request(now, key, request, d),
+            E::Response {
+                key,
+                response,
+                dialog,
+            } => self.on_response(now, key, response, dialog),
+            E::Timeout { key, .. } => self.on_no_response(now, key, false),
+            E::TransportError { key } => self.on_no_response(now, key, true),
+            E::Ack {
+                key,
+                dialog,
+                request,
+            } => self.on_ack(now, key, dialog, request),
+            E::AckTimeout { key, timer } => self.on_ack_timeout(now, key, timer),
+            E::Cancelled { key, .. } => self.on_cancelled(now, key),
+            _ => {}
+        }
+    }
+
+    fn on_new_request(&mut self, now: Instant, key: ServerTxKey, req: sip::Request) {
+        match req.method {
+            Method::Invite => self.on_invite(now, key, req),
+            Method::Options => {
+                let h = capabilities();
+                self.reply(now, key, 200, "OK", h, None);
+            }
+            Method::Bye => {
+                self.reply(
+                    now,
+                    key,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    vec![],
+                    None,
+                );
+            }
+            _ => {
+                let h = vec![Header::new(HeaderName::Allow, ALLOW)];
+                self.reply(now, key, 405, "Method Not Allowed", h, None);
+            }
+        }
+    }
+
+    fn on_response(
+        &mut self,
+        now: Instant,
+        key: ClientTxKey,
+        resp: Response,
+        dialog: Option<DialogId>,
+    ) {
+        let Some(purpose) = self.clients.get(&key).cloned() else {
+            return;
+        };
+        if resp.status < 200 {
+            if let Purpose::Invite(fork) = purpose {
+                self.on_fork_provisional(now, fork, resp, dialog);
+            }
+            return;
+        }
+        // A forked INVITE may bring several 2xx (one per dialog): its entry
+        // stays until the transaction is gone (see `prune`).
+        if !matches!(purpose, Purpose::Invite(_)) {
+            self.clients.remove(&key);
+        }
+        match purpose {
+            Purpose::Invite(fork) => self.on_fork_final(now, fork, resp, dialog),
+            Purpose::Bye(leg) => self.on_bye_done(now, leg),
+            Purpose::Relay(r) => self.on_relay_response(now, r, resp),
+            Purpose::Refresh { leg, method } => self.on_refresh_response(now, leg, method, resp),
+            Purpose::Stray => {}
+        }
+    }
+
+    /// Timer B/F fired or the transport failed: RFC 3261 §8.1.3.1 treats
+    /// these as 408 and 503.
+    fn on_no_response(&mut self, now: Instant, key: ClientTxKey, transport: bool) {
+        let Some(purpose) = self.clients.remove(&key) else {
+            return;
+        };
+        let (code, phrase) = if transport {
+            (503, "Service Unavailable")
+        } else {
+            (408, "Request Timeout")
+        };
+        match purpose {
+            Purpose::Invite(fork) => {
+                self.on_fork_failure(now, fork, code, phrase, HangupReason::Failed)
+            }
+            Purpose::Bye(leg) => self.on_bye_done(now, leg),
+            Purpose::Relay(r) => {
+                self.reply(now, r.server, code, phrase, vec![], None);
+                let master = self.master_of(r.to);
+                self.end_bridge(now, master, ending::Cause::DialogFailed);
+            }
+            Purpose::Refresh { leg, .. } => {
+                let master = self.master_of(leg);
+                self.end_bridge(now, master, ending::Cause::DialogFailed);
+            }
+            Purpose::Stray => {}
+        }
+    }
+
+    fn on_leg_timer(&mut self, now: Instant, id: Uuid, timer: LegTimer) {
+        match timer {
+            LegTimer::Ring => {
+                let unanswered = self
+                    .legs
+                    .get(&id)
+                    .is_some_and(|l| l.is_live() && !l.is_answered());
+                if unanswered {
+                    self.end_bridge(now, id, ending::Cause::RingTimeout);
+                }
+            }
+            LegTimer::MaxDuration => self.end_bridge(now, id, ending::Cause::MaxDuration),
+            LegTimer::CancelGuard => {
+                let ending = self.legs.get(&id).and_then(|l| l.ending);
+                let (by, reason) = ending.unwrap_or((HangupBy::Local, HangupReason::Cancel));
+                self.finish(now, id, by, reason, None);
+            }
+            LegTimer::SessionExpiry => {
+                tracing::info!(call = %id, "session expired without refresh (RFC 4028 §10)");
+                let master = self.master_of(id);
+                self.end_bridge(now, master, ending::Cause::SessionExpired);
+            }
+            LegTimer::SessionRefresh => self.send_refresh(now, id),
+            LegTimer::Linger => self.forget(id),
+        }
+    }
+
+    /// Drops bookkeeping of transactions the endpoint no longer has.
+    fn prune(&mut self) {
+        let ep = &self.ep;
+        self.clients.retain(|k, _| ep.client_state(*k).is_some());
+        self.servers.retain(|k, _| ep.server_state(*k).is_some());
+        self.by_invite.retain(|k, _| ep.server_state(*k).is_some());
+    }
+
+    /// Forgets an ended call.
+    fn forget(&mut self, id: Uuid) {
+        if self.legs.get(&id).is_some_and(|l| l.is_active()) {
+            return;
+        }
+        self.legs.remove(&id);
+        self.by_dialog.retain(|_, l| *l != id);
+        self.by_invite.retain(|_, l| *l != id);
+    }
+
+    // ---- helpers shared by the submodules ----
+
+    fn new_id(&mut self) -> Uuid {
+        uuid::Builder::from_random_bytes(self.rng.gen()).into_uuid()
+    }
+
+    fn new_session_id(&mut self) -> u64 {
+        self.rng.gen_range(1..=u64::from(u32::MAX))
+    }
+
+    /// The master of a leg (a master is its own).
+    fn master_of(&self, id: Uuid) -> Uuid {
+        match self.legs.get(&id).and_then(|l| l.fork()) {
+            Some(f) => f.master,
+            None => id,
+        }
+    }
+
+    fn emit(&mut self, kind: EventType, id: Uuid) {
+        if let Some(l) = self.legs.get(&id) {
+            self.events.push_back(Event::Call {
+                kind,
+                call: l.call.clone(),
+            });
+        }
+    }
+
+    fn media(&mut self, cmd: MediaCommand) {
+        self.events.push_back(Event::Media(cmd));
+    }
+
+    /// Moves a call forward; a move the lifecycle forbids is logged and ignored.
+    fn set_status(&mut self, now: Instant, id: Uuid, status: CallStatus) -> bool {
+        let utc = self.wall.utc(now);
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return false;
+        };
+        if leg.call.status == status {
+            return false;
+        }
+        if let Err(e) = leg.call.set_status(status, utc) {
+            tracing::debug!(call = %id, error = %e, "status change ignored");
+            return false;
+        }
+        self.emit(EventType::CallUpdated, id);
+        match status {
+            CallStatus::Ringing => self.emit(EventType::CallRinging, id),
+            CallStatus::Progressing => self.emit(EventType::CallProgressing, id),
+            _ => {}
+        }
+        true
+    }
+
+    /// Sets a leg's `sip_code` (reported with its next status change).
+    fn set_sip_code(&mut self, id: Uuid, code: u16) {
+        if let Some(l) = self.legs.get_mut(&id) {
+            if l.is_active() {
+                l.call.sip_code = Some(code);
+            }
+        }
+    }
+
+    /// Ends a leg for good: `hangup` with who, why and the final SIP code;
+    /// its media is closed and its port released.
+    fn finish(
+        &mut self,
+        now: Instant,
+        id: Uuid,
+        by: HangupBy,
+        reason: HangupReason,
+        code: Option<u16>,
+    ) {
+        let utc = self.wall.utc(now);
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return;
+        };
+        if !leg.call.hang_up(by, reason, code, utc) {
+            return;
+        }
+        leg.ending = None;
+        leg.timers.stop_all();
+        leg.timers.set(LegTimer::Linger, now + LINGER);
+        let opened = std::mem::take(&mut leg.media.opened);
+        let port = leg.media.port.take();
+        tracing::debug!(call = %id, by = by.as_str(), reason = reason.as_str(), ?code, "call ended");
+        self.emit(EventType::CallUpdated, id);
+        self.emit(EventType::CallHangup, id);
+        if opened {
+            self.media(MediaCommand::CloseLeg { leg: id });
+        }
+        if let Some(p) = port {
+            self.ports.release(p);
+        }
+    }
+
+    /// Answers a server transaction; returns the response sent.
+    fn reply(
+        &mut self,
+        now: Instant,
+        key: ServerTxKey,
+        status: u16,
+        reason: &str,
+        headers: Vec<Header>,
+        sdp: Option<String>,
+    ) -> Option<Response> {
+        let mut resp = self.ep.response_for(key, status, reason).ok()?;
+        for h in headers {
+            resp.headers.push(h);
+        }
+        if let Some(body) = sdp {
+            resp.set_body(Some("application/sdp"), Bytes::from(body));
+        }
+        match self.ep.send_response(now, key, resp.clone()) {
+            Ok(()) => Some(resp),
+            Err(e) => {
+                tracing::debug!(%key, status, error = %e, "response not sent");
+                None
+            }
+        }
+    }
+
+    /// Starts (or restarts, after a refresh) a leg's RFC 4028 timers.
+    fn restart_session_timers(&mut self, now: Instant, id: Uuid) {
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return;
+        };
+        leg.timers.stop(LegTimer::SessionExpiry);
+        leg.timers.stop(LegTimer::SessionRefresh);
+        if !leg.is_live() {
+            return;
+        }
+        match leg.session {
+            Some(t) if t.we_refresh => leg
+                .timers
+                .set(LegTimer::SessionRefresh, now + t.refresh_in()),
+            Some(t) => leg.timers.set(LegTimer::SessionExpiry, now + t.expiry_in()),
+            None => {}
+        }
+    }
+}
+
+/// `Allow`, `Supported` and `Accept` of OPTIONS answers and dialog-creating messages.
+pub(crate) fn capabilities() -> Vec<Header> {
+    vec![
+        Header::new(HeaderName::Allow, ALLOW),
+        Header::new(HeaderName::Supported, "timer"),
+        Header::new(HeaderName::Accept, "application/sdp"),
+    ]
+}

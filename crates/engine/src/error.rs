@@ -1,0 +1,16 @@
+//! The one error type of `engine`: what an API caller asked for that the
+//! switch cannot do. (What a SIP peer is told is decided where the request
+//! is handled: every refusal there is a SIP response, never an error value.)
+
+/// Why an [`crate::Engine`] method refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The engine does not hold this call (it never existed, or it ended
+    /// long enough ago to be forgotten).
+    #[error("no such call")]
+    UnknownCall,
+    /// The call has already ended.
+    #[error("the call has already ended")]
+    CallEnded,
+}

@@ -1,0 +1,57 @@
+//! What the engine tells its owner: call records, media commands,
+//! registration changes.
+
+use model::{Call, EventType, Registration};
+use std::net::SocketAddr;
+use uuid::Uuid;
+
+/// An instruction for the RTP relay. Legs are named by their call id.
+///
+/// Every `OpenLeg` is followed, sooner or later, by exactly one `CloseLeg`
+/// for the same leg; `UpdateLeg` and `Bridge` only name open legs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaCommand {
+    /// Start relaying on `rtp_port` (RTCP on `rtp_port + 1`), a port the
+    /// [`crate::PortAllocator`] handed out. `remote_hint` is where the peer
+    /// said (in its SDP `c=`/`m=`) it receives media; the relay may latch
+    /// onto the source address of the first packet instead (NAT).
+    OpenLeg {
+        leg: Uuid,
+        rtp_port: u16,
+        remote_hint: Option<SocketAddr>,
+    },
+    /// The peer's SDP named a new media address (re-INVITE, UPDATE).
+    UpdateLeg {
+        leg: Uuid,
+        remote_hint: Option<SocketAddr>,
+    },
+    /// Relay media between two open legs (replacing any earlier bridge of either).
+    Bridge { a: Uuid, b: Uuid },
+    /// Stop relaying; the port is released to the allocator right after.
+    CloseLeg { leg: Uuid },
+}
+
+/// What happened, for the server (which stores calls, numbers events and
+/// sends webhooks) and the media relay.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+// Call events dominate; boxing the record would cost an allocation per event.
+#[allow(clippy::large_enum_variant)]
+pub enum Event {
+    /// `CallCreated` when a call is created; `CallUpdated` for every later
+    /// change; `CallRinging` / `CallProgressing` / `CallHangup` right after
+    /// the `CallUpdated` that moved the status there. `call` is the record
+    /// after the change.
+    Call {
+        kind: EventType,
+        call: Call,
+    },
+    Media(MediaCommand),
+    /// A registrar binding of `extension` for `contact` was added or
+    /// refreshed (`Some`), or removed or expired (`None`).
+    Registration {
+        extension: String,
+        contact: String,
+        registration: Option<Registration>,
+    },
+}
