@@ -15,7 +15,7 @@ use model::{
 };
 use sdp::SessionDescription;
 use sip::{Header, HeaderName, Method, NameAddr, Request, Response, Uri};
-use sip_core::{DialogId, ServerTxKey};
+use sip_core::{AuthOutcome, Challenger, DialogId, ServerTxKey, Target};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 use uuid::Uuid;
@@ -179,9 +179,31 @@ impl Engine {
         if self.config.is_trusted(source.ip()) {
             return Some(trunk_caller(&from));
         }
-        let _ = (now, key);
-        self.reply(now, key, 403, "Forbidden", vec![], None);
-        None
+        let dir = &self.directory;
+        let outcome = self
+            .auth
+            .check(now, req, source.ip(), Challenger::Proxy, |u| {
+                dir.get(u).map(|e| e.password.clone())
+            });
+        match outcome {
+            AuthOutcome::Authenticated { username } => {
+                // The authenticator only accepts users the directory knows.
+                let ext = self.directory.get(&username)?;
+                Some(extension_caller(ext))
+            }
+            AuthOutcome::Challenge {
+                status,
+                reason,
+                headers,
+            } => {
+                self.reply(now, key, status, reason, headers, None);
+                None
+            }
+            AuthOutcome::Forbidden { status, reason } => {
+                self.reply(now, key, status, reason, vec![], None);
+                None
+            }
+        }
     }
 
     fn create_master(
@@ -258,12 +280,26 @@ impl Engine {
         self.finish(now, master, HangupBy::Local, reason, Some(code));
     }
 
-    /// Where calls to `ext` go: its static contact. (Registrar bindings
-    /// are added here once REGISTER is wired.)
+    /// Where calls to `ext` go: every registrar binding (to the address
+    /// the REGISTER came from, over its transport; Request-URI = the bound
+    /// Contact), then the static contact. One fork per transport address.
     fn contacts_of(&self, ext: &ExtensionSecret) -> Vec<Contact> {
-        let mut out = Vec::new();
+        let mut out: Vec<Contact> = Vec::new();
+        for b in self.registrar.bindings(&ext.extension.extension) {
+            let target = Target {
+                transport: b.transport.clone(),
+                remote: b.source,
+            };
+            if !out.iter().any(|c| c.target == target) {
+                out.push(Contact {
+                    uri: b.contact.clone(),
+                    target,
+                });
+            }
+        }
         if let Some(text) = &ext.extension.static_contact {
             match directory::static_contact(text) {
+                Some(c) if out.iter().any(|o| o.target == c.target) => {}
                 Some(c) => out.push(c),
                 None => tracing::warn!(
                     extension = %ext.extension.extension,
@@ -773,7 +809,7 @@ fn trunk_caller(from: &NameAddr) -> Caller {
 }
 
 /// An authenticated extension's caller.
-pub(super) fn extension_caller(ext: &ExtensionSecret) -> Caller {
+fn extension_caller(ext: &ExtensionSecret) -> Caller {
     let name = &ext.extension.name;
     let display = (!name.is_empty()).then(|| {
         let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");

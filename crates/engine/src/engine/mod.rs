@@ -10,6 +10,7 @@
 mod calls;
 mod ending;
 mod midcall;
+mod register;
 
 use crate::config::{EngineConfig, PortAllocator, WallClock};
 use crate::directory::Directory;
@@ -19,11 +20,14 @@ use crate::leg::Leg;
 use crate::session_timer::SessionTimer;
 use crate::timers::LegTimer;
 use bytes::Bytes;
-use model::{Call, CallStatus, EventType, ExtensionSecret, HangupBy, HangupReason};
+use model::{Call, CallStatus, EventType, ExtensionSecret, HangupBy, HangupReason, Registration};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sip::{Header, HeaderName, Method, Response, Transport};
-use sip_core::{ClientTxKey, DialogId, Endpoint, Received, ServerTxKey, Transmit};
+use sip_core::{
+    AuthConfig, Authenticator, ClientTxKey, DialogId, Endpoint, Received, Registrar,
+    RegistrarConfig, ServerTxKey, Transmit,
+};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
@@ -85,6 +89,8 @@ pub struct Engine {
     ep: Endpoint,
     rng: StdRng,
     directory: Directory,
+    auth: Authenticator,
+    registrar: Registrar,
     legs: BTreeMap<Uuid, Leg>,
     /// Master legs by the server transaction of the caller's INVITE.
     by_invite: HashMap<ServerTxKey, Uuid>,
@@ -112,8 +118,14 @@ impl Engine {
     pub fn new(config: EngineConfig, wall: WallClock, ports: Box<dyn PortAllocator>) -> Engine {
         let mut sip = config.sip.clone();
         sip.user_agent = Some(PRODUCT.into());
+        let auth = Authenticator::new(
+            AuthConfig::new(config.realm.clone(), config.auth_secret),
+            config.rng_seed ^ 0x5a5a_5a5a,
+        );
         Engine {
             rng: StdRng::seed_from_u64(config.rng_seed),
+            auth,
+            registrar: Registrar::new(RegistrarConfig::default()),
             ep: Endpoint::new(sip),
             config,
             wall,
@@ -138,10 +150,15 @@ impl Engine {
         self.source = None;
     }
 
-    /// Fires every timer due at `now`: SIP transactions, then the engine's own.
+    /// Fires every timer due at `now`: SIP transactions, registrations,
+    /// digest nonces, then the engine's own.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ep.handle_timeout(now);
         self.drain(now);
+        self.auth.handle_timeout(now);
+        for b in self.registrar.handle_timeout(now) {
+            self.report_removed(&b);
+        }
         loop {
             let due = self
                 .legs
@@ -174,7 +191,15 @@ impl Engine {
     /// When [`Engine::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let legs = self.legs.values().filter_map(|l| l.timers.next());
-        self.ep.poll_timeout().into_iter().chain(legs).min()
+        [
+            self.ep.poll_timeout(),
+            self.auth.poll_timeout(),
+            self.registrar.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(legs)
+        .min()
     }
 
     /// Adds or replaces an extension (its password and static contact).
@@ -182,9 +207,27 @@ impl Engine {
         self.directory.upsert(e);
     }
 
-    /// Removes an extension: it can no longer authenticate or be called.
+    /// Removes an extension: it can no longer authenticate or be called,
+    /// and its registrations are dropped (each reported removed).
     pub fn remove_extension(&mut self, number: &str) {
         self.directory.remove(number);
+        let gone: Vec<_> = self.registrar.bindings(number).cloned().collect();
+        self.registrar.remove_aor(number);
+        for b in &gone {
+            self.report_removed(b);
+        }
+    }
+
+    /// Every registrar binding not expired at `now`.
+    pub fn registrations(&self, now: Instant) -> Vec<Registration> {
+        let mut out: Vec<Registration> = self
+            .registrar
+            .all()
+            .filter(|b| b.expires_at > now)
+            .map(|b| self.registration(b))
+            .collect();
+        out.sort_by(|a, b| (&a.extension, &a.contact).cmp(&(&b.extension, &b.contact)));
+        out
     }
 
     /// Hangs up a call from the API (`hangup_by: local`). Either leg ends
@@ -287,6 +330,7 @@ impl Engine {
     fn on_new_request(&mut self, now: Instant, key: ServerTxKey, req: sip::Request) {
         match req.method {
             Method::Invite => self.on_invite(now, key, req),
+            Method::Register => self.on_register(now, key, req),
             Method::Options => {
                 let h = capabilities();
                 self.reply(now, key, 200, "OK", h, None);
