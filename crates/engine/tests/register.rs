@@ -30,7 +30,11 @@ fn registers_with(algorithm: &'static str) {
     let bob = w.phone_ref("bob");
     assert_eq!(bob.statuses(), [401, 200]);
     let (name, value) = bob.last_credentials.clone().unwrap();
-    assert_eq!(name, HeaderName::Authorization, "REGISTER uses 401/Authorization");
+    assert_eq!(
+        name,
+        HeaderName::Authorization,
+        "REGISTER uses 401/Authorization"
+    );
     assert!(value.contains(&format!("algorithm={algorithm}")), "{value}");
     let regs = w.engine.registrations(w.now());
     assert_eq!(regs.len(), 1);
@@ -38,7 +42,10 @@ fn registers_with(algorithm: &'static str) {
     assert_eq!(regs[0].contact, "sip:200@10.0.0.2:5060");
     assert_eq!(regs[0].source, "10.0.0.2:5060");
     assert_eq!(regs[0].transport, "udp");
-    assert_eq!(regs[0].expires, origin_utc() + chrono::Duration::milliseconds(600_030));
+    assert_eq!(
+        regs[0].expires,
+        origin_utc() + chrono::Duration::milliseconds(600_030)
+    );
     assert_eq!(
         registration_events(&w),
         [("200".into(), "sip:200@10.0.0.2:5060".into(), true)]
@@ -97,7 +104,13 @@ fn wrong_password_and_unknown_user_look_identical() {
                     a.params
                         .iter()
                         .filter(|(n, _)| !n.eq_ignore_ascii_case(b"nonce"))
-                        .map(|(n, v)| format!("{}={}", String::from_utf8_lossy(n), String::from_utf8_lossy(v)))
+                        .map(|(n, v)| {
+                            format!(
+                                "{}={}",
+                                String::from_utf8_lossy(n),
+                                String::from_utf8_lossy(v)
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join(",")
                 }
@@ -108,7 +121,11 @@ fn wrong_password_and_unknown_user_look_identical() {
             };
             shape.push(format!("{}: {v}", h.name.as_str()));
         }
-        (last.status, String::from_utf8_lossy(&last.reason).into_owned(), shape)
+        (
+            last.status,
+            String::from_utf8_lossy(&last.reason).into_owned(),
+            shape,
+        )
     };
     let wrong = answer_to("200", "not-bobs-password");
     let unknown = answer_to("999", "whatever");
@@ -141,7 +158,9 @@ fn replayed_authorization_is_rejected() {
     let resp = bob.final_response(replay).unwrap();
     let challenge = resp.headers.www_authenticate().unwrap();
     assert!(
-        challenge.iter().all(|c| c.param("stale").is_some_and(|s| &s[..] == b"true")),
+        challenge
+            .iter()
+            .all(|c| c.param("stale").is_some_and(|s| &s[..] == b"true")),
         "a replay with the right digest is answered stale=true"
     );
 }
@@ -177,7 +196,11 @@ fn bindings_expire_and_unregister() {
         2,
         "expiry and unregister both reported: {events:?}"
     );
-    assert!(w.phone_ref("bob2").finals.iter().any(|(_, m, s)| *m == Method::Register && *s == 200));
+    assert!(w
+        .phone_ref("bob2")
+        .finals
+        .iter()
+        .any(|(_, m, s)| *m == Method::Register && *s == 200));
 }
 
 #[test]

@@ -112,6 +112,10 @@ pub struct Phone {
     pub creds: Option<(String, String)>,
     /// Which digest algorithm to answer with when both are offered.
     pub algorithm: &'static str,
+    /// From user part when not the credentials' user.
+    pub from_user: Option<String>,
+    /// Extra headers of the 200 answering a new INVITE.
+    pub answer_headers: Vec<Header>,
     pub log: Vec<(Duration, Event)>,
     pub later: Vec<(Instant, Action)>,
     /// Requests sent, as built (no Via), to resend with credentials.
@@ -148,6 +152,8 @@ impl Phone {
             on_invite,
             creds: creds.map(|(u, p)| (u.to_owned(), p.to_owned())),
             algorithm: "SHA-256",
+            from_user: None,
+            answer_headers: Vec::new(),
             log: Vec::new(),
             later: Vec::new(),
             sent: HashMap::new(),
@@ -166,6 +172,9 @@ impl Phone {
     }
 
     pub fn user(&self) -> String {
+        if let Some(u) = &self.from_user {
+            return u.clone();
+        }
         self.creds
             .as_ref()
             .map_or(self.name.to_owned(), |(u, _)| u.clone())
@@ -213,10 +222,20 @@ impl Phone {
 
     /// Calls `number` at the engine with an SDP offer.
     pub fn invite(&mut self, now: Instant, number: &str) -> ClientTxKey {
+        self.invite_with(
+            now,
+            number,
+            vec![Header::new(HeaderName::Supported, "timer")],
+        )
+    }
+
+    /// Calls `number` with these extra headers.
+    pub fn invite_with(&mut self, now: Instant, number: &str, headers: Vec<Header>) -> ClientTxKey {
         let uri = format!("sip:{number}@{ENGINE_HOST}");
         let mut req = self.request(Method::Invite, &uri, &uri);
-        req.headers
-            .push(Header::new(HeaderName::Supported, "timer"));
+        for h in headers {
+            req.headers.push(h);
+        }
         let offer = self.offer("sendrecv");
         req.set_body(Some("application/sdp"), Bytes::from(offer));
         self.send(now, req)
@@ -275,6 +294,13 @@ impl Phone {
         let mut req = self.ep.dialog_request(&d, method).unwrap();
         let offer = self.offer(direction);
         req.set_body(Some("application/sdp"), Bytes::from(offer));
+        self.ep.send_in_dialog(now, &d, req).unwrap()
+    }
+
+    /// A session refresh: UPDATE without a body (RFC 4028 §7.4).
+    pub fn refresh(&mut self, now: Instant) -> ClientTxKey {
+        let d = self.dialog().expect("a confirmed dialog");
+        let req = self.ep.dialog_request(&d, Method::Update).unwrap();
         self.ep.send_in_dialog(now, &d, req).unwrap()
     }
 
@@ -427,6 +453,9 @@ impl Phone {
                         Ok(r) => r,
                         Err(_) => return,
                     };
+                    for h in &p.answer_headers {
+                        resp.headers.push(h.clone());
+                    }
                     if let Some(a) = a {
                         resp.set_body(Some("application/sdp"), Bytes::from(a));
                     }
@@ -860,6 +889,14 @@ impl World {
                 .records()
                 .iter()
                 .all(|c| c.status == CallStatus::Hangup)
+    }
+
+    /// For scenarios that create no call: nothing active, no port out.
+    pub fn assert_clean_no_calls(&mut self) {
+        self.run_until_idle();
+        assert_eq!(self.engine.active_calls(), 0);
+        assert_eq!(self.ports.out(), 0);
+        assert!(self.media_commands().is_empty());
     }
 
     /// Runs everything down and checks what every scenario must leave:
