@@ -26,7 +26,8 @@ pub(crate) struct Leg {
 
 #[derive(Debug)]
 pub(crate) enum Role {
-    Master(Master),
+    /// Boxed: a master holds the caller's INVITE; forks are many and small.
+    Master(Box<Master>),
     Fork(Fork),
 }
 

@@ -234,7 +234,7 @@ impl Engine {
         let late_offer = req.body.is_empty();
         let leg = Leg {
             call,
-            role: Role::Master(Master {
+            role: Role::Master(Box::new(Master {
                 invite: key,
                 request: req,
                 forks: Vec::new(),
@@ -247,7 +247,7 @@ impl Engine {
                 acked: false,
                 session_grant: grant,
                 caller_supports_timer,
-            }),
+            })),
             dialog: None,
             media: LegMedia::new(None, session_id),
             session: None,
