@@ -116,6 +116,10 @@ pub struct Phone {
     pub from_user: Option<String>,
     /// Extra headers of the 200 answering a new INVITE.
     pub answer_headers: Vec<Header>,
+    /// Never ACK a 2xx (a broken caller).
+    pub no_ack: bool,
+    /// Bodies of the ACKs received.
+    pub acks: Vec<String>,
     pub log: Vec<(Duration, Event)>,
     pub later: Vec<(Instant, Action)>,
     /// Requests sent, as built (no Via), to resend with credentials.
@@ -154,6 +158,8 @@ impl Phone {
             algorithm: "SHA-256",
             from_user: None,
             answer_headers: Vec::new(),
+            no_ack: false,
+            acks: Vec::new(),
             log: Vec::new(),
             later: Vec::new(),
             sent: HashMap::new(),
@@ -239,6 +245,21 @@ impl Phone {
         let offer = self.offer("sendrecv");
         req.set_body(Some("application/sdp"), Bytes::from(offer));
         self.send(now, req)
+    }
+
+    /// Calls `number` without an SDP offer (late offer).
+    pub fn invite_without_sdp(&mut self, now: Instant, number: &str) -> ClientTxKey {
+        let uri = format!("sip:{number}@{ENGINE_HOST}");
+        let req = self.request(Method::Invite, &uri, &uri);
+        self.send(now, req)
+    }
+
+    /// INFO in the confirmed dialog.
+    pub fn info(&mut self, now: Instant, content_type: &str, body: &str) -> ClientTxKey {
+        let d = self.dialog().expect("a confirmed dialog");
+        let mut req = self.ep.dialog_request(&d, Method::Info).unwrap();
+        req.set_body(Some(content_type), Bytes::from(body.to_owned()));
+        self.ep.send_in_dialog(now, &d, req).unwrap()
     }
 
     /// REGISTER for its own user.
@@ -385,15 +406,27 @@ impl Phone {
                 if response.status >= 200 {
                     self.finals.push((*key, method.clone(), response.status));
                 }
-                if response.is_success() && method == Method::Invite {
+                if response.is_success() && method == Method::Invite && !self.no_ack {
+                    // After a late offer the 2xx carries the offer: the ACK answers it.
+                    let late = self.sent.get(key).is_some_and(|r| r.body.is_empty());
+                    let body = if late && !response.body.is_empty() {
+                        self.answer(&response.body)
+                            .map(|a| ("application/sdp", Bytes::from(a)))
+                    } else {
+                        None
+                    };
                     if let Some(d) = dialog {
-                        let _ = self.ep.ack(now, d, None);
+                        let _ = self.ep.ack(now, d, body);
                     }
                 }
                 if matches!(response.status, 401 | 407) && !self.retried.contains(key) {
                     self.retried.insert(*key);
                     self.authenticate(now, *key, response);
                 }
+            }
+            Event::Ack { request, .. } => {
+                self.acks
+                    .push(String::from_utf8_lossy(&request.body).into_owned());
             }
             _ => {}
         }
@@ -444,7 +477,12 @@ impl Phone {
 
     fn on_new_invite(&mut self, now: Instant, key: ServerTxKey, req: Request) {
         self.incoming.push((key, req.clone()));
-        let answer = self.answer(&req.body);
+        // No offer (RFC 3261 §13.2.1 late offer): the 200 carries ours.
+        let answer = if req.body.is_empty() {
+            Some(self.offer("sendrecv"))
+        } else {
+            self.answer(&req.body)
+        };
         let answer_later = |d: Duration, a: Option<String>| -> (Instant, Action) {
             (
                 now + d,
