@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use engine::MediaCommand;
 use model::{CallStatus::*, HangupBy::*, HangupReason::*};
-use sip::Method;
+use sip::{Header, HeaderName, Method};
 use sip_core::Event;
 use std::time::Duration;
 use testkit::NetConfig;
@@ -162,4 +162,58 @@ fn options_is_answered_with_capabilities() {
         allow.contains("INVITE") && allow.contains("UPDATE"),
         "{allow}"
     );
+}
+
+#[test]
+fn requests_refused_before_any_call_exists() {
+    let mut w = world(6);
+    let offer = w.phone_ref("trunk").offer("sendrecv");
+    let h = |n: HeaderName, v: &str| Header::new(n, v.to_owned());
+    let cases = [
+        (vec![h(HeaderName::Require, "100rel")], offer.clone(), 420),
+        (vec![h(HeaderName::MaxForwards, "0")], offer.clone(), 483),
+    ];
+    for (headers, body, want) in cases {
+        let key = w.with("trunk", |p, now| p.invite_raw(now, "200", headers, &body));
+        w.run_until_idle();
+        assert_eq!(w.phone_ref("trunk").final_status(key), Some(want));
+    }
+    assert!(w.call_ids().is_empty());
+    w.assert_clean_no_calls();
+}
+
+#[test]
+fn an_unparseable_offer_is_488_and_recorded_failed() {
+    let mut w = world(7);
+    let key = w.with("trunk", |p, now| {
+        p.invite_raw(now, "200", vec![], "v=0\r\nthis is not SDP\r\n")
+    });
+    w.run_until(|w| w.phone_ref("trunk").final_status(key).is_some());
+    assert_eq!(w.phone_ref("trunk").final_status(key), Some(488));
+    let m = w.master();
+    assert_eq!(
+        (m.hangup_by, m.hangup_reason, m.sip_code),
+        (Some(Local), Some(Failed), Some(488))
+    );
+    assert!(w.phone_ref("bob").incoming.is_empty());
+    w.assert_clean();
+}
+
+#[test]
+fn a_callee_challenge_reaches_the_caller_as_403() {
+    let mut w = world(8);
+    w.phone("bob").on_invite = OnInvite::Reject(407);
+    let key = w.with("trunk", |p, now| p.invite(now, "200"));
+    w.run_until(|w| w.all_ended() && w.phone_ref("trunk").final_status(key).is_some());
+    assert_eq!(w.phone_ref("trunk").final_status(key), Some(403));
+    let (m, f) = (w.master(), w.forks()[0].clone());
+    assert_eq!(
+        (m.hangup_by, m.hangup_reason, m.sip_code),
+        (Some(Remote), Some(Failed), Some(403))
+    );
+    assert_eq!(
+        (f.hangup_by, f.hangup_reason, f.sip_code),
+        (Some(Remote), Some(Failed), Some(407))
+    );
+    w.assert_clean();
 }

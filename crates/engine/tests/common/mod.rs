@@ -247,6 +247,23 @@ impl Phone {
         self.send(now, req)
     }
 
+    /// Calls `number` with extra headers and this body as `application/sdp`.
+    pub fn invite_raw(
+        &mut self,
+        now: Instant,
+        number: &str,
+        headers: Vec<Header>,
+        body: &str,
+    ) -> ClientTxKey {
+        let uri = format!("sip:{number}@{ENGINE_HOST}");
+        let mut req = self.request(Method::Invite, &uri, &uri);
+        for h in headers {
+            req.headers.set(h);
+        }
+        req.set_body(Some("application/sdp"), Bytes::from(body.to_owned()));
+        self.send(now, req)
+    }
+
     /// Calls `number` without an SDP offer (late offer).
     pub fn invite_without_sdp(&mut self, now: Instant, number: &str) -> ClientTxKey {
         let uri = format!("sip:{number}@{ENGINE_HOST}");
