@@ -856,3 +856,37 @@ fn a_callee_that_asks_us_to_refresh_gets_refreshes() {
     assert!(w.run_until(|w| w.all_ended()));
     w.assert_clean();
 }
+
+#[test]
+fn a_2xx_crossing_our_cancel_is_acked_and_ended() {
+    let mut w = World::new(28, NetConfig::default());
+    w.register("bob");
+    w.register("bob2");
+    // bob2 answers 5 ms after bob: its 200 crosses the CANCEL on the wire.
+    w.phone("bob2").on_invite = OnInvite::RingThenAnswer(Duration::from_millis(2005));
+    answered_call(&mut w);
+    assert!(
+        w.run_until(|w| w.phone_ref("bob2").got_request(Method::Bye)),
+        "{}",
+        w.ladder
+    );
+    w.run_until(|w| w.forks().iter().all(|f| f.status != Canceling));
+    let late = w
+        .forks()
+        .into_iter()
+        .find(|f| w.status_path(f.id).contains(&Canceling))
+        .expect("the late fork was cancelled");
+    assert_eq!(
+        w.status_path(late.id),
+        [Dialing, Ringing, Canceling, Hangup]
+    );
+    assert_eq!(outcome(&late), (Some(Local), Some(Cancel), Some(200)));
+    assert_eq!(
+        invite_finals(&w, "alice"),
+        [407, 200],
+        "the caller sees one answer"
+    );
+    w.with("alice", |p, now| p.bye(now));
+    assert!(w.run_until(|w| w.all_ended()));
+    w.assert_clean();
+}

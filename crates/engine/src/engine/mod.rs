@@ -605,3 +605,14 @@ pub(crate) fn capabilities() -> Vec<Header> {
         Header::new(HeaderName::Accept, "application/sdp"),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Engine;
+
+    #[test]
+    fn the_driver_can_move_the_engine_to_its_task() {
+        fn send<T: Send + std::fmt::Debug>() {}
+        send::<Engine>();
+    }
+}
