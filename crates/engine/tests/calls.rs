@@ -890,3 +890,25 @@ fn a_2xx_crossing_our_cancel_is_acked_and_ended() {
     assert!(w.run_until(|w| w.all_ended()));
     w.assert_clean();
 }
+
+#[test]
+fn a_transport_error_fails_the_fork_at_once() {
+    let mut w = world(29);
+    w.with("alice", |p, now| p.invite(now, "400"));
+    assert!(w.run_until(|w| w.forks().len() == 1));
+    w.run_for(Duration::from_secs(1));
+    let now = w.now();
+    w.engine
+        .handle_transport_error(now, "10.9.9.9:5060".parse().unwrap());
+    run_to_end(&mut w, "alice", 2);
+    assert_eq!(invite_finals(&w, "alice"), [407, 500]);
+    assert_eq!(
+        outcome(&w.master()),
+        (Some(Remote), Some(Failed), Some(500))
+    );
+    assert_eq!(
+        outcome(&w.forks()[0]),
+        (Some(Remote), Some(Failed), Some(503))
+    );
+    w.assert_clean();
+}

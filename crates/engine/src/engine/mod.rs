@@ -178,6 +178,14 @@ impl Engine {
         self.prune();
     }
 
+    /// The driver could not reach `remote` (ICMP unreachable, TCP connect
+    /// refused): requests towards it fail as if answered 503 (RFC 3261
+    /// §8.1.3.1), so a fork there ends `failed` at once instead of after Timer B.
+    pub fn handle_transport_error(&mut self, now: Instant, remote: SocketAddr) {
+        self.ep.handle_transport_error(now, remote);
+        self.drain(now);
+    }
+
     /// The next SIP message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.ep.poll_transmit()
