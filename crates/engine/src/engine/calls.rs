@@ -599,18 +599,7 @@ impl Engine {
     }
 
     /// A fork failed (final non-2xx, no response, could not be sent).
-    pub(super) fn on_fork_failure(
-        &mut self,
-        now: Instant,
-        fork: Uuid,
-        code: u16,
-        phrase: &str,
-        reason: HangupReason,
-    ) {
-        self.fork_failed(now, fork, code, phrase, reason);
-    }
-
-    fn fork_failed(
+    pub(super) fn fork_failed(
         &mut self,
         now: Instant,
         fork: Uuid,

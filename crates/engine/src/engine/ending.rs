@@ -199,7 +199,7 @@ impl Engine {
             }
             (None, false) => {
                 let reason = HangupReason::for_final_response(480);
-                self.on_fork_failure(now, id, 480, "Temporarily Unavailable", reason);
+                self.fork_failed(now, id, 480, "Temporarily Unavailable", reason);
             }
         }
     }

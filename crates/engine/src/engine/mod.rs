@@ -403,7 +403,7 @@ impl Engine {
         };
         match purpose {
             Purpose::Invite(fork) => {
-                self.on_fork_failure(now, fork, code, phrase, HangupReason::Failed)
+                self.fork_failed(now, fork, code, phrase, HangupReason::Failed)
             }
             Purpose::Bye(leg) => self.on_bye_done(now, leg),
             Purpose::Relay(r) => {
