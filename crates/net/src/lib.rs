@@ -76,6 +76,7 @@ mod config;
 mod driver;
 mod error;
 mod reject;
+pub mod rtp;
 mod sans_io;
 mod tcp;
 mod udp;

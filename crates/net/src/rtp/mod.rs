@@ -1,0 +1,116 @@
+//! # `net::rtp`: the anchored-media relay
+//!
+//! Every call's media flows through Dialtone: each call leg gets an RTP/RTCP
+//! port pair from the [`RtpPool`] (bound at once, so the port can go into
+//! the SDP the switch sends), and the [`Relay`] moves the datagrams between
+//! two bridged legs, unchanged. The switch decides ports and bridges; this
+//! module owns the sockets.
+//!
+//! ```text
+//!  phone A ──RTP──▶ leg a (port pa) ─┐                 ┌─ leg b (port pb) ──RTP──▶ phone B
+//!          ◀─RTP──                   └─ worker thread ─┘                   ◀─RTP──
+//!  worker loop:  epoll_wait ─▶ for each ready socket: recv_from one datagram
+//!                             ─▶ source == latched peer? ─▶ send_to from the bridged leg's socket
+//! ```
+//!
+//! - **Ports** (RFC 3550 §11): RTP on an even port, RTCP on the next one.
+//! - **Symmetric RTP with latching** (RFC 4961, RFC 7362 §4): media for a
+//!   leg's peer leaves from the leg's own port, and goes to the source
+//!   address of the first datagram received on that port, so a phone behind
+//!   NAT is reached even when its SDP names a private address. Until then it
+//!   goes to the SDP address (the *hint*). Once latched, datagrams from any
+//!   other source are dropped and counted (no injection, no RTP bleed).
+//!   RTCP latches separately; until an RTCP datagram is seen it goes to the
+//!   RTP peer's port + 1 (or the hint's port + 1).
+//! - **Re-INVITE**: [`Relay::set_remote_hint`] with a *changed* address
+//!   clears both latches, so the peer can move (to the new hint, or to
+//!   wherever its first packet comes from); the same address keeps them.
+//!   The cost, as for a new call (RFC 7362 §5), is that until the peer's
+//!   first packet arrives, any source can take the latch.
+//! - **Threads, not tasks**: a few dedicated worker threads (usually one
+//!   per spare core), each a level-triggered epoll loop over non-blocking
+//!   std sockets that moves one datagram per ready socket per wake-up: one
+//!   `recv_from` and one `send_to` per packet, the same system calls as a
+//!   minimal C relay, and no allocation per packet. Measured with
+//!   `bench/rtp-relay.sh` (500 G.711 calls, 50 000 packets/s, one core):
+//!   about 1.0x the CPU per packet of the C relay; the same loop on `mio`
+//!   (edge-triggered, so it must read until `WouldBlock`: a failing
+//!   `recv_from` for nearly every packet) 1.06x to 1.26x; a tokio task per
+//!   socket 1.4x to 1.5x.
+//!
+//! ```
+//! use net::rtp::{LegId, Relay, RtpPool};
+//! use std::net::UdpSocket;
+//! use std::time::Duration;
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let pool = RtpPool::new("127.0.0.1".parse().unwrap(), 42000..=42099)?;
+//! let relay = Relay::new(pool, 1)?;
+//! let alice = UdpSocket::bind("127.0.0.1:0")?;
+//! let bob = UdpSocket::bind("127.0.0.1:0")?;
+//! bob.set_read_timeout(Some(Duration::from_secs(2)))?;
+//!
+//! // The switch allocates a port per leg, puts it in each SDP, and opens the legs.
+//! let (pa, pb) = (relay.pool().allocate().unwrap(), relay.pool().allocate().unwrap());
+//! relay.open_leg(LegId(1), pa, Some(alice.local_addr()?));
+//! relay.open_leg(LegId(2), pb, Some(bob.local_addr()?));
+//! relay.bridge(LegId(1), LegId(2));
+//!
+//! alice.send_to(b"\x80\x08 an RTP packet", ("127.0.0.1", pa))?;
+//! let mut buf = [0u8; 64];
+//! let (n, from) = bob.recv_from(&mut buf)?;
+//! assert_eq!(&buf[..n], b"\x80\x08 an RTP packet");
+//! assert_eq!(from.port(), pb); // symmetric RTP: from bob's own leg port
+//!
+//! relay.close_leg(LegId(1));
+//! relay.close_leg(LegId(2));
+//! assert_eq!(relay.pool().in_use(), 0);
+//! # Ok(())
+//! # }
+//! ```
+
+mod pool;
+mod relay;
+mod worker;
+
+pub use pool::RtpPool;
+pub use relay::Relay;
+
+use std::net::SocketAddr;
+
+/// Names one call leg to the relay (the switch uses its leg's UUID).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u128);
+
+/// Counters and latched peers of one leg.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LegStats {
+    /// The leg's RTP port (RTCP is the next one).
+    pub rtp_port: u16,
+    pub rtp: StreamStats,
+    pub rtcp: StreamStats,
+}
+
+/// Counters of one socket (RTP or RTCP) of a leg.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamStats {
+    /// Datagrams (and their bytes) accepted from the peer on this socket.
+    pub received_packets: u64,
+    pub received_bytes: u64,
+    /// Datagrams (and bytes) sent from this socket to the peer (relayed from
+    /// the bridged leg).
+    pub sent_packets: u64,
+    pub sent_bytes: u64,
+    /// Datagrams dropped because they came from another address than the
+    /// latched peer.
+    pub dropped_wrong_source: u64,
+    /// Datagrams accepted but not relayed: the leg was not bridged, or the
+    /// bridged leg had no address to send to yet (no hint, nothing latched).
+    pub dropped_unrouted: u64,
+    /// Sends to the peer that failed (counted on the sending leg).
+    pub send_errors: u64,
+    /// The latched peer address, once a datagram was accepted.
+    pub peer: Option<SocketAddr>,
+}

@@ -1,0 +1,368 @@
+//! The control side of the relay: legs are opened, bridged and closed from
+//! any thread, synchronously.
+//!
+//! A control call takes the relay's leg index, then the table lock of the
+//! worker(s) concerned, then the pool's lock (always in that order; a worker
+//! takes only its own table lock). It waits at most for the worker to finish
+//! the batch of datagrams it is moving, and when it returns the change is in
+//! force: after [`Relay::close_leg`] the sockets are closed and the ports
+//! free.
+
+use super::pool::RtpPool;
+use super::worker::{self, Leg, Shared};
+use super::{LegId, LegStats};
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+/// Handle to the relay workers (cheap to clone, `Send + Sync`).
+///
+/// Dropping the last handle, or [`shutdown`](Self::shutdown), stops the
+/// workers and closes every leg.
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: RtpPool,
+    control: Mutex<Control>,
+    workers: Vec<Arc<Shared>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Where each open leg lives.
+#[derive(Debug, Default)]
+struct Control {
+    legs: HashMap<LegId, Place>,
+    /// Open legs per worker, to place new legs on the least loaded one.
+    load: Vec<usize>,
+    stopped: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    worker: usize,
+    slot: usize,
+}
+
+impl Relay {
+    /// Starts `workers` relay threads (named `rtp-relay-N`) over the ports
+    /// of `pool`. One worker moves tens of thousands of packets per second;
+    /// more only help with more cores.
+    pub fn new(pool: RtpPool, workers: usize) -> io::Result<Relay> {
+        if workers == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the RTP relay needs at least one worker",
+            ));
+        }
+        let shared = (0..workers)
+            .map(|_| Shared::new())
+            .collect::<io::Result<Vec<_>>>()?;
+        let inner = Arc::new(Inner {
+            pool,
+            control: Mutex::new(Control {
+                load: vec![0; workers],
+                ..Control::default()
+            }),
+            workers: shared,
+            threads: Mutex::new(Vec::with_capacity(workers)),
+        });
+        for (i, s) in inner.workers.iter().enumerate() {
+            let s = Arc::clone(s);
+            let thread = std::thread::Builder::new()
+                .name(format!("rtp-relay-{i}"))
+                .spawn(move || worker::run(s));
+            match thread {
+                Ok(t) => lock(&inner.threads).push(t),
+                Err(e) => {
+                    inner.shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Relay { inner })
+    }
+
+    /// The pool the legs' ports come from.
+    pub fn pool(&self) -> &RtpPool {
+        &self.inner.pool
+    }
+
+    /// Starts handling the sockets of `rtp_port` (RTCP on `rtp_port + 1`)
+    /// as leg `leg`. `remote_hint`: the address from the peer's SDP
+    /// (`c=`/`m=`), used as the send target until a packet is seen; an
+    /// unspecified address or port 0 counts as none.
+    ///
+    /// The port must be one [`RtpPool::allocate`] handed out and not yet
+    /// released; otherwise nothing is opened (logged). Opening a leg that is
+    /// already open on the same port only updates its hint (as
+    /// [`set_remote_hint`](Self::set_remote_hint)); on another port, the
+    /// earlier leg is closed first.
+    pub fn open_leg(&self, leg: LegId, rtp_port: u16, remote_hint: Option<SocketAddr>) {
+        let inner = &*self.inner;
+        let mut control = lock(&inner.control);
+        if control.stopped {
+            tracing::warn!(
+                ?leg,
+                rtp_port,
+                "open_leg after the relay stopped: port released"
+            );
+            inner.pool.release(rtp_port);
+            return;
+        }
+        if let Some(&place) = control.legs.get(&leg) {
+            let mut table = inner.workers[place.worker].lock();
+            if let Some(open) = table
+                .get_mut(place.slot)
+                .filter(|l| l.rtp_port() == rtp_port)
+            {
+                tracing::debug!(?leg, rtp_port, "open_leg for an open leg: hint updated");
+                open.set_hint(usable(remote_hint));
+                return;
+            }
+            drop(table);
+            tracing::warn!(
+                ?leg,
+                rtp_port,
+                "open_leg for a leg open on another port: the earlier one is closed"
+            );
+            inner.close(&mut control, leg);
+        }
+        let Some(pair) = inner.pool.take(rtp_port) else {
+            tracing::warn!(
+                ?leg,
+                rtp_port,
+                "open_leg for a port the pool has not reserved: not opened"
+            );
+            return;
+        };
+        let sockets = pair
+            .rtp
+            .set_nonblocking(true)
+            .and_then(|()| pair.rtcp.set_nonblocking(true));
+        if let Err(e) = sockets {
+            tracing::error!(?leg, rtp_port, error = %e, "cannot make RTP sockets non-blocking");
+            drop(pair);
+            inner.pool.free(rtp_port);
+            return;
+        }
+        let new = Leg::new(leg, rtp_port, pair.rtp, pair.rtcp, usable(remote_hint));
+        let w = (0..inner.workers.len())
+            .min_by_key(|&w| control.load[w])
+            .unwrap_or(0);
+        let shared = &inner.workers[w];
+        let inserted = shared.lock().insert(new, shared);
+        match inserted {
+            Ok(slot) => {
+                control.legs.insert(leg, Place { worker: w, slot });
+                control.load[w] += 1;
+            }
+            Err(e) => {
+                tracing::error!(?leg, rtp_port, error = %e, "cannot register RTP sockets");
+                inner.pool.free(rtp_port);
+            }
+        }
+    }
+
+    /// The peer's SDP named a new media address (re-INVITE, UPDATE).
+    ///
+    /// When the hint changes, both latches are cleared: media goes to the
+    /// new hint until a packet arrives, and the first RTP (and RTCP)
+    /// datagram after that latches again, from whatever source (the new
+    /// address may be behind NAT too). An unchanged hint (a session refresh,
+    /// hold and resume on the same address) keeps the latched peer.
+    pub fn set_remote_hint(&self, leg: LegId, rtp: Option<SocketAddr>) {
+        let found = self
+            .inner
+            .with_leg(leg, |l| l.set_hint(usable(rtp)))
+            .is_some();
+        if !found {
+            tracing::debug!(?leg, "set_remote_hint for a leg that is not open");
+        }
+    }
+
+    /// Packets received on `a`'s sockets are sent from `b`'s sockets to
+    /// `b`'s peer and vice versa (RTP to RTP, RTCP to RTCP), unchanged. Any
+    /// earlier bridge of either leg ends. Both legs must be open.
+    pub fn bridge(&self, a: LegId, b: LegId) {
+        let inner = &*self.inner;
+        let mut control = lock(&inner.control);
+        let (Some(&pa), Some(&pb)) = (control.legs.get(&a), control.legs.get(&b)) else {
+            tracing::warn!(?a, ?b, "bridge of a leg that is not open: ignored");
+            return;
+        };
+        if a == b {
+            tracing::warn!(?a, "bridge of a leg with itself: ignored");
+            return;
+        }
+        let pb = if pa.worker == pb.worker {
+            pb
+        } else {
+            match inner.migrate(&mut control, b, pb, pa.worker) {
+                Some(place) => place,
+                None => return,
+            }
+        };
+        inner.workers[pa.worker].lock().bridge(pa.slot, pb.slot);
+    }
+
+    /// Ends the bridge of `a` (on both sides): its packets are dropped
+    /// (counted as unrouted) until it is bridged again.
+    pub fn unbridge(&self, a: LegId) {
+        self.inner.with_place(a, |table, slot| table.unbridge(slot));
+    }
+
+    /// Stops the leg and releases its ports back to the pool: always, even
+    /// if it was never bridged. Closing a leg that is not open does nothing.
+    pub fn close_leg(&self, leg: LegId) {
+        let inner = &*self.inner;
+        let mut control = lock(&inner.control);
+        if !inner.close(&mut control, leg) {
+            tracing::debug!(?leg, "close_leg for a leg that is not open");
+        }
+    }
+
+    /// Counters and latched peers of an open leg.
+    pub fn stats(&self, leg: LegId) -> Option<LegStats> {
+        self.inner.with_leg(leg, |l| l.stats())
+    }
+
+    /// How many legs are open.
+    pub fn legs(&self) -> usize {
+        lock(&self.inner.control).legs.len()
+    }
+
+    /// Stops the workers and closes every leg (its ports go back to the
+    /// pool). Later calls on any handle do nothing (`open_leg` releases the
+    /// port it is given). Idempotent.
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+}
+
+impl fmt::Debug for Relay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let control = lock(&self.inner.control);
+        f.debug_struct("Relay")
+            .field("workers", &self.inner.workers.len())
+            .field("legs", &control.legs.len())
+            .field("stopped", &control.stopped)
+            .field("pool", &self.inner.pool)
+            .finish()
+    }
+}
+
+impl Inner {
+    /// Runs `f` on the table and slot of an open leg.
+    fn with_place<R>(
+        &self,
+        leg: LegId,
+        f: impl FnOnce(&mut worker::LegTable, usize) -> R,
+    ) -> Option<R> {
+        let control = lock(&self.control);
+        let place = *control.legs.get(&leg)?;
+        let mut table = self.workers[place.worker].lock();
+        Some(f(&mut table, place.slot))
+    }
+
+    fn with_leg<R>(&self, leg: LegId, f: impl FnOnce(&mut Leg) -> R) -> Option<R> {
+        self.with_place(leg, |table, slot| table.get_mut(slot).map(f))
+            .flatten()
+    }
+
+    /// Closes `leg`'s sockets and frees its ports; false when it is not open.
+    fn close(&self, control: &mut Control, leg: LegId) -> bool {
+        let Some(place) = control.legs.remove(&leg) else {
+            return false;
+        };
+        control.load[place.worker] -= 1;
+        let shared = &self.workers[place.worker];
+        let removed = shared.lock().remove(place.slot, shared);
+        if let Some(removed) = removed {
+            let port = removed.rtp_port();
+            drop(removed);
+            self.pool.free(port);
+        }
+        true
+    }
+
+    /// Moves open leg `leg` from its worker to worker `to`, unbridged.
+    fn migrate(&self, control: &mut Control, leg: LegId, from: Place, to: usize) -> Option<Place> {
+        let (src, dst) = (&self.workers[from.worker], &self.workers[to]);
+        // Two table locks: in worker order, so two bridges cannot deadlock.
+        let (mut src_table, mut dst_table) = if from.worker < to {
+            let s = src.lock();
+            (s, dst.lock())
+        } else {
+            let d = dst.lock();
+            (src.lock(), d)
+        };
+        let moving = src_table.remove(from.slot, src)?;
+        control.load[from.worker] -= 1;
+        let port = moving.rtp_port();
+        match dst_table.insert(moving, dst) {
+            Ok(slot) => {
+                let place = Place { worker: to, slot };
+                control.legs.insert(leg, place);
+                control.load[to] += 1;
+                Some(place)
+            }
+            Err(e) => {
+                tracing::error!(?leg, error = %e, "cannot move an RTP leg between workers: closed");
+                control.legs.remove(&leg);
+                self.pool.free(port);
+                None
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        let mut control = lock(&self.control);
+        if control.stopped {
+            return;
+        }
+        control.stopped = true;
+        for shared in &self.workers {
+            shared.stop();
+        }
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::error!("an RTP relay worker panicked");
+            }
+        }
+        control.legs.clear();
+        control.load.iter_mut().for_each(|n| *n = 0);
+        for shared in &self.workers {
+            let legs: Vec<Leg> = shared.lock().drain().collect();
+            for leg in legs {
+                let port = leg.rtp_port();
+                tracing::trace!(leg = ?leg.id(), port, "closed at shutdown");
+                drop(leg);
+                self.pool.free(port);
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// `None` for an address media cannot be sent to (RFC 3264 §8.4: a
+/// `0.0.0.0` connection address means "do not send").
+fn usable(hint: Option<SocketAddr>) -> Option<SocketAddr> {
+    hint.filter(|h| !h.ip().is_unspecified() && h.port() != 0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the state whole: poisoning is harmless.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

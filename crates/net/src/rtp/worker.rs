@@ -1,0 +1,374 @@
+//! The data path: a worker thread, its epoll loop and its table of legs.
+//!
+//! Each worker owns an epoll instance on which the RTP and RTCP sockets of
+//! its legs are registered, readable, *level-triggered*. On every wake-up it
+//! locks its [`LegTable`] once and, for each ready socket, moves one
+//! datagram: `recv_from` → check the source against the latched peer →
+//! `send_to` from the bridged leg's socket of the same kind. A socket with
+//! more datagrams queued is reported again by the next `epoll_wait`, so a
+//! 20 ms RTP stream costs exactly one `recv_from` and one `send_to` per
+//! packet (draining until `WouldBlock`, as edge-triggered polling needs,
+//! adds a failing `recv_from` to nearly every packet), and a flooded
+//! socket cannot starve the others. Nothing is allocated per packet;
+//! counters are plain integers behind the table lock.
+//!
+//! Bridged legs always live on the same worker (the control side moves a
+//! leg when it bridges across workers), so forwarding never crosses threads.
+
+use super::{LegId, LegStats, StreamStats};
+use rustix::event::epoll;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// Index of the RTP and RTCP socket, counters and peer of a leg.
+const RTP: usize = 0;
+const RTCP: usize = 1;
+
+/// The token of the wake-up socket (leg sockets use `slot * 2 + kind`).
+const WAKER: u64 = u64::MAX;
+/// Readiness events taken per `epoll_wait`.
+const EVENTS: usize = 256;
+/// Largest UDP payload: a buffer this size never truncates a datagram.
+const MAX_DATAGRAM: usize = 65_535;
+
+/// What the control side shares with one worker thread.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    table: Mutex<LegTable>,
+    epoll: OwnedFd,
+    /// A datagram on `wake_tx` makes the receiving end (registered, never
+    /// read: the worker stops when it wakes) readable.
+    wake_tx: UnixDatagram,
+    _wake_rx: UnixDatagram,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    /// The state of a new worker (start it with [`run`]).
+    pub(crate) fn new() -> io::Result<Arc<Shared>> {
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let (wake_tx, wake_rx) = UnixDatagram::pair()?;
+        wake_tx.set_nonblocking(true)?;
+        epoll::add(
+            &epoll,
+            &wake_rx,
+            epoll::EventData::new_u64(WAKER),
+            epoll::EventFlags::IN,
+        )?;
+        Ok(Arc::new(Shared {
+            table: Mutex::new(LegTable::default()),
+            epoll,
+            wake_tx,
+            _wake_rx: wake_rx,
+            stop: AtomicBool::new(false),
+        }))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, LegTable> {
+        // Every table update completes before the lock is released, and
+        // nothing on the data path panics: a poisoned lock holds a
+        // consistent table.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Asks the worker to end its loop.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        if let Err(e) = self.wake_tx.send(&[1]) {
+            // Full means a wake-up is already pending.
+            if e.kind() != io::ErrorKind::WouldBlock {
+                tracing::warn!(error = %e, "cannot wake an RTP relay worker to stop it");
+            }
+        }
+    }
+
+    fn register(&self, socket: &UdpSocket, token: u64) -> io::Result<()> {
+        epoll::add(
+            &self.epoll,
+            socket,
+            epoll::EventData::new_u64(token),
+            epoll::EventFlags::IN,
+        )?;
+        Ok(())
+    }
+
+    fn deregister(&self, socket: &UdpSocket) {
+        if let Err(e) = epoll::delete(&self.epoll, socket) {
+            tracing::debug!(error = %e, "deregistering an RTP socket");
+        }
+    }
+}
+
+/// The worker thread body: wait for readiness, then move one datagram per
+/// ready socket.
+pub(crate) fn run(shared: Arc<Shared>) {
+    let none = epoll::Event {
+        flags: epoll::EventFlags::empty(),
+        data: epoll::EventData::new_u64(0),
+    };
+    let mut events = vec![none; EVENTS];
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let n = match epoll::wait(&shared.epoll, &mut events[..], None) {
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "RTP relay worker cannot wait for sockets; it stops");
+                return;
+            }
+        };
+        if shared.stop.load(Ordering::Acquire) {
+            return;
+        }
+        let mut table = shared.lock();
+        for event in &events[..n] {
+            let token = event.data.u64();
+            if token != WAKER {
+                table.forward(token, &mut buf);
+            }
+        }
+    }
+}
+
+/// The token of one socket of the leg in `slot`.
+fn token(slot: usize, kind: usize) -> u64 {
+    (slot * 2 + kind) as u64
+}
+
+/// The legs one worker relays, in slots that name their sockets' tokens.
+#[derive(Debug, Default)]
+pub(crate) struct LegTable {
+    slots: Vec<Option<Leg>>,
+    free: Vec<usize>,
+}
+
+/// One call leg: its two sockets and where their datagrams go.
+#[derive(Debug)]
+pub(crate) struct Leg {
+    id: LegId,
+    rtp_port: u16,
+    /// `[RTP, RTCP]`.
+    sockets: [UdpSocket; 2],
+    /// The peer's media address from its SDP.
+    hint: Option<SocketAddr>,
+    /// The latched source of each kind (RFC 7362 §4).
+    peers: [Option<SocketAddr>; 2],
+    /// The slot of the bridged leg (on this worker).
+    partner: Option<usize>,
+    counters: [StreamStats; 2],
+}
+
+impl Leg {
+    pub(crate) fn new(
+        id: LegId,
+        rtp_port: u16,
+        rtp: UdpSocket,
+        rtcp: UdpSocket,
+        hint: Option<SocketAddr>,
+    ) -> Leg {
+        Leg {
+            id,
+            rtp_port,
+            sockets: [rtp, rtcp],
+            hint,
+            peers: [None, None],
+            partner: None,
+            counters: [StreamStats::default(), StreamStats::default()],
+        }
+    }
+
+    pub(crate) fn id(&self) -> LegId {
+        self.id
+    }
+
+    pub(crate) fn rtp_port(&self) -> u16 {
+        self.rtp_port
+    }
+
+    /// Where datagrams of `kind` for this leg's peer go: the latched source;
+    /// before that, the SDP hint; RTCP before any RTCP was seen goes to the
+    /// RTP address's port + 1 (RFC 3550 §11).
+    fn destination(&self, kind: usize) -> Option<SocketAddr> {
+        if let Some(peer) = self.peers[kind] {
+            return Some(peer);
+        }
+        let rtp = self.peers[RTP].or(self.hint)?;
+        match kind {
+            RTP => Some(rtp),
+            _ => Some(SocketAddr::new(rtp.ip(), rtp.port().checked_add(1)?)),
+        }
+    }
+
+    /// A new SDP address for the peer (re-INVITE, UPDATE). When it differs
+    /// from the one before, both latches are cleared: the peer may have
+    /// moved, and the next datagram of each kind latches again.
+    pub(crate) fn set_hint(&mut self, hint: Option<SocketAddr>) {
+        if hint != self.hint {
+            self.hint = hint;
+            self.peers = [None, None];
+        }
+    }
+
+    pub(crate) fn stats(&self) -> LegStats {
+        let mut rtp = self.counters[RTP];
+        let mut rtcp = self.counters[RTCP];
+        rtp.peer = self.peers[RTP];
+        rtcp.peer = self.peers[RTCP];
+        LegStats {
+            rtp_port: self.rtp_port,
+            rtp,
+            rtcp,
+        }
+    }
+
+    fn register(&self, shared: &Shared, slot: usize) -> io::Result<()> {
+        shared.register(&self.sockets[RTP], token(slot, RTP))?;
+        if let Err(e) = shared.register(&self.sockets[RTCP], token(slot, RTCP)) {
+            shared.deregister(&self.sockets[RTP]);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn deregister(&self, shared: &Shared) {
+        for socket in &self.sockets {
+            shared.deregister(socket);
+        }
+    }
+}
+
+impl LegTable {
+    /// Adds `leg` and registers its sockets; on a registration error the
+    /// leg is dropped (its sockets close).
+    pub(crate) fn insert(&mut self, leg: Leg, shared: &Shared) -> io::Result<usize> {
+        let slot = self.free.pop().unwrap_or(self.slots.len());
+        if let Err(e) = leg.register(shared, slot) {
+            if slot < self.slots.len() {
+                self.free.push(slot);
+            }
+            return Err(e);
+        }
+        if slot == self.slots.len() {
+            self.slots.push(Some(leg));
+        } else {
+            self.slots[slot] = Some(leg);
+        }
+        Ok(slot)
+    }
+
+    /// Takes the leg out of `slot` (unbridged, sockets deregistered).
+    pub(crate) fn remove(&mut self, slot: usize, shared: &Shared) -> Option<Leg> {
+        self.unbridge(slot);
+        let leg = self.slots.get_mut(slot)?.take()?;
+        leg.deregister(shared);
+        self.free.push(slot);
+        Some(leg)
+    }
+
+    pub(crate) fn get_mut(&mut self, slot: usize) -> Option<&mut Leg> {
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
+    /// Bridges the legs in slots `a` and `b`, ending their earlier bridges.
+    pub(crate) fn bridge(&mut self, a: usize, b: usize) {
+        self.unbridge(a);
+        self.unbridge(b);
+        if let Some(leg) = self.get_mut(a) {
+            leg.partner = Some(b);
+        }
+        if let Some(leg) = self.get_mut(b) {
+            leg.partner = Some(a);
+        }
+    }
+
+    /// Ends the bridge of the leg in `slot`, on both sides.
+    pub(crate) fn unbridge(&mut self, slot: usize) {
+        let Some(partner) = self.get_mut(slot).and_then(|leg| leg.partner.take()) else {
+            return;
+        };
+        if let Some(other) = self.get_mut(partner) {
+            if other.partner == Some(slot) {
+                other.partner = None;
+            }
+        }
+    }
+
+    /// Every leg, for shutdown.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = Leg> + '_ {
+        self.free.clear();
+        self.slots.drain(..).flatten()
+    }
+
+    /// Moves one datagram from the socket of `token`.
+    ///
+    /// A token whose slot is empty or now holds another leg (it was closed
+    /// or moved after the event was taken) does no harm: the socket read is
+    /// the one in the slot, and it reads `WouldBlock` or a real datagram.
+    fn forward(&mut self, token: u64, buf: &mut [u8]) {
+        let (slot, kind) = ((token / 2) as usize, (token % 2) as usize);
+        let Some(leg) = self.get_mut(slot) else {
+            return;
+        };
+        let (len, from) = match leg.sockets[kind].recv_from(buf) {
+            Ok((len, from)) => (len, canonical(from)),
+            Err(e) => {
+                // WouldBlock: a stale event. Anything else is not a
+                // per-datagram condition on an unconnected UDP socket (Linux
+                // reports no ICMP errors there) and is cleared by reading it.
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    tracing::debug!(port = leg.rtp_port, kind, error = %e, "RTP receive error");
+                }
+                return;
+            }
+        };
+        let counters = &mut leg.counters[kind];
+        // RFC 7362 §4: the first datagram's source becomes the peer; after
+        // that, other sources are dropped (no injection, no RTP bleed).
+        match leg.peers[kind] {
+            Some(peer) if peer != from => {
+                counters.dropped_wrong_source += 1;
+                return;
+            }
+            Some(_) => {}
+            None => leg.peers[kind] = Some(from),
+        }
+        counters.received_packets += 1;
+        counters.received_bytes += len as u64;
+        let Some(partner) = leg.partner else {
+            counters.dropped_unrouted += 1;
+            return;
+        };
+        let Some(out) = self.get_mut(partner) else {
+            return;
+        };
+        let Some(to) = out.destination(kind) else {
+            if let Some(leg) = self.get_mut(slot) {
+                leg.counters[kind].dropped_unrouted += 1;
+            }
+            return;
+        };
+        let counters = &mut out.counters[kind];
+        match out.sockets[kind].send_to(&buf[..len], to) {
+            Ok(_) => {
+                counters.sent_packets += 1;
+                counters.sent_bytes += len as u64;
+            }
+            Err(e) => {
+                counters.send_errors += 1;
+                tracing::trace!(%to, error = %e, "RTP send failed");
+            }
+        }
+    }
+}
+
+/// IPv4 peers seen through an IPv6 socket compare equal to their SDP hint.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(_) => addr,
+        SocketAddr::V6(v6) => SocketAddr::new(v6.ip().to_canonical(), v6.port()),
+    }
+}
