@@ -24,6 +24,7 @@
 //! assert_eq!(config.extensions[0].extension, "100");
 //! ```
 
+pub use engine::Cidr;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -52,6 +53,7 @@ pub struct Config {
     pub realm: String,
     /// Sources (addresses or CIDRs) that may send INVITEs without digest
     /// auth: trunks and PBXs.
+    #[serde(serialize_with = "ser_cidrs")]
     pub trusted_peers: Vec<Cidr>,
     /// How long a callee may ring before the call ends `noanswer`. Default 60 s.
     #[serde(serialize_with = "ser_secs")]
@@ -102,7 +104,7 @@ struct FileConfig {
     rtp_ports: Option<PortRange>,
     public_ip: Option<IpAddr>,
     realm: Option<String>,
-    trusted_peers: Option<Vec<Cidr>>,
+    trusted_peers: Option<Vec<String>>,
     ring_timeout: Option<u64>,
     max_call_duration: Option<u64>,
     #[serde(default)]
@@ -134,6 +136,18 @@ impl Config {
             Some(text) => toml::from_str(text).map_err(|e| ConfigError::File(e.to_string()))?,
             None => FileConfig::default(),
         };
+        let file_peers = match f.trusted_peers {
+            Some(list) => Some(
+                list.iter()
+                    .enumerate()
+                    .map(|(i, p)| {
+                        p.parse()
+                            .map_err(|m| invalid(format!("trusted_peers[{i}]"), m))
+                    })
+                    .collect::<Result<Vec<Cidr>, _>>()?,
+            ),
+            None => None,
+        };
         let rtp = o
             .rtp_ports
             .or(f.rtp_ports)
@@ -159,11 +173,7 @@ impl Config {
                 .clone()
                 .or(f.realm)
                 .unwrap_or_else(|| "dialtone".to_owned()),
-            trusted_peers: o
-                .trusted_peers
-                .clone()
-                .or(f.trusted_peers)
-                .unwrap_or_default(),
+            trusted_peers: o.trusted_peers.clone().or(file_peers).unwrap_or_default(),
             ring_timeout: Duration::from_secs(o.ring_timeout.or(f.ring_timeout).unwrap_or(60)),
             max_call_duration: Duration::from_secs(
                 o.max_call_duration
@@ -258,81 +268,6 @@ impl<'de> Deserialize<'de> for PortRange {
     }
 }
 
-/// An address or network in CIDR notation (`192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        fn masked(bytes: &[u8], prefix: u8) -> Vec<u8> {
-            bytes
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    let bits = (i32::from(prefix) - 8 * i as i32).clamp(0, 8);
-                    b & (0xffu16 << (8 - bits)) as u8
-                })
-                .collect()
-        }
-        let ip = match (self.addr, ip) {
-            (IpAddr::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => return false,
-            },
-            (_, ip) => ip,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => {
-                masked(&a.octets(), self.prefix) == masked(&b.octets(), self.prefix)
-            }
-            (IpAddr::V6(a), IpAddr::V6(b)) => {
-                masked(&a.octets(), self.prefix) == masked(&b.octets(), self.prefix)
-            }
-            _ => false,
-        }
-    }
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let err = || format!("'{s}' is not an IP address or CIDR (10.0.0.0/8)");
-        let (addr, prefix) = match s.trim().split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s.trim(), None),
-        };
-        let addr: IpAddr = addr.parse().map_err(|_| err())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(err)?,
-            None => max,
-        };
-        Ok(Cidr { addr, prefix })
-    }
-}
-
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
-impl Serialize for Cidr {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Cidr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 /// Parses a comma-separated list of CIDRs (for `DIALTONE_TRUSTED_PEERS`).
 pub fn parse_cidr_list(s: &str) -> Result<Vec<Cidr>, String> {
     s.split(',')
@@ -344,6 +279,10 @@ pub fn parse_cidr_list(s: &str) -> Result<Vec<Cidr>, String> {
 
 fn ser_range<S: serde::Serializer>(r: &RangeInclusive<u16>, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&format_args!("{}-{}", r.start(), r.end()))
+}
+
+fn ser_cidrs<S: serde::Serializer>(v: &[Cidr], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(ToString::to_string))
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
