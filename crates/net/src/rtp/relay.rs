@@ -356,8 +356,8 @@ impl Drop for Inner {
     }
 }
 
-/// `None` for an address media cannot be sent to (RFC 3264 §8.4: a
-/// `0.0.0.0` connection address means "do not send").
+/// `None` for an address media cannot be sent to: port 0, or `0.0.0.0`
+/// (the RFC 2543 way to put a stream on hold, RFC 3264 §8.4).
 fn usable(hint: Option<SocketAddr>) -> Option<SocketAddr> {
     hint.filter(|h| !h.ip().is_unspecified() && h.port() != 0)
 }

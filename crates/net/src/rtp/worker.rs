@@ -155,7 +155,7 @@ pub(crate) struct Leg {
     sockets: [UdpSocket; 2],
     /// The peer's media address from its SDP.
     hint: Option<SocketAddr>,
-    /// The latched source of each kind (RFC 7362 §4).
+    /// The latched source of each kind (RFC 7362).
     peers: [Option<SocketAddr>; 2],
     /// The slot of the bridged leg (on this worker).
     partner: Option<usize>,
@@ -326,8 +326,9 @@ impl LegTable {
             }
         };
         let counters = &mut leg.counters[kind];
-        // RFC 7362 §4: the first datagram's source becomes the peer; after
-        // that, other sources are dropped (no injection, no RTP bleed).
+        // Latching (RFC 7362): the first datagram's source becomes the
+        // peer; after that, other sources are dropped (no injection, no
+        // RTP bleed).
         match leg.peers[kind] {
             Some(peer) if peer != from => {
                 counters.dropped_wrong_source += 1;
