@@ -1,0 +1,375 @@
+//! [`Store`] on an embedded SQLite database.
+
+use crate::{CallFilter, PageOf, Store, StoreError};
+use chrono::{DateTime, SecondsFormat, Utc};
+use model::{Call, CallStatus, Extension, ExtensionSecret, HangupBy, HangupReason, Origin};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The embedded store: one SQLite file, a small connection pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// Fixed-width UTC text, so that text order is time order.
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Database(format!("bad timestamp {s:?}: {e}")))
+}
+
+fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(s).map_err(|e| StoreError::Database(format!("bad id {s:?}: {e}")))
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl SqliteStore {
+    /// Opens (or creates) `data_dir/dialtone.db` and migrates it.
+    pub async fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| StoreError::Database(format!("{}: {e}", data_dir.display())))?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join("dialtone.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        Self::migrate(pool).await
+    }
+
+    /// A private in-memory database (tests).
+    pub async fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+        // One connection: every in-memory connection is its own database.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        Self::migrate(pool).await
+    }
+
+    async fn migrate(pool: SqlitePool) -> Result<SqliteStore, StoreError> {
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn extension_row(row: &sqlx::sqlite::SqliteRow) -> Result<ExtensionSecret, StoreError> {
+    let origin = match row.try_get::<String, _>("origin")?.as_str() {
+        "config" => Origin::Config,
+        _ => Origin::Api,
+    };
+    Ok(ExtensionSecret {
+        extension: Extension {
+            id: parse_uuid(&row.try_get::<String, _>("id")?)?,
+            extension: row.try_get("number")?,
+            name: row.try_get("name")?,
+            static_contact: row.try_get("static_contact")?,
+            origin,
+            tm_create: parse_ts(&row.try_get::<String, _>("tm_create")?)?,
+            tm_update: parse_ts(&row.try_get::<String, _>("tm_update")?)?,
+        },
+        password: row.try_get("password")?,
+    })
+}
+
+fn origin_text(o: Origin) -> &'static str {
+    match o {
+        Origin::Api => "api",
+        Origin::Config => "config",
+    }
+}
+
+fn direction_text(d: model::Direction) -> &'static str {
+    match d {
+        model::Direction::Incoming => "incoming",
+        model::Direction::Outgoing => "outgoing",
+    }
+}
+
+fn call_body(c: &Call) -> Result<String, StoreError> {
+    serde_json::to_string(c).map_err(|e| StoreError::Database(format!("encode call: {e}")))
+}
+
+fn call_from(body: &str) -> Result<Call, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Database(format!("decode call: {e}")))
+}
+
+/// A page token: hex of `tm_create|id` of the last item returned.
+fn encode_token(key: &str, id: &str) -> String {
+    hex::encode(format!("{key}|{id}"))
+}
+
+fn decode_token(token: &str) -> Result<(String, String), StoreError> {
+    let bytes = hex::decode(token).map_err(|_| StoreError::InvalidPageToken)?;
+    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidPageToken)?;
+    let (key, id) = text.split_once('|').ok_or(StoreError::InvalidPageToken)?;
+    Ok((key.to_owned(), id.to_owned()))
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_extension(&self, e: &ExtensionSecret) -> Result<(), StoreError> {
+        let x = &e.extension;
+        let result = sqlx::query(
+            "INSERT INTO extensions (id, number, password, name, static_contact, origin, tm_create, tm_update)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(x.id.to_string())
+        .bind(&x.extension)
+        .bind(&e.password)
+        .bind(&x.name)
+        .bind(&x.static_contact)
+        .bind(origin_text(x.origin))
+        .bind(ts(&x.tm_create))
+        .bind(ts(&x.tm_update))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict(format!(
+                "extension {} already exists",
+                x.extension
+            ))),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn update_extension(&self, e: &ExtensionSecret) -> Result<(), StoreError> {
+        let x = &e.extension;
+        let result = sqlx::query(
+            "UPDATE extensions SET number = ?, password = ?, name = ?, static_contact = ?,
+             origin = ?, tm_update = ? WHERE id = ?",
+        )
+        .bind(&x.extension)
+        .bind(&e.password)
+        .bind(&x.name)
+        .bind(&x.static_contact)
+        .bind(origin_text(x.origin))
+        .bind(ts(&x.tm_update))
+        .bind(x.id.to_string())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound),
+            Ok(_) => Ok(()),
+            Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict(format!(
+                "extension {} already exists",
+                x.extension
+            ))),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn delete_extension(&self, id: Uuid) -> Result<(), StoreError> {
+        let r = sqlx::query("DELETE FROM extensions WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn extension(&self, id: Uuid) -> Result<Option<ExtensionSecret>, StoreError> {
+        sqlx::query("SELECT * FROM extensions WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(extension_row)
+            .transpose()
+    }
+
+    async fn extension_by_number(
+        &self,
+        number: &str,
+    ) -> Result<Option<ExtensionSecret>, StoreError> {
+        sqlx::query("SELECT * FROM extensions WHERE number = ?")
+            .bind(number)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(extension_row)
+            .transpose()
+    }
+
+    async fn list_extensions(
+        &self,
+        page_size: u32,
+        page_token: Option<String>,
+    ) -> Result<PageOf<Extension>, StoreError> {
+        let size = page_size.clamp(1, 500);
+        let after = match page_token {
+            Some(t) => decode_token(&t)?.0,
+            None => String::new(),
+        };
+        let rows = sqlx::query("SELECT * FROM extensions WHERE number > ? ORDER BY number LIMIT ?")
+            .bind(&after)
+            .bind(i64::from(size) + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(extension_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_page_token = if items.len() > size as usize {
+            items.truncate(size as usize);
+            items
+                .last()
+                .map(|e| encode_token(&e.extension.extension, ""))
+        } else {
+            None
+        };
+        Ok(PageOf {
+            items: items.into_iter().map(|e| e.extension).collect(),
+            next_page_token,
+        })
+    }
+
+    async fn all_extensions(&self) -> Result<Vec<ExtensionSecret>, StoreError> {
+        sqlx::query("SELECT * FROM extensions ORDER BY number")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(extension_row)
+            .collect()
+    }
+
+    async fn upsert_call(&self, c: &Call) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO calls (id, status, direction, tm_create, body) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+        )
+        .bind(c.id.to_string())
+        .bind(c.status.as_str())
+        .bind(direction_text(c.direction))
+        .bind(ts(&c.tm_create))
+        .bind(call_body(c)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn call(&self, id: Uuid) -> Result<Option<Call>, StoreError> {
+        let row = sqlx::query("SELECT body FROM calls WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| call_from(&r.try_get::<String, _>("body")?))
+            .transpose()
+    }
+
+    async fn list_calls(&self, f: &CallFilter) -> Result<PageOf<Call>, StoreError> {
+        let size = f.page_size.clamp(1, 500);
+        let mut sql = String::from("SELECT id, tm_create, body FROM calls WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(s) = f.status {
+            sql += " AND status = ?";
+            binds.push(s.as_str().to_owned());
+        }
+        if let Some(d) = f.direction {
+            sql += " AND direction = ?";
+            binds.push(direction_text(d).to_owned());
+        }
+        if let Some(t) = &f.since {
+            sql += " AND tm_create >= ?";
+            binds.push(ts(t));
+        }
+        if let Some(t) = &f.until {
+            sql += " AND tm_create < ?";
+            binds.push(ts(t));
+        }
+        if let Some(token) = &f.page_token {
+            let (key, id) = decode_token(token)?;
+            parse_ts(&key).map_err(|_| StoreError::InvalidPageToken)?;
+            sql += " AND (tm_create < ? OR (tm_create = ? AND id < ?))";
+            binds.push(key.clone());
+            binds.push(key);
+            binds.push(id);
+        }
+        sql += " ORDER BY tm_create DESC, id DESC LIMIT ?";
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let rows = q.bind(i64::from(size) + 1).fetch_all(&self.pool).await?;
+        let more = rows.len() > size as usize;
+        let rows = &rows[..rows.len().min(size as usize)];
+        let next_page_token = match (more, rows.last()) {
+            (true, Some(last)) => Some(encode_token(
+                &last.try_get::<String, _>("tm_create")?,
+                &last.try_get::<String, _>("id")?,
+            )),
+            _ => None,
+        };
+        let items = rows
+            .iter()
+            .map(|r| call_from(&r.try_get::<String, _>("body")?))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PageOf {
+            items,
+            next_page_token,
+        })
+    }
+
+    async fn fail_active_calls(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("SELECT body FROM calls WHERE status <> 'hangup'")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut n = 0;
+        for row in rows {
+            let mut call = call_from(&row.try_get::<String, _>("body")?)?;
+            if call.hang_up(HangupBy::Local, HangupReason::Failed, None, now) {
+                sqlx::query("UPDATE calls SET status = ?, body = ? WHERE id = ?")
+                    .bind(CallStatus::Hangup.as_str())
+                    .bind(call_body(&call)?)
+                    .bind(call.id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                n += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES (?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
