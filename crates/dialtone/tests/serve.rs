@@ -1,59 +1,20 @@
 //! `dialtone serve` as a peer sees it: the real binary on loopback, spoken
-//! to over UDP and TCP with hand-written requests, and stopped with SIGTERM.
+//! to over UDP and TCP with hand-written requests and over HTTP, and
+//! stopped with SIGTERM.
 
+mod common;
+
+use common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The server process; killed on drop if a test failed before stopping it.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
+fn start() -> Dialtone {
+    Dialtone::start("serve", CONFIG, &[])
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Only the child this test started.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `dialtone serve` on a free loopback port and waits until it
-/// answers OPTIONS.
-fn start() -> Server {
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_dialtone"))
-        .args(["serve", "--sip-listen", &addr.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn dialtone serve");
-    let server = Server { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(r) = udp_exchange(addr, &options("probe"), Duration::from_millis(200)) {
-            if r.starts_with("SIP/2.0 200") {
-                return server;
-            }
-        }
-    }
-    panic!("dialtone serve did not answer OPTIONS on {addr} within 10 s");
-}
-
-/// A port free for both UDP and TCP on loopback right now.
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
+const CONFIG: &str = "[[extensions]]\nextension = \"100\"\npassword = \"secret-100\"\n";
 
 fn request(method: &str, branch: &str, cseq_method: &str, transport: &str) -> String {
     format!(
@@ -101,7 +62,7 @@ fn header<'a>(resp: &'a str, name: &str) -> Option<&'a str> {
 #[test]
 fn options_gets_200_with_allow_and_a_versionless_server_header() {
     let server = start();
-    let resp = udp_exchange(server.addr, &options("opt1"), Duration::from_secs(5))
+    let resp = udp_exchange(server.sip, &options("opt1"), Duration::from_secs(5))
         .expect("a response to OPTIONS");
     assert!(resp.starts_with("SIP/2.0 200 OK\r\n"), "{resp}");
     assert!(
@@ -117,34 +78,107 @@ fn options_gets_200_with_allow_and_a_versionless_server_header() {
 }
 
 #[test]
-fn unsupported_and_unknown_methods_get_405_and_501() {
+fn register_without_credentials_is_challenged_and_unknown_methods_get_405_with_allow() {
     let server = start();
     let resp = udp_exchange(
-        server.addr,
+        server.sip,
         &request("REGISTER", "reg1", "REGISTER", "UDP"),
         Duration::from_secs(5),
     )
     .unwrap();
-    assert!(resp.starts_with("SIP/2.0 405 "), "{resp}");
+    assert!(resp.starts_with("SIP/2.0 401 "), "{resp}");
+    let challenges: Vec<&str> = resp
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("www-authenticate:"))
+        .collect();
+    assert_eq!(challenges.len(), 2, "SHA-256 and MD5 challenges: {resp}");
+    assert!(challenges[0].contains("algorithm=SHA-256"), "{resp}");
     assert!(
-        header(&resp, "Allow").is_some(),
-        "405 must carry Allow: {resp}"
+        challenges.iter().all(|c| c.contains("qop=\"auth\"")),
+        "{resp}"
     );
 
     let resp = udp_exchange(
-        server.addr,
+        server.sip,
         &request("FROBNICATE", "ext1", "FROBNICATE", "UDP"),
         Duration::from_secs(5),
     )
     .unwrap();
-    assert!(resp.starts_with("SIP/2.0 501 "), "{resp}");
+    // RFC 3261 §8.2.1: a method the UAS does not support gets 405 and Allow.
+    assert!(resp.starts_with("SIP/2.0 405 "), "{resp}");
+    assert!(header(&resp, "Allow").unwrap().contains("INVITE"), "{resp}");
+}
+
+#[test]
+fn the_api_needs_the_key_and_speaks_json_errors() {
+    let server = start();
+    let (status, body) = server.get("/healthz");
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    // Without the key.
+    let mut conn = TcpStream::connect(server.http).unwrap();
+    conn.write_all(b"GET /v1/calls HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    conn.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+    assert!(resp.contains("\"code\":\"unauthorized\""), "{resp}");
+    // With it: the config's extension is listed, its password is not.
+    let (status, body) = server.get("/v1/extensions");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["extension"], "100");
+    assert_eq!(body["items"][0]["origin"], "config");
+    assert!(!body.to_string().contains("secret-100"), "{body}");
+    // A bad body names the field.
+    let (status, body) = server.post(
+        "/v1/extensions",
+        Some(&serde_json::json!({"extension": "1 01", "password": "longenough"})),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("extension:"),
+        "{body}"
+    );
+    let (status, body) = server.post(
+        "/v1/extensions",
+        Some(&serde_json::json!({"extension": "101"})),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("password"),
+        "{body}"
+    );
+    let (status, body) = server.post(
+        "/v1/extensions",
+        Some(&serde_json::json!({"extension": "101", "password": "longenough"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = server.post(
+        "/v1/extensions",
+        Some(&serde_json::json!({"extension": "101", "password": "longenough"})),
+    );
+    assert_eq!(status, 409);
+    let (status, body) = server.get("/v1/calls?status=bogus");
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("status:"),
+        "{body}"
+    );
 }
 
 #[test]
 fn a_malformed_request_gets_400_naming_the_fault_and_the_server_goes_on() {
     let server = start();
     let bad = request("OPTIONS", "bad1", "OPTIONS", "UDP").replace("CSeq: 1 ", "CSeq: one ");
-    let resp = udp_exchange(server.addr, &bad, Duration::from_secs(5)).unwrap();
+    let resp = udp_exchange(server.sip, &bad, Duration::from_secs(5)).unwrap();
     assert!(resp.starts_with("SIP/2.0 400 "), "{resp}");
     let reason = resp.lines().next().unwrap();
     assert!(
@@ -154,16 +188,15 @@ fn a_malformed_request_gets_400_naming_the_fault_and_the_server_goes_on() {
 
     // Bytes that are not SIP at all are dropped; the server keeps answering.
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.send_to(&[0xff, 0x00, 0x13, 0x37], server.addr)
-        .unwrap();
-    let resp = udp_exchange(server.addr, &options("after"), Duration::from_secs(5)).unwrap();
+    sock.send_to(&[0xff, 0x00, 0x13, 0x37], server.sip).unwrap();
+    let resp = udp_exchange(server.sip, &options("after"), Duration::from_secs(5)).unwrap();
     assert!(resp.starts_with("SIP/2.0 200"), "{resp}");
 }
 
 #[test]
 fn options_over_tcp() {
     let server = start();
-    let mut conn = TcpStream::connect(server.addr).unwrap();
+    let mut conn = TcpStream::connect(server.sip).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     conn.write_all(request("OPTIONS", "tcp1", "OPTIONS", "TCP").as_bytes())
         .unwrap();
@@ -201,17 +234,23 @@ fn sigterm_stops_the_server_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // The port is free again.
-    UdpSocket::bind(server.addr).expect("port released after stop");
+    UdpSocket::bind(server.sip).expect("port released after stop");
 }
 
 #[test]
 fn a_taken_port_is_a_clear_error() {
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
+    let dir = temp_dir("taken");
     let out = Command::new(env!("CARGO_BIN_EXE_dialtone"))
         .args(["serve", "--sip-listen", &addr.to_string()])
+        .args(["--http-listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("DIALTONE_API_KEY", API_KEY)
         .output()
         .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot listen for SIP on"), "{err}");
@@ -230,7 +269,7 @@ fn sipp_options_pings_get_200() {
     let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/../net/tests/sipp/options.xml");
     for (transport, calls) in [("u1", "50"), ("t1", "20")] {
         let status = Command::new("sipp")
-            .arg(server.addr.to_string())
+            .arg(server.sip.to_string())
             .args([
                 "-sf",
                 scenario,

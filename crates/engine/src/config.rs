@@ -30,6 +30,9 @@ pub struct EngineConfig {
     pub realm: String,
     /// Key for the stateless nonces of digest challenges.
     pub auth_secret: [u8; 32],
+    /// Digest algorithms challenged for, preferred first (default SHA-256,
+    /// MD5; see `sip_core::AuthConfig::algorithms`).
+    pub auth_algorithms: Vec<sip::digest::Algorithm>,
     /// Sources that may send INVITEs without digest auth (trunks, PBXs).
     pub trusted_peers: Vec<Cidr>,
     /// See [`DEFAULT_RING_TIMEOUT`].
@@ -51,6 +54,7 @@ impl EngineConfig {
             public_ip,
             realm: "dialtone".into(),
             auth_secret,
+            auth_algorithms: vec![sip::digest::Algorithm::Sha256, sip::digest::Algorithm::Md5],
             trusted_peers: Vec::new(),
             ring_timeout: DEFAULT_RING_TIMEOUT,
             max_call_duration: DEFAULT_MAX_CALL_DURATION,
@@ -71,6 +75,7 @@ impl fmt::Debug for EngineConfig {
             .field("public_ip", &self.public_ip)
             .field("realm", &self.realm)
             .field("auth_secret", &"<redacted>")
+            .field("auth_algorithms", &self.auth_algorithms)
             .field("trusted_peers", &self.trusted_peers)
             .field("ring_timeout", &self.ring_timeout)
             .field("max_call_duration", &self.max_call_duration)

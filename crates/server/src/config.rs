@@ -51,6 +51,10 @@ pub struct Config {
     pub public_ip: Option<IpAddr>,
     /// Digest realm. Default `dialtone`.
     pub realm: String,
+    /// Digest algorithms challenged for, preferred first: `SHA-256`, `MD5`.
+    /// Default both, SHA-256 first (RFC 8760). Put `MD5` first for clients
+    /// that answer the first challenge whatever it is (SIPp 3.6, old phones).
+    pub auth_algorithms: Vec<String>,
     /// Sources (addresses or CIDRs) that may send INVITEs without digest
     /// auth: trunks and PBXs.
     #[serde(serialize_with = "ser_cidrs")]
@@ -89,6 +93,7 @@ pub struct Overrides {
     pub rtp_ports: Option<PortRange>,
     pub public_ip: Option<IpAddr>,
     pub realm: Option<String>,
+    pub auth_algorithms: Option<Vec<String>>,
     pub trusted_peers: Option<Vec<Cidr>>,
     pub ring_timeout: Option<u64>,
     pub max_call_duration: Option<u64>,
@@ -104,6 +109,7 @@ struct FileConfig {
     rtp_ports: Option<PortRange>,
     public_ip: Option<IpAddr>,
     realm: Option<String>,
+    auth_algorithms: Option<Vec<String>>,
     trusted_peers: Option<Vec<String>>,
     ring_timeout: Option<u64>,
     max_call_duration: Option<u64>,
@@ -173,6 +179,11 @@ impl Config {
                 .clone()
                 .or(f.realm)
                 .unwrap_or_else(|| "dialtone".to_owned()),
+            auth_algorithms: o
+                .auth_algorithms
+                .clone()
+                .or(f.auth_algorithms)
+                .unwrap_or_else(|| vec!["SHA-256".to_owned(), "MD5".to_owned()]),
             trusted_peers: o.trusted_peers.clone().or(file_peers).unwrap_or_default(),
             ring_timeout: Duration::from_secs(o.ring_timeout.or(f.ring_timeout).unwrap_or(60)),
             max_call_duration: Duration::from_secs(
@@ -198,6 +209,20 @@ impl Config {
                 "realm",
                 "must be non-empty, without quotes, backslashes or line breaks",
             ));
+        }
+        if self.auth_algorithms.is_empty() {
+            return Err(invalid(
+                "auth_algorithms",
+                "name at least one of SHA-256, MD5",
+            ));
+        }
+        for (i, a) in self.auth_algorithms.iter().enumerate() {
+            if a != "SHA-256" && a != "MD5" {
+                return Err(invalid(
+                    format!("auth_algorithms[{i}]"),
+                    format!("'{a}' is not SHA-256 or MD5"),
+                ));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for (i, e) in self.extensions.iter().enumerate() {

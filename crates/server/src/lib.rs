@@ -1,6 +1,12 @@
 //! # `server`: Dialtone's server
 //!
-//! Configuration ([`config`]), and (as the switch lands) the REST and
-//! WebSocket API and the wiring of switch, media relay and store.
+//! [`config`] (defaults < file < env < flags), the REST + WebSocket
+//! [`api`], the [`switch`] handle on the running engine, and [`run`], which
+//! wires switch, media relay, store and API together.
 
+pub mod api;
 pub mod config;
+pub mod run;
+pub mod switch;
+
+pub use run::{run, Server, StartError};

@@ -109,6 +109,11 @@ pub struct AuthConfig {
     /// When a table is full the entry nearest its end is dropped; a dropped
     /// nonce counts as used up, so the bound never re-opens a replay.
     pub max_tracked: usize,
+    /// The algorithms challenged for, in order of preference (default
+    /// SHA-256, then MD5, RFC 8760 §2.4). Credentials using another
+    /// algorithm fail. Some clients take the first challenge whatever it is
+    /// (SIPp 3.6 among them) and need MD5 first or alone.
+    pub algorithms: Vec<Algorithm>,
 }
 
 /// When failed credentials lock a source IP or a username out.
@@ -181,6 +186,7 @@ impl AuthConfig {
             nonce_ttl: Duration::from_secs(300),
             lockout: LockoutPolicy::default(),
             max_tracked: 10_000,
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
         }
     }
 }
@@ -380,7 +386,9 @@ impl Authenticator {
         let Ok(username) = std::str::from_utf8(username) else {
             return Verdict::Failed;
         };
-        let Some(algorithm) = Algorithm::from_param(param("algorithm")) else {
+        let Some(algorithm) = Algorithm::from_param(param("algorithm"))
+            .filter(|a| self.config.algorithms.contains(a))
+        else {
             return Verdict::Failed;
         };
         // We offer qop="auth" only; RFC 2069 credentials (no qop) have no nc
@@ -474,7 +482,10 @@ impl Authenticator {
         let nonce = self.issue_nonce(now);
         let name = challenger.challenge_header();
         // RFC 8760 §2.4: the preferred algorithm first.
-        let headers = [Algorithm::Sha256, Algorithm::Md5]
+        let headers = self
+            .config
+            .algorithms
+            .clone()
             .into_iter()
             .map(|algorithm| {
                 let ch = DigestChallenge {

@@ -784,3 +784,29 @@ fn same_seed_same_challenges() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn the_offered_algorithms_are_configurable_and_enforced() {
+    let clock = FakeClock::new();
+    let mut config = AuthConfig::new(REALM, [9; 32]);
+    config.algorithms = vec![Algorithm::Md5];
+    let mut auth = Authenticator::new(config, 7);
+    // Only an MD5 challenge is offered (for clients that take the first one).
+    let first = www(&mut auth, clock.now(), &register(None), ip(1));
+    let ch = challenges(&first);
+    assert_eq!(ch.len(), 1);
+    assert_eq!(param(&ch[0], "algorithm"), "MD5");
+    let req = register(Some(answer(&ch[0], "1001", "alpha-1001", 1)));
+    assert!(authenticated(&www(&mut auth, clock.now(), &req, ip(1))));
+
+    // SHA-256 credentials are refused when SHA-256 is not offered.
+    let again = www(&mut auth, clock.now(), &register(None), ip(1));
+    let AuthOutcome::Challenge { headers, .. } = &again else {
+        panic!("{again:?}")
+    };
+    let text =
+        String::from_utf8_lossy(&headers[0].value).replace("algorithm=MD5", "algorithm=SHA-256");
+    let sha = AuthHeader::parse(&Bytes::from(text)).unwrap();
+    let req = register(Some(answer(&sha, "1001", "alpha-1001", 1)));
+    assert!(!authenticated(&www(&mut auth, clock.now(), &req, ip(1))));
+}

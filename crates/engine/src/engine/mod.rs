@@ -118,10 +118,9 @@ impl Engine {
     pub fn new(config: EngineConfig, wall: WallClock, ports: Box<dyn PortAllocator>) -> Engine {
         let mut sip = config.sip.clone();
         sip.user_agent = Some(PRODUCT.into());
-        let auth = Authenticator::new(
-            AuthConfig::new(config.realm.clone(), config.auth_secret),
-            config.rng_seed ^ 0x5a5a_5a5a,
-        );
+        let mut auth_config = AuthConfig::new(config.realm.clone(), config.auth_secret);
+        auth_config.algorithms = config.auth_algorithms.clone();
+        let auth = Authenticator::new(auth_config, config.rng_seed ^ 0x5a5a_5a5a);
         Engine {
             rng: StdRng::seed_from_u64(config.rng_seed),
             auth,

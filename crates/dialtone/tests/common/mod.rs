@@ -1,0 +1,287 @@
+//! A real `dialtone serve` for end-to-end tests: free ports, a temporary
+//! data directory and config file, a known API key, a tiny HTTP client, and
+//! SIPp runs with bounded time.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const API_KEY: &str = "e2e-test-key-0123456789";
+
+/// The server process; killed on drop if a test failed before stopping it.
+pub struct Dialtone {
+    pub child: Child,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub dir: PathBuf,
+}
+
+impl Drop for Dialtone {
+    fn drop(&mut self) {
+        // Only the child this test started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A port free for both UDP and TCP on loopback right now.
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "dialtone-e2e-{name}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Dialtone {
+    /// Starts the binary with `config` (TOML) plus the listen addresses,
+    /// and waits until `/healthz` answers.
+    pub fn start(name: &str, config: &str, extra_args: &[&str]) -> Dialtone {
+        let dir = temp_dir(name);
+        let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        // A private RTP range per server so parallel tests do not collide.
+        let base = 20000 + (sip.port() % 200) * 100;
+        let config_path = dir.join("dialtone.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["--sip-listen", &sip.to_string()])
+            .args(["--http-listen", &http.to_string()])
+            .args(["--rtp-ports", &format!("{base}-{}", base + 99)])
+            .args(extra_args)
+            .env("DIALTONE_API_KEY", API_KEY)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn dialtone serve");
+        let mut d = Dialtone {
+            child,
+            sip,
+            http,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok((200, _)) = d.try_get("/healthz") {
+                return d;
+            }
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!("dialtone exited at start ({status}): {}", d.stderr());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dialtone did not start: {}",
+                d.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    fn try_get(&self, path: &str) -> std::io::Result<(u16, Value)> {
+        http(self.http, "GET", path, None)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        http(self.http, "GET", path, None).expect("HTTP GET")
+    }
+
+    pub fn post(&self, path: &str, body: Option<&Value>) -> (u16, Value) {
+        http(self.http, "POST", path, body).expect("HTTP POST")
+    }
+
+    /// Every call record, following pagination.
+    pub fn all_calls(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let path = match &token {
+                Some(t) => format!("/v1/calls?page_size=500&page_token={t}"),
+                None => "/v1/calls?page_size=500".to_owned(),
+            };
+            let (status, body) = self.get(&path);
+            assert_eq!(status, 200, "{body}");
+            out.extend(body["items"].as_array().unwrap().iter().cloned());
+            match body["next_page_token"].as_str() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return out,
+            }
+        }
+    }
+
+    /// Waits until no call is active (every record reached `hangup`).
+    pub fn wait_all_hung_up(&self, expected: usize, within: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let calls = self.all_calls();
+            if calls.len() >= expected && calls.iter().all(|c| c["status"] == "hangup") {
+                return calls;
+            }
+            if Instant::now() > deadline {
+                let active: Vec<_> = calls.iter().filter(|c| c["status"] != "hangup").collect();
+                panic!(
+                    "{} calls, {} not hung up after {within:?}: {active:#?}",
+                    calls.len(),
+                    active.len()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn stop(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running 15 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// One HTTP/1.1 request with the test API key; returns status and JSON body
+/// (`Value::Null` for an empty or non-JSON body).
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
+    let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(req.as_bytes())?;
+    let mut resp = Vec::new();
+    conn.read_to_end(&mut resp)?;
+    let text = String::from_utf8_lossy(&resp);
+    let status: u16 = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad HTTP response: {text}")))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Ok((status, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+pub fn sipp_installed() -> bool {
+    Command::new("sipp").arg("-v").output().is_ok()
+}
+
+pub fn scenario(name: &str) -> String {
+    format!("{}/../../tests/e2e/sipp/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A SIPp process started in the background (killed on drop).
+pub struct Sipp {
+    pub child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `sipp` against `server` with `args`, from its own local port, with
+/// an injection file holding `csv` lines.
+pub fn sipp(server: SocketAddr, transport: &str, csv: &str, args: &[&str], dir: &Path) -> Sipp {
+    let port = free_port();
+    let inf = dir.join(format!("inf-{port}.csv"));
+    std::fs::write(&inf, format!("SEQUENTIAL\n{csv}\n")).unwrap();
+    let child = Command::new("sipp")
+        .arg(server.to_string())
+        .args(["-t", transport, "-i", "127.0.0.1", "-p", &port.to_string()])
+        .arg("-inf")
+        .arg(&inf)
+        .args(["-nostdin", "-trace_err", "-mp", &free_port().to_string()])
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sipp");
+    Sipp {
+        child,
+        port,
+        dir: dir.to_owned(),
+    }
+}
+
+impl Sipp {
+    /// Waits at most `within` for SIPp to finish; `None` if it did not.
+    pub fn wait(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIPp's error log, for failure messages.
+    pub fn errors(&self) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with("_errors.log") {
+                    out += &std::fs::read_to_string(e.path()).unwrap_or_default();
+                }
+            }
+        }
+        out.chars()
+            .rev()
+            .take(4000)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect()
+    }
+}

@@ -1,0 +1,113 @@
+//! `/v1/calls`: the call records (live and finished) and hangup.
+
+use super::{page_size, parse_id, ApiError, AppState};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use model::{Call, CallStatus, Direction};
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Debug, Deserialize)]
+pub struct CallsQuery {
+    status: Option<String>,
+    direction: Option<String>,
+    /// RFC 3339; calls created at or after.
+    since: Option<String>,
+    /// RFC 3339; calls created before.
+    until: Option<String>,
+    page_size: Option<u32>,
+    page_token: Option<String>,
+}
+
+fn time(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    ApiError::invalid(format!(
+                        "{field}: '{s}' is not an RFC 3339 time (2026-11-23T10:00:00Z)"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<CallsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            CallStatus::parse(s).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "status: '{s}' is not one of dialing, ringing, progressing, terminating, canceling, hangup"
+                ))
+            })
+        })
+        .transpose()?;
+    let direction = q
+        .direction
+        .as_deref()
+        .map(|s| match s {
+            "incoming" => Ok(Direction::Incoming),
+            "outgoing" => Ok(Direction::Outgoing),
+            _ => Err(ApiError::invalid(format!(
+                "direction: '{s}' is not incoming or outgoing"
+            ))),
+        })
+        .transpose()?;
+    let filter = store::CallFilter {
+        status,
+        direction,
+        since: time("since", &q.since)?,
+        until: time("until", &q.until)?,
+        page_size: page_size(q.page_size)?,
+        page_token: q.page_token.clone(),
+    };
+    let page = state.store.list_calls(&filter).await?;
+    Ok(Json(serde_json::json!({
+        "items": page.items,
+        "next_page_token": page.next_page_token,
+    })))
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Call>, ApiError> {
+    let id = parse_id(&id)?;
+    if let Some(call) = state.switch.call(id).await {
+        return Ok(Json(call));
+    }
+    match state.store.call(id).await? {
+        Some(c) => Ok(Json(c)),
+        None => Err(ApiError::not_found(format!("call {id} does not exist"))),
+    }
+}
+
+/// Ends the call (and, for a master, every chained call): BYE if answered,
+/// CANCEL or a final error response if not. `hangup_by` is `local`.
+pub async fn hangup(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Call>, ApiError> {
+    let id = parse_id(&id)?;
+    match state.switch.hangup(id).await {
+        Ok(call) => Ok(Json(call)),
+        Err(e) => {
+            // Not live: either finished (409) or unknown (404).
+            match state.store.call(id).await? {
+                Some(c) if c.status == CallStatus::Hangup => Err(ApiError::conflict(format!(
+                    "call {id} already ended ({})",
+                    c.hangup_reason.map(|r| r.as_str()).unwrap_or("hangup")
+                ))),
+                Some(_) => Err(e),
+                None => Err(ApiError::not_found(format!("call {id} does not exist"))),
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! `/v1/extensions`: the accounts phones register as.
+//!
+//! Numbers follow the seed's extension format (letters and digits only);
+//! passwords are write-only (never returned) and at least 8 characters;
+//! extensions from the config file are read-only here (409).
+
+use super::{page_size, ApiError, AppState, JsonBody, ListQuery};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::Utc;
+use model::{Extension, ExtensionSecret, Origin};
+use serde::Deserialize;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Shortest password accepted: digest auth is only as strong as it.
+pub const MIN_PASSWORD: usize = 8;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateExtension {
+    extension: String,
+    password: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    static_contact: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateExtension {
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    /// `null` removes the static contact; absent leaves it.
+    #[serde(default, with = "double_option")]
+    static_contact: Option<Option<String>>,
+}
+
+fn check_password(p: &str) -> Result<(), ApiError> {
+    if p.chars().count() < MIN_PASSWORD {
+        return Err(ApiError::invalid(format!(
+            "password: must be at least {MIN_PASSWORD} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_static_contact(c: &Option<String>) -> Result<(), ApiError> {
+    if let Some(c) = c {
+        crate::config::validate_static_contact(c)
+            .map_err(|m| ApiError::invalid(format!("static_contact: {m}")))?;
+    }
+    Ok(())
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    JsonBody(body): JsonBody<CreateExtension>,
+) -> Result<(StatusCode, Json<Extension>), ApiError> {
+    model::validate_extension(&body.extension)
+        .map_err(|e| ApiError::invalid(format!("extension: {e}")))?;
+    check_password(&body.password)?;
+    check_static_contact(&body.static_contact)?;
+    let now = Utc::now();
+    let secret = ExtensionSecret {
+        extension: Extension {
+            id: Uuid::new_v4(),
+            extension: body.extension,
+            name: body.name,
+            static_contact: body.static_contact,
+            origin: Origin::Api,
+            tm_create: now,
+            tm_update: now,
+        },
+        password: body.password,
+    };
+    state.store.create_extension(&secret).await?;
+    state.switch.extension_changed(secret.clone()).await;
+    Ok((StatusCode::CREATED, Json(secret.extension)))
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let page = state
+        .store
+        .list_extensions(page_size(q.page_size)?, q.page_token.clone())
+        .await?;
+    Ok(Json(serde_json::json!({
+        "items": page.items,
+        "next_page_token": page.next_page_token,
+    })))
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Extension>, ApiError> {
+    let id = super::parse_id(&id)?;
+    match state.store.extension(id).await? {
+        Some(e) => Ok(Json(e.extension)),
+        None => Err(ApiError::not_found(format!(
+            "extension {id} does not exist"
+        ))),
+    }
+}
+
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateExtension>,
+) -> Result<Json<Extension>, ApiError> {
+    let id = super::parse_id(&id)?;
+    let mut secret = state
+        .store
+        .extension(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("extension {id} does not exist")))?;
+    if secret.extension.origin == Origin::Config {
+        return Err(ApiError::conflict(format!(
+            "extension {} is defined in the config file; change it there",
+            secret.extension.extension
+        )));
+    }
+    if let Some(p) = body.password {
+        check_password(&p)?;
+        secret.password = p;
+    }
+    if let Some(n) = body.name {
+        secret.extension.name = n;
+    }
+    if let Some(c) = body.static_contact {
+        check_static_contact(&c)?;
+        secret.extension.static_contact = c;
+    }
+    secret.extension.tm_update = Utc::now();
+    state.store.update_extension(&secret).await?;
+    state.switch.extension_changed(secret.clone()).await;
+    Ok(Json(secret.extension))
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = super::parse_id(&id)?;
+    let secret = state
+        .store
+        .extension(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("extension {id} does not exist")))?;
+    if secret.extension.origin == Origin::Config {
+        return Err(ApiError::conflict(format!(
+            "extension {} is defined in the config file; remove it there",
+            secret.extension.extension
+        )));
+    }
+    state.store.delete_extension(id).await?;
+    state
+        .switch
+        .extension_removed(secret.extension.extension)
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Tells "absent" (leave as is) from `null` (clear) for optional fields.
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}

@@ -1,0 +1,140 @@
+//! The REST + WebSocket API (axum). [`app`] builds the whole router from a
+//! state, so tests call it without a socket.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /healthz` | liveness, no auth |
+//! | `GET /openapi.json` | this API's OpenAPI 3.1 document, no auth |
+//! | `GET /metrics` | Prometheus text, no auth |
+//! | `/v1/extensions` `GET POST`, `/v1/extensions/{id}` `GET PUT DELETE` | accounts |
+//! | `GET /v1/registrations` | current registrar bindings |
+//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup` | calls |
+//! | `GET /v1/events` | WebSocket event stream |
+
+mod auth;
+mod calls;
+mod error;
+mod events;
+mod extensions;
+mod json;
+
+pub use error::ApiError;
+pub use json::JsonBody;
+
+use crate::switch::SwitchHandle;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use model::Envelope;
+use serde::Deserialize;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Arc<dyn store::Store>,
+    pub switch: SwitchHandle,
+    /// Every event the switch emits, already enveloped and persisted.
+    pub events: broadcast::Sender<Arc<Envelope>>,
+    pub api_key: String,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// The whole HTTP surface.
+pub fn app(state: Arc<AppState>) -> Router {
+    let v1 = Router::new()
+        .route(
+            "/extensions",
+            get(extensions::list).post(extensions::create),
+        )
+        .route(
+            "/extensions/{id}",
+            get(extensions::get)
+                .put(extensions::update)
+                .delete(extensions::delete),
+        )
+        .route("/registrations", get(registrations))
+        .route("/calls", get(calls::list))
+        .route("/calls/{id}", get(calls::get))
+        .route("/calls/{id}/hangup", post(calls::hangup))
+        .route("/events", get(events::events))
+        .fallback(not_found)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; see /openapi.json")
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// The OpenAPI document, kept beside the code and checked against the
+/// router by a test.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let m = state.switch.metrics().await;
+    let body = format!(
+        "# HELP dialtone_calls_active Calls not yet ended.\n\
+         # TYPE dialtone_calls_active gauge\n\
+         dialtone_calls_active {}\n\
+         # HELP dialtone_registrations Current registrar bindings.\n\
+         # TYPE dialtone_registrations gauge\n\
+         dialtone_registrations {}\n\
+         # HELP dialtone_calls_created_total Call legs created since start.\n\
+         # TYPE dialtone_calls_created_total counter\n\
+         dialtone_calls_created_total {}\n",
+        m.active_calls, m.registrations, m.calls_created
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
+
+async fn registrations(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let items = state.switch.registrations().await;
+    Json(serde_json::json!({ "items": items }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    page_size: Option<u32>,
+    page_token: Option<String>,
+}
+
+/// Default 50, at most 500.
+pub fn page_size(v: Option<u32>) -> Result<u32, ApiError> {
+    match v {
+        None => Ok(50),
+        Some(n @ 1..=500) => Ok(n),
+        Some(n) => Err(ApiError::invalid(format!(
+            "page_size: {n} is outside 1..=500"
+        ))),
+    }
+}
+
+pub fn parse_id(s: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(s).map_err(|_| ApiError::invalid(format!("id: '{s}' is not a UUID")))
+}

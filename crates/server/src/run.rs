@@ -1,0 +1,408 @@
+//! `dialtone serve`: open the store, start the switch, the media relay and
+//! the HTTP API, and stop them in order on SIGINT/SIGTERM.
+//!
+//! ```text
+//!  SIP (UDP/TCP) ─▶ net::Driver ─▶ engine::Engine ──events──▶ pump ─▶ store (upsert_call)
+//!                        ▲                                     │  ├─▶ broadcast ─▶ /v1/events
+//!  HTTP API ── SwitchHandle::with_now ─┘                       │  └─▶ net::rtp::Relay (media commands)
+//! ```
+
+use crate::api::{app, AppState};
+use crate::config::Config;
+use crate::switch::{EngineIo, SwitchEvent, SwitchHandle};
+use chrono::Utc;
+use model::{Envelope, EventType, ExtensionSecret, Origin};
+use net::rtp::{LegId, Relay, RtpPool};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc};
+use uuid::Uuid;
+
+/// A failure to start, for the user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error("data directory {path}: {message}")]
+    DataDir { path: String, message: String },
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot listen for SIP on {addr}: {message}")]
+    Sip { addr: SocketAddr, message: String },
+    #[error("cannot listen for HTTP on {addr}: {message}")]
+    Http { addr: SocketAddr, message: String },
+    #[error("RTP ports {range}: {message}")]
+    Rtp { range: String, message: String },
+}
+
+/// How long shutdown waits for far ends to answer our BYEs and CANCELs.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs the server until `stop` completes.
+pub async fn run(
+    config: Config,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), StartError> {
+    let server = Server::start(config).await?;
+    stop.await;
+    server.stop().await;
+    Ok(())
+}
+
+/// A running server (for tests that start one in-process).
+#[derive(Debug)]
+pub struct Server {
+    pub sip_udp: SocketAddr,
+    pub sip_tcp: SocketAddr,
+    pub http: SocketAddr,
+    pub api_key: String,
+    switch: SwitchHandle,
+    relay: Relay,
+    http_stop: tokio::sync::oneshot::Sender<()>,
+    http_task: tokio::task::JoinHandle<()>,
+    pump_task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn start(config: Config) -> Result<Server, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let store: Arc<dyn store::Store> =
+            Arc::new(store::SqliteStore::open(&config.data_dir).await?);
+        let closed = store.fail_active_calls(Utc::now()).await?;
+        if closed > 0 {
+            eprintln!("dialtone: {closed} call(s) active at the last stop were closed as failed");
+        }
+        let api_key = api_key(&*store, &config).await?;
+        let auth_secret = secret(&*store, "nonce_secret").await?;
+        sync_config_extensions(&*store, &config).await?;
+        let extensions = store.all_extensions().await?;
+
+        let public_ip = config.public_ip.unwrap_or_else(|| {
+            if config.sip_listen.ip().is_unspecified() {
+                default_route_ip()
+            } else {
+                config.sip_listen.ip()
+            }
+        });
+        let range = format!("{}-{}", config.rtp_ports.start(), config.rtp_ports.end());
+        let rtp_bind = if config.sip_listen.ip().is_unspecified() {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            config.sip_listen.ip()
+        };
+        let pool =
+            RtpPool::new(rtp_bind, config.rtp_ports.clone()).map_err(|e| StartError::Rtp {
+                range: range.clone(),
+                message: e.to_string(),
+            })?;
+        let relay = Relay::new(pool, 1).map_err(|e| StartError::Rtp {
+            range,
+            message: e.to_string(),
+        })?;
+
+        let mut sip = sip_core::EndpointConfig::new(
+            SocketAddr::new(public_ip, config.sip_listen.port()),
+            rand::random(),
+        );
+        sip.user_agent = Some("Dialtone".to_owned());
+        let engine_config = engine::EngineConfig {
+            sip,
+            public_ip,
+            realm: config.realm.clone(),
+            auth_secret,
+            auth_algorithms: config
+                .auth_algorithms
+                .iter()
+                .map(|a| match a.as_str() {
+                    "MD5" => sip::digest::Algorithm::Md5,
+                    _ => sip::digest::Algorithm::Sha256,
+                })
+                .collect(),
+            trusted_peers: config.trusted_peers.clone(),
+            ring_timeout: config.ring_timeout,
+            max_call_duration: config.max_call_duration,
+            rng_seed: rand::random(),
+        };
+        let wall = engine::WallClock {
+            origin: Instant::now(),
+            origin_utc: Utc::now(),
+        };
+        let released = crate::switch::Released::default();
+        let mut engine = engine::Engine::new(
+            engine_config,
+            wall,
+            Box::new(PoolPorts {
+                relay: relay.clone(),
+                released: released.clone(),
+            }),
+        );
+        for e in extensions {
+            engine.upsert_extension(e);
+        }
+        let (handle, events) = net::Driver::bind(
+            net::Config::listen(config.sip_listen),
+            EngineIo(engine, released),
+        )
+        .await
+        .map_err(|e| StartError::Sip {
+            addr: config.sip_listen,
+            message: e.to_string(),
+        })?;
+        let sip_udp = handle.local_addrs().udp[0];
+        let sip_tcp = handle.local_addrs().tcp[0];
+        let switch = SwitchHandle::new(handle);
+
+        let (broadcast_tx, _) = broadcast::channel(4096);
+        let pump_task = tokio::spawn(pump(
+            events,
+            store.clone(),
+            broadcast_tx.clone(),
+            relay.clone(),
+            switch.clone(),
+        ));
+
+        let listener = tokio::net::TcpListener::bind(config.http_listen)
+            .await
+            .map_err(|e| StartError::Http {
+                addr: config.http_listen,
+                message: e.to_string(),
+            })?;
+        let http = listener.local_addr().map_err(|e| StartError::Http {
+            addr: config.http_listen,
+            message: e.to_string(),
+        })?;
+        let state = Arc::new(AppState {
+            store,
+            switch: switch.clone(),
+            events: broadcast_tx,
+            api_key: api_key.clone(),
+        });
+        let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let http_task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app(state))
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Server {
+            sip_udp,
+            sip_tcp,
+            http,
+            api_key,
+            switch,
+            relay,
+            http_stop,
+            http_task,
+            pump_task,
+        })
+    }
+
+    /// Ends every call (recorded `hangup_by: local`), then stops SIP, the
+    /// relay and HTTP.
+    pub async fn stop(self) {
+        self.switch.shutdown_calls(SHUTDOWN_GRACE).await;
+        let _ = self.switch.net().shutdown().await;
+        // The driver's event channel is closed now: the pump writes what is
+        // left and ends.
+        let _ = self.pump_task.await;
+        self.relay.shutdown();
+        let _ = self.http_stop.send(());
+        let _ = self.http_task.await;
+    }
+}
+
+/// Engine events → store, event stream, media relay, in order.
+async fn pump(
+    mut events: mpsc::UnboundedReceiver<SwitchEvent>,
+    store: Arc<dyn store::Store>,
+    broadcast: broadcast::Sender<Arc<Envelope>>,
+    relay: Relay,
+    switch: SwitchHandle,
+) {
+    let mut sequences: HashMap<Uuid, u64> = HashMap::new();
+    while let Some(event) = events.recv().await {
+        let event = match event {
+            SwitchEvent::Engine(e) => e,
+            SwitchEvent::ReleasePort(port) => {
+                relay.pool().release(port);
+                continue;
+            }
+        };
+        match event {
+            engine::Event::Call { kind, call } => {
+                if let Err(e) = store.upsert_call(&call).await {
+                    tracing::error!(call = %call.id, error = %e, "cannot store call");
+                }
+                if kind == EventType::CallCreated {
+                    switch.count_created();
+                }
+                let seq = sequences.entry(call.id).or_insert(0);
+                *seq += 1;
+                let sequence = *seq;
+                if kind == EventType::CallHangup {
+                    sequences.remove(&call.id);
+                }
+                let env = Envelope {
+                    kind,
+                    event_id: Uuid::new_v4(),
+                    sequence,
+                    tm_event: Utc::now(),
+                    data: serde_json::to_value(&call).unwrap_or_default(),
+                };
+                let _ = broadcast.send(Arc::new(env));
+            }
+            engine::Event::Media(cmd) => media(&relay, cmd),
+            _ => {}
+        }
+    }
+}
+
+fn leg(id: Uuid) -> LegId {
+    LegId(id.as_u128())
+}
+
+fn media(relay: &Relay, cmd: engine::MediaCommand) {
+    use engine::MediaCommand as M;
+    match cmd {
+        M::OpenLeg {
+            leg: id,
+            rtp_port,
+            remote_hint,
+        } => relay.open_leg(leg(id), rtp_port, remote_hint),
+        M::UpdateLeg {
+            leg: id,
+            remote_hint,
+        } => relay.set_remote_hint(leg(id), remote_hint),
+        M::Bridge { a, b } => relay.bridge(leg(a), leg(b)),
+        M::CloseLeg { leg: id } => relay.close_leg(leg(id)),
+    }
+}
+
+/// The engine allocates ports through the relay's pool, which binds the
+/// sockets at once so the port can go into an SDP immediately. Releases are
+/// deferred to the event pump (see [`crate::switch::Released`]).
+struct PoolPorts {
+    relay: Relay,
+    released: crate::switch::Released,
+}
+
+impl engine::PortAllocator for PoolPorts {
+    fn allocate(&mut self) -> Option<u16> {
+        self.relay.pool().allocate()
+    }
+    fn release(&mut self, rtp_port: u16) {
+        self.released
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(rtp_port);
+    }
+}
+
+/// The admin key: `DIALTONE_API_KEY`, else the one stored in the data
+/// directory, else a new one, stored and printed once.
+async fn api_key(store: &dyn store::Store, _config: &Config) -> Result<String, StartError> {
+    if let Ok(key) = std::env::var("DIALTONE_API_KEY") {
+        if !key.is_empty() {
+            return Ok(key);
+        }
+    }
+    if let Some(key) = store.meta("api_key").await? {
+        return Ok(key);
+    }
+    let key = random_hex(24);
+    store.set_meta("api_key", &key).await?;
+    eprintln!("dialtone: generated an API key (printed only this once; set DIALTONE_API_KEY to choose one):");
+    eprintln!("    {key}");
+    Ok(key)
+}
+
+async fn secret(store: &dyn store::Store, name: &str) -> Result<[u8; 32], StartError> {
+    let parse = |s: &str| -> Option<[u8; 32]> { hex::decode(s).ok()?.try_into().ok() };
+    if let Some(v) = store.meta(name).await?.as_deref().and_then(parse) {
+        return Ok(v);
+    }
+    let v: [u8; 32] = rand::random();
+    store.set_meta(name, &hex::encode(v)).await?;
+    Ok(v)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let v: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    hex::encode(v)
+}
+
+/// Makes the store's config-origin extensions match the file: new ones
+/// created, changed ones updated, removed ones deleted. API-made
+/// extensions are left alone (a clash with one is reported and skipped).
+async fn sync_config_extensions(
+    store: &dyn store::Store,
+    config: &Config,
+) -> Result<(), StartError> {
+    let now = Utc::now();
+    let existing = store.all_extensions().await?;
+    for e in &config.extensions {
+        let found = existing
+            .iter()
+            .find(|s| s.extension.extension == e.extension);
+        match found {
+            Some(s) if s.extension.origin == Origin::Api => {
+                eprintln!(
+                    "dialtone: extension {} in the config file is ignored: it was created over the API",
+                    e.extension
+                );
+            }
+            Some(s) => {
+                let mut s = s.clone();
+                s.password = e.password.clone();
+                s.extension.name = e.name.clone();
+                s.extension.static_contact = e.static_contact.clone();
+                s.extension.tm_update = now;
+                store.update_extension(&s).await?;
+            }
+            None => {
+                store
+                    .create_extension(&ExtensionSecret {
+                        extension: model::Extension {
+                            id: Uuid::new_v4(),
+                            extension: e.extension.clone(),
+                            name: e.name.clone(),
+                            static_contact: e.static_contact.clone(),
+                            origin: Origin::Config,
+                            tm_create: now,
+                            tm_update: now,
+                        },
+                        password: e.password.clone(),
+                    })
+                    .await?;
+            }
+        }
+    }
+    for s in existing {
+        if s.extension.origin == Origin::Config
+            && !config
+                .extensions
+                .iter()
+                .any(|e| e.extension == s.extension.extension)
+        {
+            store.delete_extension(s.extension.id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The source address the OS would use for an outside destination. A UDP
+/// `connect` sends nothing; it only asks the routing table.
+pub fn default_route_ip() -> IpAddr {
+    UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|s| {
+            s.connect((Ipv4Addr::new(192, 0, 2, 1), 9))?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}

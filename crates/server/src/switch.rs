@@ -1,0 +1,198 @@
+//! The API's handle on the running switch: the sans-IO [`engine::Engine`]
+//! inside the `net` driver task. Every call goes through
+//! `Handle::with_now`, so the engine is never shared or locked.
+
+use crate::api::ApiError;
+use engine::Engine;
+use model::{Call, ExtensionSecret, Registration};
+use net::{Handle, Received, SansIo, Transmit};
+use std::time::Instant;
+use uuid::Uuid;
+
+/// `engine::Engine` as the `net` driver's [`SansIo`] core, plus the RTP
+/// ports the engine released during a step (see [`Released`]).
+#[derive(Debug)]
+pub struct EngineIo(pub Engine, pub Released);
+
+/// Ports the engine gave back through its `PortAllocator`. They are handed
+/// to the event pump *after* the events of the same engine step, so the
+/// relay sees a leg's `OpenLeg`/`CloseLeg` before its port returns to the
+/// pool and cannot be given to another call while still in use.
+pub type Released = std::sync::Arc<std::sync::Mutex<Vec<u16>>>;
+
+/// What the driver hands the event pump.
+#[derive(Debug)]
+// The engine events dominate the channel; boxing them would cost an
+// allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum SwitchEvent {
+    Engine(engine::Event),
+    ReleasePort(u16),
+}
+
+impl SansIo for EngineIo {
+    type Event = SwitchEvent;
+
+    fn handle_receive(&mut self, now: Instant, rx: Received) {
+        let Received {
+            transport,
+            local,
+            remote,
+            bytes,
+        } = rx;
+        self.0.handle_receive(
+            now,
+            sip_core::Received {
+                transport,
+                local,
+                remote,
+                bytes,
+            },
+        );
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.0.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.0.poll_transmit().map(|t| Transmit {
+            transport: t.transport,
+            remote: t.remote,
+            bytes: t.bytes,
+        })
+    }
+
+    fn poll_event(&mut self) -> Option<SwitchEvent> {
+        if let Some(e) = self.0.poll_event() {
+            return Some(SwitchEvent::Engine(e));
+        }
+        let mut released = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        if released.is_empty() {
+            return None;
+        }
+        Some(SwitchEvent::ReleasePort(released.remove(0)))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.0.poll_timeout()
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Metrics {
+    pub active_calls: usize,
+    pub registrations: usize,
+    pub calls_created: u64,
+}
+
+/// Cheap to clone; every method is one trip into the driver task.
+#[derive(Debug, Clone)]
+pub struct SwitchHandle {
+    handle: Handle<EngineIo>,
+    calls_created: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+fn stopped() -> ApiError {
+    ApiError::unavailable("the switch is shutting down")
+}
+
+impl SwitchHandle {
+    pub fn new(handle: Handle<EngineIo>) -> SwitchHandle {
+        SwitchHandle {
+            handle,
+            calls_created: Default::default(),
+        }
+    }
+
+    /// Counts a `call_created` event (the event pump calls this).
+    pub fn count_created(&self) {
+        self.calls_created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn net(&self) -> &Handle<EngineIo> {
+        &self.handle
+    }
+
+    /// Hangs up a live call; `Err(not_found)` when the switch does not know
+    /// it (finished or never existed: the caller tells which).
+    pub async fn hangup(&self, id: Uuid) -> Result<Call, ApiError> {
+        self.handle
+            .with_now(move |EngineIo(e, _), now| {
+                e.hangup(now, id)
+                    .map_err(|err| ApiError::not_found(format!("call {id}: {err}")))?;
+                e.call(id)
+                    .cloned()
+                    .ok_or_else(|| ApiError::not_found(format!("call {id} does not exist")))
+            })
+            .await
+            .map_err(|_| stopped())?
+    }
+
+    /// The live state of a call the switch still holds.
+    pub async fn call(&self, id: Uuid) -> Option<Call> {
+        self.handle
+            .with(move |EngineIo(e, _)| e.call(id).cloned())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    pub async fn registrations(&self) -> Vec<Registration> {
+        self.handle
+            .with_now(|EngineIo(e, _), now| e.registrations(now))
+            .await
+            .unwrap_or_default()
+    }
+
+    pub async fn extension_changed(&self, ext: ExtensionSecret) {
+        let _ = self
+            .handle
+            .with(move |EngineIo(e, _)| e.upsert_extension(ext))
+            .await;
+    }
+
+    pub async fn extension_removed(&self, number: String) {
+        let _ = self
+            .handle
+            .with(move |EngineIo(e, _)| e.remove_extension(&number))
+            .await;
+    }
+
+    pub async fn metrics(&self) -> Metrics {
+        let created = self
+            .calls_created
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.handle
+            .with_now(move |EngineIo(e, _), now| Metrics {
+                active_calls: e.active_calls(),
+                registrations: e.registrations(now).len(),
+                calls_created: created,
+            })
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Ends every call (BYE/CANCEL/error response), then waits up to
+    /// `grace` for the far ends to answer so the records say how they ended.
+    pub async fn shutdown_calls(&self, grace: std::time::Duration) {
+        let _ = self
+            .handle
+            .with_now(|EngineIo(e, _), now| e.shutdown(now))
+            .await;
+        let deadline = tokio::time::Instant::now() + grace;
+        while tokio::time::Instant::now() < deadline {
+            let active = self
+                .handle
+                .with(|EngineIo(e, _)| e.active_calls())
+                .await
+                .unwrap_or(0);
+            if active == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
