@@ -271,3 +271,156 @@ fn callee_hangs_up() {
     assert_eq!(ended(&m), ("local".into(), "normal".into(), 200), "{m}");
     assert_eq!(ended(&o), ("remote".into(), "normal".into(), 200), "{o}");
 }
+
+/// `/v1/events` streams the call's life as it happens: for each of the
+/// two calls, `call_created` first, then updates with `call_ringing`,
+/// `call_progressing` and finally `call_hangup`, numbered 1, 2, 3...
+#[test]
+fn events_stream_the_call_live() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("events", CONFIG, &[]);
+    let url = format!("ws://{}/v1/events?api_key={API_KEY}", d.http);
+    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    }
+    let _bob = register_bob(&d, "u1", "answer.xml", 60);
+    let mut a = alice(&d, "u1", "call.xml", 1, 500);
+
+    let mut events: Vec<Value> = Vec::new();
+    while events.iter().filter(|e| e["type"] == "call_hangup").count() < 2 {
+        let msg = ws.read().expect("an event within 20 s");
+        if let tungstenite::Message::Text(t) = msg {
+            events.push(serde_json::from_str(t.as_str()).unwrap());
+        }
+    }
+    assert!(a.wait(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    let mut ids: Vec<&str> = events
+        .iter()
+        .map(|e| e["data"]["id"].as_str().unwrap())
+        .collect();
+    ids.dedup();
+    let mut calls: Vec<&str> = ids.clone();
+    calls.sort();
+    calls.dedup();
+    assert_eq!(calls.len(), 2, "two calls: {events:#?}");
+    for id in calls {
+        let mine: Vec<&Value> = events.iter().filter(|e| e["data"]["id"] == id).collect();
+        let types: Vec<&str> = mine.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        assert_eq!(types[0], "call_created", "{types:?}");
+        assert_eq!(*types.last().unwrap(), "call_hangup", "{types:?}");
+        for t in ["call_updated", "call_ringing", "call_progressing"] {
+            assert!(types.contains(&t), "{t} missing: {types:?}");
+        }
+        let pos = |t: &str| types.iter().position(|x| *x == t).unwrap();
+        assert!(pos("call_ringing") < pos("call_progressing"));
+        let seqs: Vec<u64> = mine
+            .iter()
+            .map(|e| e["sequence"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "sequence per call"
+        );
+        for e in &mine {
+            assert!(e["event_id"].as_str().is_some_and(|s| s.len() == 36), "{e}");
+            assert!(e["tm_event"].is_string(), "{e}");
+        }
+        assert_eq!(mine.last().unwrap()["data"]["status"], "hangup");
+    }
+    drop(ws);
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// SIGTERM during a call: the call is ended with BYE on both legs and
+/// recorded `hangup_by: local`, `normal`; the server exits 0.
+#[test]
+fn sigterm_hangs_up_active_calls_and_records_them() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("sigterm", CONFIG, &[]);
+    let mut bob = register_bob(&d, "u1", "answer.xml", 60);
+    let mut a = alice(&d, "u1", "call_answered_remote_bye.xml", 1, 0);
+    wait_for_status(&d, "progressing", 2);
+    let dir = d.dir.clone();
+    let sip = d.sip;
+    // Stop; the data directory survives for a second look.
+    assert_eq!(d.stop_keeping_data().code(), Some(0));
+    // Both SIPp phones got a BYE and answered it: their scenarios end well.
+    assert!(
+        a.wait(Duration::from_secs(10)).is_some_and(|s| s.success()),
+        "alice: {}",
+        a.errors()
+    );
+    let _ = bob.wait(Duration::from_millis(100));
+    let d = Dialtone::restart_on(dir, sip);
+    let calls = d.all_calls();
+    assert_eq!(calls.len(), 2);
+    for c in &calls {
+        assert_eq!(ended(c), ("local".into(), "normal".into(), 200), "{c}");
+    }
+}
+
+/// A crash (SIGKILL) mid-call: at the next start the calls that were
+/// active are closed as `failed`; finished ones are kept as they were.
+#[test]
+fn calls_active_at_a_crash_are_closed_as_failed_at_the_next_start() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("crash", CONFIG, &[]);
+    let _bob = register_bob(&d, "u1", "answer.xml", 60);
+    // One finished call...
+    let mut a = alice(&d, "u1", "call.xml", 1, 200);
+    assert!(a.wait(Duration::from_secs(20)).is_some_and(|s| s.success()));
+    d.wait_all_hung_up(2, Duration::from_secs(5));
+    // ...and one in progress when the process dies.
+    let _a2 = alice(&d, "u1", "call_answered_remote_bye.xml", 1, 0);
+    wait_for_status(&d, "progressing", 2);
+    let d = d.crash_and_restart();
+    let calls = d.all_calls();
+    assert_eq!(calls.len(), 4);
+    let normal = calls
+        .iter()
+        .filter(|c| c["hangup_reason"] == "normal")
+        .count();
+    let failed: Vec<_> = calls
+        .iter()
+        .filter(|c| c["hangup_reason"] == "failed")
+        .collect();
+    assert_eq!((normal, failed.len()), (2, 2), "{calls:#?}");
+    for c in failed {
+        assert_eq!(
+            (&c["status"], &c["hangup_by"]),
+            (&"hangup".into(), &"local".into())
+        );
+        assert!(
+            c["tm_progressing"].is_string(),
+            "it was answered before the crash: {c}"
+        );
+    }
+}
+
+fn wait_for_status(d: &Dialtone, status: &str, count: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let n = d
+            .all_calls()
+            .iter()
+            .filter(|c| c["status"] == status)
+            .count();
+        if n >= count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {count} calls {status}: {}",
+            d.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

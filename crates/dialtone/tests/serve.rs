@@ -290,3 +290,33 @@ fn sipp_options_pings_get_200() {
         assert!(status.success(), "sipp over {transport}: {status}");
     }
 }
+
+/// Every path and method the OpenAPI document lists is served (none falls
+/// through to "no such route"), and the document is the one served.
+#[test]
+fn the_openapi_document_matches_the_routes() {
+    let server = start();
+    let (status, served) = server.get("/openapi.json");
+    assert_eq!(status, 200);
+    let file: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../server/openapi.json"
+    )))
+    .unwrap();
+    assert_eq!(served, file);
+    let paths = file["paths"].as_object().unwrap();
+    assert!(paths.len() >= 10);
+    for (path, ops) in paths {
+        let concrete = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
+        for method in ops.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let body = serde_json::json!({});
+            let (status, resp) = http(server.http, &method, &concrete, Some(&body)).unwrap();
+            let message = resp["error"]["message"].as_str().unwrap_or("");
+            assert!(
+                !message.starts_with("no such route") && status != 405,
+                "{method} {path}: {status} {resp}"
+            );
+        }
+    }
+}

@@ -25,7 +25,9 @@ impl Drop for Dialtone {
         // Only the child this test started.
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -57,11 +59,49 @@ impl Dialtone {
         let dir = temp_dir(name);
         let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        std::fs::write(dir.join("dialtone.toml"), config).unwrap();
+        Dialtone::spawn(dir, sip, http, extra_args)
+    }
+
+    /// Kills the server with SIGKILL (a crash: nothing is cleaned up) and
+    /// starts it again on the same data directory and ports.
+    pub fn crash_and_restart(mut self) -> Dialtone {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (dir, sip, http) = (self.dir.clone(), self.sip, self.http);
+        // Keep the directory: forget it before Drop removes it.
+        self.dir = PathBuf::new();
+        drop(self);
+        Dialtone::spawn(dir, sip, http, &[])
+    }
+
+    /// SIGTERM, and keep the data directory (see [`Dialtone::restart_on`]).
+    pub fn stop_keeping_data(mut self) -> ExitStatus {
+        let dir = std::mem::take(&mut self.dir);
+        let http = self.http;
+        let status = self.stop_inner();
+        std::fs::write(dir.join("http-port"), http.port().to_string()).unwrap();
+        status
+    }
+
+    /// Starts a server again on a data directory an earlier one left.
+    pub fn restart_on(dir: PathBuf, sip: SocketAddr) -> Dialtone {
+        let port: u16 = std::fs::read_to_string(dir.join("http-port"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        Dialtone::spawn(dir, sip, SocketAddr::from(([127, 0, 0, 1], port)), &[])
+    }
+
+    fn spawn(dir: PathBuf, sip: SocketAddr, http: SocketAddr, extra_args: &[&str]) -> Dialtone {
         // A private RTP range per server so parallel tests do not collide.
         let base = 20000 + (sip.port() % 200) * 100;
         let config_path = dir.join("dialtone.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("stderr.log"))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_dialtone"))
             .arg("serve")
             .arg("--config")
@@ -157,6 +197,10 @@ impl Dialtone {
     }
 
     pub fn stop(mut self) -> ExitStatus {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(15);
