@@ -157,12 +157,14 @@ impl Server {
         let switch = SwitchHandle::new(handle);
 
         let (broadcast_tx, _) = broadcast::channel(4096);
+        let final_stats = crate::api::FinalStats::default();
         let pump_task = tokio::spawn(pump(
             events,
             store.clone(),
             broadcast_tx.clone(),
             relay.clone(),
             switch.clone(),
+            final_stats.clone(),
         ));
 
         let listener = tokio::net::TcpListener::bind(config.http_listen)
@@ -180,6 +182,8 @@ impl Server {
             switch: switch.clone(),
             events: broadcast_tx,
             api_key: api_key.clone(),
+            relay: relay.clone(),
+            final_stats,
         });
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let http_task = tokio::spawn(async move {
@@ -223,6 +227,7 @@ async fn pump(
     broadcast: broadcast::Sender<Arc<Envelope>>,
     relay: Relay,
     switch: SwitchHandle,
+    final_stats: crate::api::FinalStats,
 ) {
     let mut sequences: HashMap<Uuid, u64> = HashMap::new();
     while let Some(event) = events.recv().await {
@@ -256,7 +261,7 @@ async fn pump(
                 };
                 let _ = broadcast.send(Arc::new(env));
             }
-            engine::Event::Media(cmd) => media(&relay, cmd),
+            engine::Event::Media(cmd) => media(&relay, &final_stats, cmd),
             _ => {}
         }
     }
@@ -266,7 +271,7 @@ fn leg(id: Uuid) -> LegId {
     LegId(id.as_u128())
 }
 
-fn media(relay: &Relay, cmd: engine::MediaCommand) {
+fn media(relay: &Relay, stats: &crate::api::FinalStats, cmd: engine::MediaCommand) {
     use engine::MediaCommand as M;
     match cmd {
         M::OpenLeg {
@@ -279,7 +284,12 @@ fn media(relay: &Relay, cmd: engine::MediaCommand) {
             remote_hint,
         } => relay.set_remote_hint(leg(id), remote_hint),
         M::Bridge { a, b } => relay.bridge(leg(a), leg(b)),
-        M::CloseLeg { leg: id } => relay.close_leg(leg(id)),
+        M::CloseLeg { leg: id } => {
+            if let Some(last) = relay.stats(leg(id)) {
+                stats.keep(id, last);
+            }
+            relay.close_leg(leg(id));
+        }
     }
 }
 

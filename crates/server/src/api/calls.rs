@@ -111,3 +111,47 @@ pub async fn hangup(
         }
     }
 }
+
+/// Media counters of the call's leg, named after the WebRTC statistics
+/// (`inbound-rtp`, `outbound-rtp`, `candidate-pair`). Live while the call
+/// runs; the last values for a while after it ended.
+pub async fn stats(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let leg = net::rtp::LegId(id.as_u128());
+    let (live, stats) = match state.relay.stats(leg) {
+        Some(s) => (true, Some(s)),
+        None => (false, state.final_stats.get(id)),
+    };
+    let Some(s) = stats else {
+        return match state.store.call(id).await? {
+            Some(_) => Err(ApiError::not_found(format!(
+                "call {id} has no media statistics (no media was set up, or they expired)"
+            ))),
+            None => Err(ApiError::not_found(format!("call {id} does not exist"))),
+        };
+    };
+    Ok(Json(serde_json::json!({
+        "call_id": id,
+        "live": live,
+        "inbound-rtp": {
+            "packetsReceived": s.rtp.received_packets,
+            "bytesReceived": s.rtp.received_bytes,
+            "packetsDiscarded": s.rtp.dropped_wrong_source,
+        },
+        "outbound-rtp": {
+            "packetsSent": s.rtp.sent_packets,
+            "bytesSent": s.rtp.sent_bytes,
+        },
+        "rtcp": {
+            "packetsReceived": s.rtcp.received_packets,
+            "packetsSent": s.rtcp.sent_packets,
+        },
+        "candidate-pair": {
+            "localPort": s.rtp_port,
+            "remoteAddress": s.rtp.peer.map(|p| p.to_string()),
+        },
+    })))
+}

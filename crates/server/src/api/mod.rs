@@ -8,7 +8,7 @@
 //! | `GET /metrics` | Prometheus text, no auth |
 //! | `/v1/extensions` `GET POST`, `/v1/extensions/{id}` `GET PUT DELETE` | accounts |
 //! | `GET /v1/registrations` | current registrar bindings |
-//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup` | calls |
+//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup`, `GET /v1/calls/{id}/stats` | calls |
 //! | `GET /v1/events` | WebSocket event stream |
 
 mod auth;
@@ -40,6 +40,33 @@ pub struct AppState {
     /// Every event the switch emits, already enveloped and persisted.
     pub events: broadcast::Sender<Arc<Envelope>>,
     pub api_key: String,
+    /// Live media counters.
+    pub relay: net::rtp::Relay,
+    /// Counters of legs that already ended.
+    pub final_stats: FinalStats,
+}
+
+/// The last media counters of legs that ended, newest 10,000 kept.
+#[derive(Debug, Clone, Default)]
+pub struct FinalStats(
+    std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<(Uuid, net::rtp::LegStats)>>>,
+);
+
+impl FinalStats {
+    const KEEP: usize = 10_000;
+
+    pub fn keep(&self, leg: Uuid, stats: net::rtp::LegStats) {
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() == Self::KEEP {
+            q.pop_front();
+        }
+        q.push_back((leg, stats));
+    }
+
+    pub fn get(&self, leg: Uuid) -> Option<net::rtp::LegStats> {
+        let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        q.iter().rev().find(|(id, _)| *id == leg).map(|(_, s)| *s)
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -65,6 +92,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/calls", get(calls::list))
         .route("/calls/{id}", get(calls::get))
         .route("/calls/{id}/hangup", post(calls::hangup))
+        .route("/calls/{id}/stats", get(calls::stats))
         .route("/events", get(events::events))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn_with_state(
