@@ -424,3 +424,33 @@ fn wait_for_status(d: &Dialtone, status: &str, count: usize) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The RFC 4475 torture messages over UDP and TCP (see
+/// `common/torture.rs`), then a normal call still completes.
+#[test]
+fn torture_messages_then_a_normal_call() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("torture", CONFIG, &[]);
+    if !common::torture::torture(&d) {
+        return;
+    }
+    let _bob = register_bob(&d, "u1", "answer.xml", 60);
+    let mut a = alice(&d, "u1", "call.xml", 1, 200);
+    let status = a
+        .wait(Duration::from_secs(30))
+        .expect("alice's sipp finished");
+    assert!(
+        status.success(),
+        "alice: {status}: {}\n{}",
+        a.errors(),
+        d.stderr()
+    );
+    let calls = d.wait_all_hung_up(2, Duration::from_secs(10));
+    assert!(
+        calls.iter().all(|c| c["hangup_reason"] == "normal"),
+        "{calls:#?}"
+    );
+    assert_eq!(d.stop().code(), Some(0), "clean exit after the torture run");
+}

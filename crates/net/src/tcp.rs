@@ -252,7 +252,9 @@ async fn serve(
                     let bytes = raw.split_to(consumed).freeze();
                     framed = true;
                     match frame {
-                        Frame::Message(_) => {
+                        // A malformed but framed message goes to the endpoint
+                        // too: it answers a request with a 400 naming the fault.
+                        Frame::Message(_) | Frame::Invalid { .. } => {
                             let rx = Received {
                                 transport: sip::Transport::Tcp,
                                 local: peer.local,

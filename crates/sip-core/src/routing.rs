@@ -120,7 +120,15 @@ pub(crate) fn reject_malformed(
     if !present {
         return None;
     }
-    let top = stamp_top_via(&mut req, rx.remote)?;
+    // A Via that does not parse (often the very fault being reported) still
+    // gets an answer: to the connection, or to the datagram's source.
+    let target = match stamp_top_via(&mut req, rx.remote) {
+        Some(top) => response_target(&top, &rx.transport, rx.remote),
+        None => Target {
+            transport: rx.transport.clone(),
+            remote: rx.remote,
+        },
+    };
     let reason = reason_phrase(&fault.reason);
     let mut response = Response::for_request(&req, fault.status.clamp(400, 699), &reason);
     // §8.2.6.2: a To tag is required on a non-100 response.
@@ -130,10 +138,7 @@ pub(crate) fn reject_malformed(
             response.headers.set(Header::typed(HeaderName::To, &to));
         }
     }
-    Some(Rejection {
-        response,
-        target: response_target(&top, &rx.transport, rx.remote),
-    })
+    Some(Rejection { response, target })
 }
 
 /// A request whose start line did not parse (bad version, bad Request-URI):

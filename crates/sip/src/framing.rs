@@ -35,6 +35,14 @@ pub enum Frame {
     Ping,
     /// A single CRLF "pong" (or a stray CRLF before a start line, RFC 3261 §7.5).
     Pong,
+    /// A message framed by its Content-Length whose start line or headers
+    /// are malformed. The stream stays in sync; hand `bytes` to the UAS
+    /// core, which answers a request with a 400 naming `error`, as for a
+    /// datagram.
+    Invalid {
+        bytes: Bytes,
+        error: ParseError,
+    },
 }
 
 /// Incremental decoder for one stream connection.
@@ -48,13 +56,15 @@ pub enum Frame {
 /// ```
 ///
 /// An `Err` from [`StreamDecoder::next_frame`] means framing is lost: the
-/// caller answers 400 if it can and closes the connection.
+/// caller answers 400 if it can and closes the connection. A message that
+/// is framed but malformed is not an `Err` but a [`Frame::Invalid`].
 #[derive(Debug)]
 pub struct StreamDecoder {
     buf: BytesMut,
     limits: Limits,
-    /// `(head_end, total)` of a message whose body is still arriving.
-    pending: Option<(usize, usize)>,
+    /// `(head_end, total, error)` of a message whose body is still
+    /// arriving; `error` is set when its head did not parse.
+    pending: Option<(usize, usize, Option<ParseError>)>,
 }
 
 impl StreamDecoder {
@@ -96,7 +106,7 @@ impl StreamDecoder {
                 return Ok(Some(Frame::Pong));
             }
         }
-        let (head_end, total) = match self.pending {
+        let (head_end, total, invalid) = match self.pending.take() {
             Some(p) => p,
             None => {
                 let window = &self.buf[..self.buf.len().min(self.limits.max_head)];
@@ -112,11 +122,18 @@ impl StreamDecoder {
                 };
                 // Learn Content-Length from a copy of the head only; the real
                 // parse below is zero-copy once the whole message is here.
-                let head = parse_head(
+                let (cl, invalid) = match parse_head(
                     &Bytes::copy_from_slice(&self.buf[..head_end]),
                     Framing::Stream,
-                )?;
-                let cl = head.content_length.unwrap_or(0);
+                ) {
+                    Ok(head) => (head.content_length.unwrap_or(0), None),
+                    // A malformed head whose Content-Length is still plain:
+                    // the stream stays framed, the message is reported invalid.
+                    Err(e) => match scan_content_length(&self.buf[..head_end]) {
+                        Some(cl) => (cl, Some(e)),
+                        None => return Err(e),
+                    },
+                };
                 if cl > self.limits.max_body {
                     return Err(ParseError::bad_owned(format!(
                         "Content-Length {cl} exceeds the {} byte limit",
@@ -124,24 +141,90 @@ impl StreamDecoder {
                     ))
                     .with_status(413));
                 }
-                (head_end, head_end + cl)
+                (head_end, head_end + cl, invalid)
             }
         };
         if self.buf.len() < total {
-            self.pending = Some((head_end, total));
+            self.pending = Some((head_end, total, invalid));
             return Ok(None);
         }
-        self.pending = None;
         let bytes = self.buf.split_to(total).freeze();
-        let head = parse_head(&bytes, Framing::Stream)?;
-        let body = bytes.slice(head.body_start..);
-        Ok(Some(Frame::Message(head.into_message(body))))
+        if let Some(error) = invalid {
+            return Ok(Some(Frame::Invalid { bytes, error }));
+        }
+        match parse_head(&bytes, Framing::Stream) {
+            Ok(head) => {
+                let body = bytes.slice(head.body_start..);
+                Ok(Some(Frame::Message(head.into_message(body))))
+            }
+            Err(error) => Ok(Some(Frame::Invalid { bytes, error })),
+        }
     }
+}
+
+/// The value of the one `Content-Length` (or compact `l`) header line of
+/// a head that did not parse, if it is there exactly once, unfolded, and a plain
+/// non-negative number: enough to keep a stream framed past a message that
+/// is malformed elsewhere. Anything less certain gives `None` (framing lost).
+fn scan_content_length(head: &[u8]) -> Option<usize> {
+    let mut found = None;
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = line[..colon].trim_ascii();
+        if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
+            continue;
+        }
+        let value = std::str::from_utf8(line[colon + 1..].trim_ascii()).ok()?;
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // Two Content-Length lines, even equal ones, make the framing
+        // ambiguous (a request-smuggling vector): give up.
+        if found.is_some() {
+            return None;
+        }
+        found = Some(value.parse().ok()?);
+    }
+    // No Content-Length at all: on a stream the body length is unknown.
+    found
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_malformed_message_with_a_plain_content_length_keeps_the_stream_framed() {
+        let bad = b"OPTIONS sip:bob@example.com SIP/7.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nl: 3\r\n\r\nabc";
+        let mut dec = StreamDecoder::new(Limits::default());
+        dec.push(bad);
+        dec.push(OPTIONS);
+        let Some(Frame::Invalid { bytes, error }) = dec.next_frame().unwrap() else {
+            panic!("expected an invalid frame")
+        };
+        assert_eq!(&bytes[..], &bad[..]);
+        assert_eq!(error.status, 505, "{error}");
+        assert!(matches!(dec.next_frame().unwrap(), Some(Frame::Message(_))));
+        assert!(dec.next_frame().unwrap().is_none());
+
+        // Conflicting or unreadable Content-Length: framing is lost.
+        for head in [
+            &b"OPTIONS sip:b SIP/7.0\r\nContent-Length: 3\r\nl: 4\r\n\r\n"[..],
+            &b"OPTIONS sip:b SIP/7.0\r\nContent-Length: -3\r\n\r\n"[..],
+            &b"OPTIONS sip:b SIP/7.0\r\nVia: x\r\n\r\n"[..],
+        ] {
+            let mut dec = StreamDecoder::new(Limits::default());
+            dec.push(head);
+            assert!(
+                dec.next_frame().is_err(),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
 
     const OPTIONS: &[u8] = b"OPTIONS sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TCP h.example.com;branch=z9hG4bK1\r\nContent-Length: 4\r\n\r\nabcd";
 

@@ -3,6 +3,8 @@
 //! SIPp runs with bounded time.
 #![allow(dead_code)]
 
+pub mod torture;
+
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
