@@ -15,6 +15,8 @@ step() { printf '\n==> %s\n' "$*"; }
 # ---- real peers -------------------------------------------------------
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || need+=(baresip)
+command -v linphonec >/dev/null 2>&1 || need+=(linphone-cli)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         step "installing test peers: ${need[*]}"

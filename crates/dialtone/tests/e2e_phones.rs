@@ -1,0 +1,678 @@
+//! End to end with real softphones: baresip and Linphone register with
+//! digest at the real `dialtone serve`, call each other, and audio flows
+//! both ways through the anchored relay (`/v1/calls/{id}/stats` counts RTP
+//! packets received and sent on both legs); a hangup from either phone ends
+//! both calls, recorded as the engine's table says.
+//! Each test says SKIPPED, and passes, where its phone is not installed
+//! (`scripts/test-all.sh` installs `baresip` and `linphone-cli` as root).
+//!
+//! The phones run headless on loopback, with no sound card, from the
+//! configs in `tests/e2e/phones/`:
+//! - baresip 1.0: a config directory per instance (`baresip -f DIR`), a
+//!   440 Hz `ausine` microphone and an `aubridge` player that goes nowhere,
+//!   driven over `ctrl_tcp` (netstring-framed JSON: `dial`, `hangup`,
+//!   `listcalls`); the callee answers by itself (`answermode=auto`).
+//! - linphonec 5.1: a fresh config file per instance, `soundcard use files`
+//!   and `play TONE.wav` as microphone, commands on stdin (`call`,
+//!   `terminate`); `-a` answers.
+//!
+//! baresip 1.0 (libre) gives up on a 401 as soon as one `WWW-Authenticate`
+//! names an algorithm other than MD5 ("Register: Function not implemented"),
+//! even when an MD5 challenge follows, so a server it registers with must
+//! offer MD5 alone. Linphone answers SHA-256 when told to (RFC 8760) and is
+//! tested against the default configuration, SHA-256 first.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The longest any single step may take.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// How long audio flows before the counters are read.
+const MEDIA: Duration = Duration::from_secs(2);
+
+/// For baresip: challenge with MD5 only (see the module docs).
+const MD5_ONLY: &str = r#"
+auth_algorithms = ["MD5"]
+[[extensions]]
+extension = "100"
+password = "alice-secret-1"
+name = "Alice"
+[[extensions]]
+extension = "200"
+password = "bob-secret-22"
+name = "Bob"
+"#;
+
+/// The default digest algorithms: SHA-256 first, then MD5.
+const DEFAULT_AUTH: &str = r#"
+[[extensions]]
+extension = "100"
+password = "alice-secret-1"
+name = "Alice"
+[[extensions]]
+extension = "200"
+password = "bob-secret-22"
+name = "Bob"
+"#;
+
+/// Two baresips: 100 calls 200, who answers; a tone flows both ways
+/// through Dialtone; 100 hangs up and both calls end.
+#[test]
+fn two_baresips_call_with_media_both_ways() {
+    if !installed(BARESIP) {
+        return;
+    }
+    let d = Dialtone::start("baresips", MD5_ONLY, &[]);
+    let alice = Baresip::start(&d, "100", "alice-secret-1", false);
+    let bob = Baresip::start(&d, "200", "bob-secret-22", true);
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    wait_registered(&d, &["100", "200"], &phones);
+
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (m, o) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    assert_chained(&m, &o);
+    print_media(
+        "baresip -> baresip",
+        wait_media_both_ways(&d, &m, &o, &phones),
+    );
+
+    alice.command("hangup", "", &d, &phones);
+    let (m, o) = wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    // The caller hung up: its leg remote/normal, the callee's local/normal.
+    assert_eq!(ended(&m), ("remote".into(), "normal".into(), 200), "{m}");
+    assert_eq!(ended(&o), ("local".into(), "normal".into(), 200), "{o}");
+    bob.wait_no_call(&d, &phones);
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// Linphone (100) calls baresip (200): media both ways, then Linphone
+/// hangs up.
+#[test]
+fn linphone_calls_baresip() {
+    if !installed(LINPHONEC) || !installed(BARESIP) {
+        return;
+    }
+    let d = Dialtone::start("linphone-baresip", MD5_ONLY, &[]);
+    let mut alice = Linphone::start(&d, "100", "alice-secret-1", "MD5", false);
+    let bob = Baresip::start(&d, "200", "bob-secret-22", true);
+    wait_registered(&d, &["100", "200"], &[&alice, &bob]);
+
+    alice.send(&format!("call sip:200@{}", d.sip));
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    let (m, o) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    assert_chained(&m, &o);
+    print_media(
+        "linphone -> baresip",
+        wait_media_both_ways(&d, &m, &o, &phones),
+    );
+
+    alice.send("terminate");
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    let (m, o) = wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    assert_eq!(ended(&m), ("remote".into(), "normal".into(), 200), "{m}");
+    assert_eq!(ended(&o), ("local".into(), "normal".into(), 200), "{o}");
+    bob.wait_no_call(&d, &phones);
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// Two Linphones answering SHA-256 digest challenges (the default server
+/// configuration): 100 calls 200, media both ways, then the callee hangs
+/// up.
+#[test]
+fn two_linphones_sha256_digest_callee_hangs_up() {
+    if !installed(LINPHONEC) {
+        return;
+    }
+    let d = Dialtone::start("linphones", DEFAULT_AUTH, &[]);
+    let mut alice = Linphone::start(&d, "100", "alice-secret-1", "SHA-256", false);
+    let mut bob = Linphone::start(&d, "200", "bob-secret-22", "SHA-256", true);
+    wait_registered(&d, &["100", "200"], &[&alice, &bob]);
+    // Linphone logs its SIP messages: the REGISTERs answered SHA-256.
+    for (phone, ext) in [(&alice, "100"), (&bob, "200")] {
+        phone.wait_logged(&format!("algorithm=SHA-256, username=\"{ext}\""), &d);
+    }
+
+    alice.send(&format!("call sip:200@{}", d.sip));
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    let (m, o) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    assert_chained(&m, &o);
+    print_media(
+        "linphone -> linphone",
+        wait_media_both_ways(&d, &m, &o, &phones),
+    );
+
+    bob.send("terminate");
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    let (m, o) = wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    // The callee hung up: the caller's leg local/normal, its own remote/normal.
+    assert_eq!(ended(&m), ("local".into(), "normal".into(), 200), "{m}");
+    assert_eq!(ended(&o), ("remote".into(), "normal".into(), 200), "{o}");
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+// ---- the phones ----------------------------------------------------------
+
+const BARESIP: (&str, &str, &str) = ("baresip", "-h", "baresip");
+const LINPHONEC: (&str, &str, &str) = ("linphonec", "-v", "linphone-cli");
+
+/// Whether `(binary, harmless argument, apt package)` runs; says SKIPPED
+/// when it does not.
+fn installed((binary, arg, package): (&str, &str, &str)) -> bool {
+    let found = Command::new(binary)
+        .arg(arg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        println!("SKIPPED: {binary} not installed (apt-get install {package})");
+    }
+    found
+}
+
+/// What a failure message shows of a phone.
+trait Phone {
+    fn describe(&self) -> String;
+}
+
+/// A baresip instance with its own config directory; killed on drop.
+struct Baresip {
+    child: Child,
+    ctrl: SocketAddr,
+    extension: String,
+    dir: PathBuf,
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        // Only the child this test started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Phone for Baresip {
+    fn describe(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default();
+        format!("--- baresip {} ---\n{}", self.extension, tail(&log, 6000))
+    }
+}
+
+impl Baresip {
+    /// Starts baresip for `extension` registering at `d`, answering calls
+    /// by itself if `auto_answer`, and waits until its control port opens.
+    fn start(d: &Dialtone, extension: &str, password: &str, auto_answer: bool) -> Baresip {
+        let dir = d.dir.join(format!("baresip-{extension}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sip_port = free_port_pair();
+        let ctrl = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let vars = [
+            ("module_path", baresip_modules()),
+            ("sip_port", sip_port.to_string()),
+            ("ctrl_port", ctrl.port().to_string()),
+            ("extension", extension.to_owned()),
+            ("server", d.sip.to_string()),
+            ("password", password.to_owned()),
+            (
+                "answermode",
+                if auto_answer { "auto" } else { "manual" }.to_owned(),
+            ),
+        ];
+        std::fs::write(dir.join("config"), template("baresip.conf", &vars)).unwrap();
+        std::fs::write(dir.join("accounts"), template("baresip.accounts", &vars)).unwrap();
+        let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
+        // -v: debug output, -s: SIP trace; both only go to the log file.
+        let child = Command::new("baresip")
+            .args(["-v", "-s", "-f"])
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn baresip");
+        let mut phone = Baresip {
+            child,
+            ctrl,
+            extension: extension.to_owned(),
+            dir,
+        };
+        let deadline = Instant::now() + WAIT;
+        while TcpStream::connect_timeout(&ctrl, Duration::from_secs(1)).is_err() {
+            if let Ok(Some(status)) = phone.child.try_wait() {
+                panic!("baresip exited at start ({status})\n{}", phone.describe());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "baresip's ctrl_tcp did not open\n{}",
+                phone.describe()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        phone
+    }
+
+    /// Runs a `ctrl_tcp` command and returns its response's `data`; panics
+    /// if baresip refuses it.
+    fn command(&self, command: &str, params: &str, d: &Dialtone, phones: &[&dyn Phone]) -> String {
+        match self.try_command(command, params) {
+            Ok(data) => data,
+            Err(e) => panic!("baresip {command} {params}: {e}\n{}", diag(d, phones)),
+        }
+    }
+
+    /// One command over a fresh connection: `LEN:{"command",...},` out,
+    /// netstrings in until the one that is the response (events that
+    /// baresip sends every client are skipped).
+    fn try_command(&self, command: &str, params: &str) -> Result<String, String> {
+        let conn = TcpStream::connect_timeout(&self.ctrl, Duration::from_secs(2))
+            .map_err(|e| format!("connect: {e}"))?;
+        conn.set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        let body = serde_json::json!({ "command": command, "params": params, "token": command })
+            .to_string();
+        (&conn)
+            .write_all(format!("{}:{body},", body.len()).as_bytes())
+            .map_err(|e| format!("send: {e}"))?;
+        let mut reader = BufReader::new(conn);
+        loop {
+            let message = read_netstring(&mut reader).map_err(|e| format!("read: {e}"))?;
+            let v: Value = serde_json::from_slice(&message)
+                .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&message)))?;
+            if v["response"] == true {
+                let data = v["data"].as_str().unwrap_or_default().to_owned();
+                return if v["ok"] == true {
+                    Ok(data)
+                } else {
+                    Err(format!("refused: {v}"))
+                };
+            }
+        }
+    }
+
+    /// Waits until baresip lists no active call (it got, or sent, the BYE).
+    fn wait_no_call(&self, d: &Dialtone, phones: &[&dyn Phone]) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let calls = self.command("listcalls", "", d, phones);
+            if calls.contains("Active calls (0)") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "baresip {} still has a call: {calls}\n{}",
+                self.extension,
+                diag(d, phones)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The directory holding baresip's modules: it loads them from `.`
+/// unless told.
+fn baresip_modules() -> String {
+    let candidates = [
+        "/usr/lib/baresip/modules",
+        "/usr/local/lib/baresip/modules",
+        "/usr/lib64/baresip/modules",
+        "/usr/lib/x86_64-linux-gnu/baresip/modules",
+        "/usr/lib/aarch64-linux-gnu/baresip/modules",
+    ];
+    candidates
+        .iter()
+        .find(|dir| Path::new(dir).join("ctrl_tcp.so").exists())
+        .unwrap_or(&candidates[0])
+        .to_string()
+}
+
+/// One netstring (`LEN:BYTES,`).
+fn read_netstring(r: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut len = Vec::new();
+    r.read_until(b':', &mut len)?;
+    let len: usize = std::str::from_utf8(&len)
+        .ok()
+        .and_then(|s| s.trim_end_matches(':').trim().parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad netstring length {len:?}")))?;
+    let mut body = vec![0; len + 1];
+    r.read_exact(&mut body)?;
+    if body.pop() != Some(b',') {
+        return Err(std::io::Error::other("netstring without its ','"));
+    }
+    Ok(body)
+}
+
+/// baresip listens for SIP on UDP and TCP at a port and for TLS at the
+/// next one: a port with both free.
+fn free_port_pair() -> u16 {
+    loop {
+        let port = free_port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A linphonec instance with its own HOME and config; killed on drop.
+struct Linphone {
+    child: Child,
+    stdin: ChildStdin,
+    extension: String,
+    dir: PathBuf,
+}
+
+impl Drop for Linphone {
+    fn drop(&mut self) {
+        // Only the child this test started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Phone for Linphone {
+    fn describe(&self) -> String {
+        let out = std::fs::read_to_string(self.dir.join("linphonec.out")).unwrap_or_default();
+        let log = std::fs::read_to_string(self.dir.join("linphone.log")).unwrap_or_default();
+        format!(
+            "--- linphonec {} output ---\n{}\n--- its log ---\n{}",
+            self.extension,
+            tail(&out, 2000),
+            tail(&log, 6000)
+        )
+    }
+}
+
+impl Linphone {
+    /// Starts linphonec for `extension` registering at `d` and answering
+    /// digest challenges with `algorithm`; `-a` if `auto_answer`. Its
+    /// microphone is a 440 Hz WAV file.
+    fn start(
+        d: &Dialtone,
+        extension: &str,
+        password: &str,
+        algorithm: &str,
+        auto_answer: bool,
+    ) -> Linphone {
+        let dir = d.dir.join(format!("linphone-{extension}"));
+        // liblinphone keeps its databases here; without the directory it
+        // never opens its SIP port.
+        std::fs::create_dir_all(dir.join(".local/share/linphone")).unwrap();
+        let vars = [
+            ("sip_port", free_port().to_string()),
+            ("extension", extension.to_owned()),
+            ("server", d.sip.to_string()),
+            ("password", password.to_owned()),
+            ("algorithm", algorithm.to_owned()),
+        ];
+        let rc = dir.join("linphonerc");
+        std::fs::write(&rc, template("linphonerc", &vars)).unwrap();
+        let tone = dir.join("tone.wav");
+        write_tone_wav(&tone, 440.0, 30);
+        let out = std::fs::File::create(dir.join("linphonec.out")).unwrap();
+        let mut cmd = Command::new("linphonec");
+        cmd.arg("-c")
+            .arg(&rc)
+            .args(["-d", "5", "-l"])
+            .arg(dir.join("linphone.log"));
+        if auto_answer {
+            cmd.arg("-a");
+        }
+        let mut child = cmd
+            .env("HOME", &dir)
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("DISPLAY")
+            .stdin(Stdio::piped())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn linphonec");
+        let stdin = child.stdin.take().unwrap();
+        let mut phone = Linphone {
+            child,
+            stdin,
+            extension: extension.to_owned(),
+            dir,
+        };
+        phone.send("soundcard use files");
+        phone.send(&format!("play {}", tone.display()));
+        phone
+    }
+
+    /// Waits until linphone's log (which holds the SIP messages) has
+    /// `needle`.
+    fn wait_logged(&self, needle: &str, d: &Dialtone) {
+        let deadline = Instant::now() + WAIT;
+        while !std::fs::read_to_string(self.dir.join("linphone.log"))
+            .unwrap_or_default()
+            .contains(needle)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "linphone {} did not log {needle:?}\n{}",
+                self.extension,
+                diag(d, &[self])
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// One command line on linphonec's stdin.
+    fn send(&mut self, line: &str) {
+        if let Err(e) = writeln!(self.stdin, "{line}").and_then(|()| self.stdin.flush()) {
+            panic!("linphonec {line}: {e}\n{}", self.describe());
+        }
+    }
+}
+
+// ---- what the tests check ------------------------------------------------
+
+/// Waits until `/v1/registrations` lists every extension.
+fn wait_registered(d: &Dialtone, extensions: &[&str], phones: &[&dyn Phone]) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, regs) = d.get("/v1/registrations");
+        let items = regs["items"].as_array().cloned().unwrap_or_default();
+        if extensions
+            .iter()
+            .all(|e| items.iter().any(|r| r["extension"] == *e))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all of {extensions:?} registered within {WAIT:?}: {regs}\n{}",
+            diag(d, phones)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The call's two records (incoming from the caller, outgoing to the
+/// callee) once `done` holds for both.
+fn wait_call(
+    d: &Dialtone,
+    phones: &[&dyn Phone],
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> (Value, Value) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let calls = d.all_calls();
+        let master = calls.iter().find(|c| c["direction"] == "incoming");
+        let chained = calls.iter().find(|c| c["direction"] == "outgoing");
+        if let (Some(m), Some(o)) = (master, chained) {
+            if done(m) && done(o) {
+                assert_eq!(calls.len(), 2, "one call is two records: {calls:#?}");
+                return (m.clone(), o.clone());
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {WAIT:?}: {calls:#?}\n{}",
+            diag(d, phones)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn assert_chained(m: &Value, o: &Value) {
+    assert_eq!(o["master_call_id"], m["id"], "{o}");
+    assert_eq!(m["chained_call_ids"], serde_json::json!([o["id"]]), "{m}");
+    assert_eq!(m["source"]["target"], "100", "{m}");
+    assert_eq!(m["destination"]["target"], "200", "{m}");
+}
+
+/// RTP counters of one leg, from `/v1/calls/{id}/stats`.
+#[derive(Debug, Clone, Copy)]
+struct LegMedia {
+    received: u64,
+    sent: u64,
+    discarded: u64,
+}
+
+fn leg_media(d: &Dialtone, call: &Value) -> Result<LegMedia, String> {
+    let id = call["id"].as_str().unwrap();
+    let (status, s) = d.get(&format!("/v1/calls/{id}/stats"));
+    if status != 200 || s["live"] != true {
+        return Err(format!("{status}: {s}"));
+    }
+    let count = |v: &Value| v.as_u64().unwrap_or(0);
+    Ok(LegMedia {
+        received: count(&s["inbound-rtp"]["packetsReceived"]),
+        sent: count(&s["outbound-rtp"]["packetsSent"]),
+        discarded: count(&s["inbound-rtp"]["packetsDiscarded"]),
+    })
+}
+
+/// Lets audio flow for [`MEDIA`], then waits until both legs have
+/// received and sent RTP: caller → Dialtone → callee and back.
+fn wait_media_both_ways(
+    d: &Dialtone,
+    m: &Value,
+    o: &Value,
+    phones: &[&dyn Phone],
+) -> (LegMedia, LegMedia) {
+    std::thread::sleep(MEDIA);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let legs = leg_media(d, m).and_then(|a| Ok((a, leg_media(d, o)?)));
+        if let Ok((a, b)) = legs {
+            if a.received > 0 && a.sent > 0 && b.received > 0 && b.sent > 0 {
+                return (a, b);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "RTP not flowing both ways within {WAIT:?}: caller's leg {:?}, callee's leg {:?}\n{}",
+            leg_media(d, m),
+            leg_media(d, o),
+            diag(d, phones)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn print_media(what: &str, (caller, callee): (LegMedia, LegMedia)) {
+    println!(
+        "{what}: caller's leg received {} sent {} discarded {}; \
+         callee's leg received {} sent {} discarded {} (RTP packets)",
+        caller.received,
+        caller.sent,
+        caller.discarded,
+        callee.received,
+        callee.sent,
+        callee.discarded
+    );
+}
+
+fn ended(c: &Value) -> (String, String, i64) {
+    (
+        c["hangup_by"].as_str().unwrap_or("").to_owned(),
+        c["hangup_reason"].as_str().unwrap_or("").to_owned(),
+        c["sip_code"].as_i64().unwrap_or(0),
+    )
+}
+
+// ---- helpers -------------------------------------------------------------
+
+/// Everything a failure message shows: the server's log and each phone's.
+fn diag(d: &Dialtone, phones: &[&dyn Phone]) -> String {
+    let mut out = format!("--- dialtone ---\n{}", tail(&d.stderr(), 4000));
+    for p in phones {
+        out += "\n";
+        out += &p.describe();
+    }
+    out
+}
+
+fn tail(s: &str, max: usize) -> &str {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
+
+/// `tests/e2e/phones/NAME` with each `{key}` replaced.
+fn template(name: &str, vars: &[(&str, String)]) -> String {
+    let path = format!(
+        "{}/../../tests/e2e/phones/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (key, value) in vars {
+        text = text.replace(&format!("{{{key}}}"), value);
+    }
+    assert!(
+        !text.contains("{"),
+        "unfilled placeholder in {path}: {text}"
+    );
+    text
+}
+
+/// A mono 16-bit 8 kHz WAV file holding a `hz` tone for `secs` seconds.
+fn write_tone_wav(path: &Path, hz: f64, secs: u32) {
+    const RATE: u32 = 8000;
+    let samples = RATE * secs;
+    let data_len = samples * 2;
+    let mut wav = Vec::with_capacity(44 + data_len as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&RATE.to_le_bytes());
+    wav.extend_from_slice(&(RATE * 2).to_le_bytes()); // bytes per second
+    wav.extend_from_slice(&2u16.to_le_bytes()); // bytes per frame
+    wav.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for n in 0..samples {
+        let t = f64::from(n) / f64::from(RATE);
+        let sample = (8000.0 * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16;
+        wav.extend_from_slice(&sample.to_le_bytes());
+    }
+    std::fs::write(path, wav).unwrap();
+}
