@@ -37,7 +37,7 @@ fn time(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiErr
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(q): Query<CallsQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<store::PageOf<Call>>, ApiError> {
     let status = q
         .status
         .as_deref()
@@ -68,11 +68,7 @@ pub async fn list(
         page_size: page_size(q.page_size)?,
         page_token: q.page_token.clone(),
     };
-    let page = state.store.list_calls(&filter).await?;
-    Ok(Json(serde_json::json!({
-        "items": page.items,
-        "next_page_token": page.next_page_token,
-    })))
+    Ok(Json(state.store.list_calls(&filter).await?))
 }
 
 pub async fn get(

@@ -86,15 +86,12 @@ pub async fn create(
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(q): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<store::PageOf<Extension>>, ApiError> {
     let page = state
         .store
         .list_extensions(page_size(q.page_size)?, q.page_token.clone())
         .await?;
-    Ok(Json(serde_json::json!({
-        "items": page.items,
-        "next_page_token": page.next_page_token,
-    })))
+    Ok(Json(page))
 }
 
 pub async fn get(
@@ -115,18 +112,7 @@ pub async fn update(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateExtension>,
 ) -> Result<Json<Extension>, ApiError> {
-    let id = super::parse_id(&id)?;
-    let mut secret = state
-        .store
-        .extension(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("extension {id} does not exist")))?;
-    if secret.extension.origin == Origin::Config {
-        return Err(ApiError::conflict(format!(
-            "extension {} is defined in the config file; change it there",
-            secret.extension.extension
-        )));
-    }
+    let mut secret = editable(&state, &id, "change").await?;
     if let Some(p) = body.password {
         check_password(&p)?;
         secret.password = p;
@@ -148,7 +134,19 @@ pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = super::parse_id(&id)?;
+    let secret = editable(&state, &id, "remove").await?;
+    state.store.delete_extension(secret.extension.id).await?;
+    state
+        .switch
+        .extension_removed(secret.extension.extension)
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The extension `id` names, if it exists and may be changed over the API
+/// (extensions from the config file may not: 409 telling where to `verb` it).
+async fn editable(state: &AppState, id: &str, verb: &str) -> Result<ExtensionSecret, ApiError> {
+    let id = super::parse_id(id)?;
     let secret = state
         .store
         .extension(id)
@@ -156,16 +154,11 @@ pub async fn delete(
         .ok_or_else(|| ApiError::not_found(format!("extension {id} does not exist")))?;
     if secret.extension.origin == Origin::Config {
         return Err(ApiError::conflict(format!(
-            "extension {} is defined in the config file; remove it there",
+            "extension {} is defined in the config file; {verb} it there",
             secret.extension.extension
         )));
     }
-    state.store.delete_extension(id).await?;
-    state
-        .switch
-        .extension_removed(secret.extension.extension)
-        .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(secret)
 }
 
 /// Tells "absent" (leave as is) from `null` (clear) for optional fields.
