@@ -454,3 +454,48 @@ fn torture_messages_then_a_normal_call() {
     );
     assert_eq!(d.stop().code(), Some(0), "clean exit after the torture run");
 }
+
+/// `POST /v1/calls/{id}/hangup` on the master of an answered call: both
+/// phones get a BYE, both records end `local`/`normal`; a second hangup is
+/// a 409 that says the call already ended.
+#[test]
+fn api_hangup_ends_both_legs() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("api-hangup", CONFIG, &[]);
+    let mut bob = register_bob(&d, "u1", "answer.xml", 60);
+    let mut a = alice(&d, "u1", "call_answered_remote_bye.xml", 1, 0);
+    wait_for_status(&d, "progressing", 2);
+    let calls = d.all_calls();
+    let master = by_direction(&calls, "incoming")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = d.post(&format!("/v1/calls/{master}/hangup"), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        a.wait(Duration::from_secs(10)).is_some_and(|s| s.success()),
+        "alice: {}",
+        a.errors()
+    );
+    let calls = d.wait_all_hung_up(2, Duration::from_secs(10));
+    for c in &calls {
+        assert_eq!(ended(c), ("local".into(), "normal".into(), 200), "{c}");
+    }
+    let (status, body) = d.post(&format!("/v1/calls/{master}/hangup"), None);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already ended"),
+        "{body}"
+    );
+    let (status, _) = d.post(
+        "/v1/calls/00000000-0000-4000-8000-000000000000/hangup",
+        None,
+    );
+    assert_eq!(status, 404);
+    let _ = bob.wait(Duration::from_millis(10));
+}
