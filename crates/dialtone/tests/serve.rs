@@ -320,3 +320,51 @@ fn the_openapi_document_matches_the_routes() {
         }
     }
 }
+
+/// `dialtone check-config`: flags beat variables beat the file; a bad file
+/// is an error that names the key, exit 1; passwords are never printed.
+#[test]
+fn check_config_merges_and_names_faults() {
+    let dir = temp_dir("check-config");
+    let file = dir.join("d.toml");
+    std::fs::write(
+        &file,
+        "sip_listen = \"127.0.0.1:5070\"\nhttp_listen = \"127.0.0.1:9000\"\nrealm = \"file\"\n\
+         [[extensions]]\nextension = \"100\"\npassword = \"hunter2hunter2\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .args(["--sip-listen", "127.0.0.1:5080"])
+        .env("DIALTONE_SIP_LISTEN", "127.0.0.1:5090")
+        .env("DIALTONE_REALM", "env")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["sip_listen"], "127.0.0.1:5080", "flag wins");
+    assert_eq!(v["realm"], "env", "variable beats file");
+    assert_eq!(v["http_listen"], "127.0.0.1:9000", "file beats default");
+    assert_eq!(v["rtp_ports"], "10000-20000", "default");
+    assert!(
+        !text.contains("hunter2"),
+        "no password in the output: {text}"
+    );
+
+    std::fs::write(&file, "ring_timout = 5\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ring_timout"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
