@@ -230,42 +230,69 @@ async fn pump(
     final_stats: crate::api::FinalStats,
 ) {
     let mut sequences: HashMap<Uuid, u64> = HashMap::new();
-    while let Some(event) = events.recv().await {
-        let event = match event {
-            SwitchEvent::Engine(e) => e,
-            SwitchEvent::ReleasePort(port) => {
-                relay.pool().release(port);
-                continue;
+    let mut batch = Vec::new();
+    // The latest state of each call changed in this batch, in first-change order.
+    let mut dirty: Vec<model::Call> = Vec::new();
+    while let Some(first) = events.recv().await {
+        // Everything already queued is handled together: media commands and
+        // the event stream at once, in order; the store gets one
+        // transaction with each changed call written once.
+        batch.push(first);
+        while batch.len() < PUMP_BATCH {
+            match events.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
             }
-        };
-        match event {
-            engine::Event::Call { kind, call } => {
-                if let Err(e) = store.upsert_call(&call).await {
-                    tracing::error!(call = %call.id, error = %e, "cannot store call");
+        }
+        for event in batch.drain(..) {
+            let event = match event {
+                SwitchEvent::Engine(e) => e,
+                SwitchEvent::ReleasePort(port) => {
+                    relay.pool().release(port);
+                    continue;
                 }
-                if kind == EventType::CallCreated {
-                    switch.count_created();
+            };
+            match event {
+                engine::Event::Call { kind, call } => {
+                    if kind == EventType::CallCreated {
+                        switch.count_created();
+                    }
+                    let seq = sequences.entry(call.id).or_insert(0);
+                    *seq += 1;
+                    let sequence = *seq;
+                    if kind == EventType::CallHangup {
+                        sequences.remove(&call.id);
+                    }
+                    if broadcast.receiver_count() > 0 {
+                        let env = Envelope {
+                            kind,
+                            event_id: Uuid::new_v4(),
+                            sequence,
+                            tm_event: Utc::now(),
+                            data: serde_json::to_value(&call).unwrap_or_default(),
+                        };
+                        let _ = broadcast.send(Arc::new(env));
+                    }
+                    match dirty.iter_mut().find(|c| c.id == call.id) {
+                        Some(slot) => *slot = call,
+                        None => dirty.push(call),
+                    }
                 }
-                let seq = sequences.entry(call.id).or_insert(0);
-                *seq += 1;
-                let sequence = *seq;
-                if kind == EventType::CallHangup {
-                    sequences.remove(&call.id);
-                }
-                let env = Envelope {
-                    kind,
-                    event_id: Uuid::new_v4(),
-                    sequence,
-                    tm_event: Utc::now(),
-                    data: serde_json::to_value(&call).unwrap_or_default(),
-                };
-                let _ = broadcast.send(Arc::new(env));
+                engine::Event::Media(cmd) => media(&relay, &final_stats, cmd),
+                _ => {}
             }
-            engine::Event::Media(cmd) => media(&relay, &final_stats, cmd),
-            _ => {}
+        }
+        if !dirty.is_empty() {
+            if let Err(e) = store.upsert_calls(&dirty).await {
+                tracing::error!(calls = dirty.len(), error = %e, "cannot store calls");
+            }
+            dirty.clear();
         }
     }
 }
+
+/// Most events the pump takes in one go.
+const PUMP_BATCH: usize = 512;
 
 fn leg(id: Uuid) -> LegId {
     LegId(id.as_u128())

@@ -64,6 +64,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Inserts or replaces the call with `c.id` (called on every change).
     async fn upsert_call(&self, c: &Call) -> Result<(), StoreError>;
+    /// Several [`Store::upsert_call`]s in one transaction (one disk sync),
+    /// in order: what the event pump uses under load.
+    async fn upsert_calls(&self, calls: &[Call]) -> Result<(), StoreError> {
+        for c in calls {
+            self.upsert_call(c).await?;
+        }
+        Ok(())
+    }
     async fn call(&self, id: Uuid) -> Result<Option<Call>, StoreError>;
     /// Newest first (`tm_create`, then id), keyset-paginated.
     async fn list_calls(&self, f: &CallFilter) -> Result<PageOf<Call>, StoreError>;

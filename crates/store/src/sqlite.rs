@@ -112,6 +112,23 @@ fn call_from(body: &str) -> Result<Call, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Database(format!("decode call: {e}")))
 }
 
+fn upsert_call_query(
+    c: &Call,
+) -> Result<
+    sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'static>>,
+    StoreError,
+> {
+    Ok(sqlx::query(
+        "INSERT INTO calls (id, status, direction, tm_create, body) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+    )
+    .bind(c.id.to_string())
+    .bind(c.status.as_str())
+    .bind(direction_text(c.direction))
+    .bind(ts(&c.tm_create))
+    .bind(call_body(c)?))
+}
+
 /// A page token: hex of `tm_create|id` of the last item returned.
 fn encode_token(key: &str, id: &str) -> String {
     hex::encode(format!("{key}|{id}"))
@@ -255,17 +272,16 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_call(&self, c: &Call) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO calls (id, status, direction, tm_create, body) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
-        )
-        .bind(c.id.to_string())
-        .bind(c.status.as_str())
-        .bind(direction_text(c.direction))
-        .bind(ts(&c.tm_create))
-        .bind(call_body(c)?)
-        .execute(&self.pool)
-        .await?;
+        upsert_call_query(c)?.execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn upsert_calls(&self, calls: &[Call]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for c in calls {
+            upsert_call_query(c)?.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

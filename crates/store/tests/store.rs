@@ -235,3 +235,37 @@ async fn concurrent_writers_do_not_fail() {
     assert_eq!(all.items.len(), 500);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_batch_is_applied_in_order() {
+    let dir = temp_dir();
+    let s = SqliteStore::open(&dir).await.unwrap();
+    let mut batch = Vec::new();
+    for i in 0..300 {
+        let mut c = call(i, Direction::Incoming);
+        batch.push(c.clone());
+        c.set_status(CallStatus::Ringing, t(i + 1)).unwrap();
+        batch.push(c);
+    }
+    let started = std::time::Instant::now();
+    s.upsert_calls(&batch).await.unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "600 upserts in one batch: {:.0} upserts/s (on-disk, WAL)",
+        600.0 / secs
+    );
+    let ringing = s
+        .list_calls(&CallFilter {
+            status: Some(CallStatus::Ringing),
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ringing.items.len(),
+        300,
+        "the later state of each call wins"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
