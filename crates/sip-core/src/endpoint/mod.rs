@@ -451,13 +451,29 @@ impl Endpoint {
                 }
             }
         }
-        // A terminated dialog goes once no transaction refers to it.
-        let clients = &self.clients;
-        let servers = &self.servers;
-        self.dialogs.retain(|id, d| {
-            d.state != DialogState::Terminated
-                || clients.values().any(|e| e.dialog.as_ref() == Some(id))
-                || servers.values().any(|e| e.dialog.as_ref() == Some(id))
-        });
+        // A terminated dialog goes once no transaction refers to it. One
+        // pass over the transactions, and only when a dialog has ended.
+        if !self
+            .dialogs
+            .values()
+            .any(|d| d.state == DialogState::Terminated)
+        {
+            return;
+        }
+        let referenced: std::collections::HashSet<&DialogId> = self
+            .clients
+            .values()
+            .filter_map(|e| e.dialog.as_ref())
+            .chain(self.servers.values().filter_map(|e| e.dialog.as_ref()))
+            .collect();
+        let gone: Vec<DialogId> = self
+            .dialogs
+            .iter()
+            .filter(|(id, d)| d.state == DialogState::Terminated && !referenced.contains(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            self.dialogs.remove(&id);
+        }
     }
 }
