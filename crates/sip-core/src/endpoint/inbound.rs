@@ -3,7 +3,8 @@
 //! (§8.2.2.2), in-dialog checks (§12.2.2, §14.2), ACK for 2xx (§13.3.1.4).
 
 use super::{
-    ClientTxKey, Endpoint, Event, MergeKey, Received, ServerEntry, ServerMatch, ServerTxKey, Target,
+    ClientTxKey, Endpoint, Event, MergeKey, Received, ServerEntry, ServerMatch, ServerTxKey,
+    Target, TxRef,
 };
 use crate::dialog::{Dialog, DialogId, DialogState, Role};
 use crate::routing::{reject_malformed, response_target, stamp_top_via};
@@ -70,6 +71,7 @@ impl Endpoint {
             return;
         };
         let mut out = Vec::new();
+        self.touched.push(TxRef::Client(key));
         if let Some(e) = self.clients.get_mut(&key) {
             e.tx.on_response(now, resp, &mut out);
         }
@@ -78,6 +80,7 @@ impl Endpoint {
 
     /// The UAC core receives a response its transaction passed up.
     pub(super) fn on_client_response(&mut self, now: Instant, key: ClientTxKey, resp: Response) {
+        self.touched.push(TxRef::Client(key));
         let Some(e) = self.clients.get(&key) else {
             return;
         };
@@ -137,6 +140,7 @@ impl Endpoint {
             .ok()
             .and_then(|t| t.tag().cloned())
             .unwrap_or_default();
+        self.touched.push(TxRef::Client(key));
         let Some(e) = self.clients.get_mut(&key) else {
             return false;
         };
@@ -235,6 +239,7 @@ impl Endpoint {
         if let Some(&key) = self.server_index.get(&matcher) {
             // §17.2.3: a retransmission.
             let mut out = Vec::new();
+            self.touched.push(TxRef::Server(key));
             if let Some(e) = self.servers.get_mut(&key) {
                 e.tx.on_retransmission(&mut out);
             }
@@ -371,6 +376,7 @@ impl Endpoint {
         if let Some(m) = &merge {
             self.merge_index.insert(m.clone(), key);
         }
+        self.touched.push(TxRef::Server(key));
         self.servers.insert(
             key,
             ServerEntry {
@@ -433,6 +439,7 @@ impl Endpoint {
     /// for a 2xx the UAS core matches it to the dialog (§13.3.1.4).
     fn on_ack(&mut self, now: Instant, ack: Request, matcher: &ServerMatch) {
         if let Some(&key) = self.server_index.get(matcher) {
+            self.touched.push(TxRef::Server(key));
             if let Some(e) = self.servers.get_mut(&key) {
                 if !e.tx.is_invite() || e.tx.state != crate::ServerState::Accepted {
                     e.tx.on_ack(now);
@@ -456,6 +463,7 @@ impl Endpoint {
         if seq != cseq.seq {
             return;
         }
+        self.touched.push(TxRef::Server(key));
         let first = self
             .servers
             .get_mut(&key)

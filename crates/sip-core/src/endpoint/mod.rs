@@ -12,7 +12,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sip::{Method, Request, Response, Transport};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -176,6 +176,22 @@ pub struct Endpoint {
     dialogs: HashMap<DialogId, Dialog>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Transactions changed since the last [`Endpoint::settle`]: their
+    /// deadline and liveness are rechecked there, so no call scans every
+    /// transaction.
+    touched: Vec<TxRef>,
+    /// Each live transaction's next timer deadline, earliest first.
+    deadlines: BTreeSet<(Instant, TxRef)>,
+    scheduled: HashMap<TxRef, Instant>,
+    /// Transactions removed since terminated dialogs were last collected.
+    removed_since_gc: usize,
+}
+
+/// A transaction of either side, for the deadline index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum TxRef {
+    Client(ClientTxKey),
+    Server(ServerTxKey),
 }
 
 impl Endpoint {
@@ -192,6 +208,10 @@ impl Endpoint {
             dialogs: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            touched: Vec::new(),
+            deadlines: BTreeSet::new(),
+            scheduled: HashMap::new(),
+            removed_since_gc: 0,
         }
     }
 
@@ -201,53 +221,66 @@ impl Endpoint {
 
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.settle();
         self.transmits.pop_front()
     }
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
+        self.settle();
         self.events.pop_front()
     }
 
     /// When [`Endpoint::handle_timeout`] must be called next: the earliest
     /// deadline of every transaction's timer table.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let c = self.clients.values().filter_map(|e| e.tx.timers.next());
-        let s = self.servers.values().filter_map(|e| e.tx.timers.next());
-        c.chain(s).min()
+        // Transactions changed since the output was last drained are not in
+        // the index yet: look at them directly (usually none).
+        let pending = self.touched.iter().filter_map(|r| match r {
+            TxRef::Client(k) => self.clients.get(k).and_then(|e| e.tx.timers.next()),
+            TxRef::Server(k) => self.servers.get(k).and_then(|e| e.tx.timers.next()),
+        });
+        self.deadlines
+            .first()
+            .map(|(t, _)| *t)
+            .into_iter()
+            .chain(pending)
+            .min()
     }
 
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<ClientTxKey> = self
-            .clients
-            .iter()
-            .filter(|(_, e)| e.tx.timers.next().is_some_and(|t| t <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
-            let mut out = Vec::new();
-            if let Some(e) = self.clients.get_mut(&key) {
-                while let Some(timer) = e.tx.timers.pop_expired(now) {
-                    e.tx.on_timer(now, timer, &mut out);
-                }
+        self.settle();
+        let mut due = Vec::new();
+        while let Some(&(t, r)) = self.deadlines.first() {
+            if t > now {
+                break;
             }
-            self.client_outputs(now, key, out);
+            self.deadlines.pop_first();
+            self.scheduled.remove(&r);
+            due.push(r);
         }
-        let due: Vec<ServerTxKey> = self
-            .servers
-            .iter()
-            .filter(|(_, e)| e.tx.timers.next().is_some_and(|t| t <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
+        for r in due {
             let mut out = Vec::new();
-            if let Some(e) = self.servers.get_mut(&key) {
-                while let Some(timer) = e.tx.timers.pop_expired(now) {
-                    e.tx.on_timer(now, timer, &mut out);
+            self.touched.push(r);
+            match r {
+                TxRef::Client(key) => {
+                    if let Some(e) = self.clients.get_mut(&key) {
+                        while let Some(timer) = e.tx.timers.pop_expired(now) {
+                            e.tx.on_timer(now, timer, &mut out);
+                        }
+                    }
+                    self.client_outputs(now, key, out);
+                }
+                TxRef::Server(key) => {
+                    if let Some(e) = self.servers.get_mut(&key) {
+                        while let Some(timer) = e.tx.timers.pop_expired(now) {
+                            e.tx.on_timer(now, timer, &mut out);
+                        }
+                    }
+                    self.server_outputs(key, out);
                 }
             }
-            self.server_outputs(key, out);
         }
         self.reap();
     }
@@ -262,6 +295,7 @@ impl Endpoint {
             .map(|(k, _)| *k)
             .collect();
         for key in keys {
+            self.touched.push(TxRef::Client(key));
             if let Some(e) = self.clients.get_mut(&key) {
                 e.tx.terminate();
             }
@@ -376,6 +410,7 @@ impl Endpoint {
     /// A client transaction ended without a final response (timeout, transport error):
     /// §12.2.1.2 treats that like a 408, which ends the dialog.
     fn client_failed(&mut self, key: ClientTxKey) {
+        self.touched.push(TxRef::Client(key));
         let Some(e) = self.clients.get_mut(&key) else {
             return;
         };
@@ -410,47 +445,85 @@ impl Endpoint {
 
     /// Drops terminated transactions and their index entries.
     fn reap(&mut self) {
-        let dead: Vec<ClientTxKey> = self
-            .clients
-            .iter()
-            .filter(|(_, e)| e.tx.is_terminated())
-            .map(|(k, _)| *k)
-            .collect();
-        for key in dead {
-            if let Some(e) = self.clients.remove(&key) {
-                self.client_index
-                    .remove(&(e.branch.clone(), e.tx.request.method.clone()));
-                for d in self.dialogs.values_mut() {
-                    if d.client_invite == Some(key) {
-                        d.client_invite = None;
+        self.settle();
+    }
+
+    /// Rechecks the transactions touched since the last call: a terminated
+    /// one is removed with its index entries, a live one's next deadline is
+    /// updated in the deadline index. Amortized O(1) per change.
+    fn settle(&mut self) {
+        if self.touched.is_empty() {
+            return;
+        }
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort_unstable();
+        touched.dedup();
+        for r in touched {
+            if let Some(old) = self.scheduled.remove(&r) {
+                self.deadlines.remove(&(old, r));
+            }
+            let (terminated, next) = match r {
+                TxRef::Client(k) => match self.clients.get(&k) {
+                    Some(e) => (e.tx.is_terminated(), e.tx.timers.next()),
+                    None => continue,
+                },
+                TxRef::Server(k) => match self.servers.get(&k) {
+                    Some(e) => (e.tx.is_terminated(), e.tx.timers.next()),
+                    None => continue,
+                },
+            };
+            if terminated {
+                self.remove_transaction(r);
+            } else if let Some(t) = next {
+                self.deadlines.insert((t, r));
+                self.scheduled.insert(r, t);
+            }
+        }
+        // Terminated dialogs are collected in one pass over the
+        // transactions once enough of them went: O(1) amortized.
+        if self.removed_since_gc >= 64.max((self.clients.len() + self.servers.len()) / 8) {
+            self.removed_since_gc = 0;
+            self.collect_dialogs();
+        }
+    }
+
+    fn remove_transaction(&mut self, r: TxRef) {
+        self.removed_since_gc += 1;
+        match r {
+            TxRef::Client(key) => {
+                if let Some(e) = self.clients.remove(&key) {
+                    self.client_index
+                        .remove(&(e.branch.clone(), e.tx.request.method.clone()));
+                    for d in self.dialogs.values_mut() {
+                        if d.client_invite == Some(key) {
+                            d.client_invite = None;
+                        }
+                    }
+                }
+            }
+            TxRef::Server(key) => {
+                if let Some(e) = self.servers.remove(&key) {
+                    self.server_index.remove(&e.matcher);
+                    if let Some(m) = &e.merge {
+                        if self.merge_index.get(m) == Some(&key) {
+                            self.merge_index.remove(m);
+                        }
+                    }
+                    for d in self.dialogs.values_mut() {
+                        if d.server_invite == Some(key) {
+                            d.server_invite = None;
+                        }
+                        if d.awaiting_ack.is_some_and(|(_, k)| k == key) {
+                            d.awaiting_ack = None;
+                        }
                     }
                 }
             }
         }
-        let dead: Vec<ServerTxKey> = self
-            .servers
-            .iter()
-            .filter(|(_, e)| e.tx.is_terminated())
-            .map(|(k, _)| *k)
-            .collect();
-        for key in dead {
-            if let Some(e) = self.servers.remove(&key) {
-                self.server_index.remove(&e.matcher);
-                if let Some(m) = &e.merge {
-                    if self.merge_index.get(m) == Some(&key) {
-                        self.merge_index.remove(m);
-                    }
-                }
-                for d in self.dialogs.values_mut() {
-                    if d.server_invite == Some(key) {
-                        d.server_invite = None;
-                    }
-                    if d.awaiting_ack.is_some_and(|(_, k)| k == key) {
-                        d.awaiting_ack = None;
-                    }
-                }
-            }
-        }
+    }
+
+    /// Forgets terminated dialogs no transaction refers to any more.
+    fn collect_dialogs(&mut self) {
         // A terminated dialog goes once no transaction refers to it. One
         // pass over the transactions, and only when a dialog has ended.
         if !self

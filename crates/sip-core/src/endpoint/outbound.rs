@@ -1,7 +1,7 @@
 //! The application's side: requests we send (UAC core, §8.1, §12.2.1, §13.2,
 //! §9.1) and responses we send (UAS core, §8.2.6, §12.1.1, §13.3).
 
-use super::{ClientEntry, ClientTxKey, Endpoint, ServerTxKey, Target};
+use super::{ClientEntry, ClientTxKey, Endpoint, ServerTxKey, Target, TxRef};
 use crate::dialog::{Dialog, DialogId, DialogState, Role};
 use crate::error::Error;
 use crate::transaction::{ClientState, ClientTransaction};
@@ -103,6 +103,7 @@ impl Endpoint {
         tracing::debug!(%key, %method, "client transaction started");
         self.transmit(&target, bytes);
         self.client_index.insert((branch.clone(), method), key);
+        self.touched.push(TxRef::Client(key));
         self.clients.insert(
             key,
             ClientEntry {
@@ -145,6 +146,7 @@ impl Endpoint {
     /// yet, the CANCEL waits for one (and is dropped if a final response comes first).
     pub fn cancel(&mut self, now: Instant, invite: ClientTxKey) -> Result<ClientTxKey, Error> {
         let key = ClientTxKey(self.next_id());
+        self.touched.push(TxRef::Client(invite));
         let e = self
             .clients
             .get_mut(&invite)
@@ -169,6 +171,7 @@ impl Endpoint {
 
     /// Sends the pending CANCEL of an INVITE, once a provisional response arrived.
     pub(super) fn release_cancel(&mut self, now: Instant, invite: ClientTxKey) {
+        self.touched.push(TxRef::Client(invite));
         let Some(e) = self.clients.get_mut(&invite) else {
             return;
         };
@@ -318,6 +321,7 @@ impl Endpoint {
         resp: Response,
     ) -> Result<(), Error> {
         let mut out = Vec::new();
+        self.touched.push(TxRef::Server(key));
         let e = self
             .servers
             .get_mut(&key)
@@ -334,6 +338,7 @@ impl Endpoint {
 
     /// UAS core dialog bookkeeping for a response to INVITE (§12.1.1, §13.3.1).
     fn uas_invite_response(&mut self, key: ServerTxKey, resp: &Response) {
+        self.touched.push(TxRef::Server(key));
         let Some(e) = self.servers.get_mut(&key) else {
             return;
         };
