@@ -1,20 +1,41 @@
 //! # `store`: what Dialtone keeps across restarts
 //!
-//! A [`Store`] trait (so PostgreSQL can follow) and its embedded SQLite
+//! A [`Store`] trait (object-safe, so the server holds an
+//! `Arc<dyn Store>` and PostgreSQL can follow) and its embedded SQLite
 //! implementation, [`SqliteStore`], through sqlx. `SqliteStore::open(dir)`
-//! creates `dir/dialtone.db` (WAL journal, 5 s busy timeout) and runs the
-//! migrations in `crates/store/migrations/`, which are append-only and
-//! numbered: a released migration is never edited.
+//! creates `dir/dialtone.db` (WAL journal, 5 s busy timeout, foreign keys
+//! on) and runs the migrations; `SqliteStore::open_in_memory()` is the same
+//! schema in memory, for tests.
 //!
 //! What is stored where:
 //!
 //! | table | what |
 //! |---|---|
-//! | `extensions` | one row per extension; the digest password as given (see [`Store::create_extension`]) |
+//! | `extensions` | one row per extension, normalized; the digest password as given (see [`Store::create_extension`]) |
 //! | `calls` | one row per call leg: the whole [`Call`] as JSON in `body`, plus `status`, `direction` and `tm_create` for filters and keyset pagination |
 //! | `meta` | settings the server generates once: the API key, the nonce secret |
 //!
 //! Registrations are not stored: phones re-register after a restart.
+//!
+//! **Why calls are JSON.** A call is written on every change and read
+//! whole; it is never queried by its inner fields except the three that
+//! have columns. The body is `model::Call`'s own serde form (the API's
+//! form), so chained ids, recording ids and nanosecond timestamps
+//! round-trip exactly and a new field needs no schema change, as long as
+//! old rows still decode: a field added to `Call` must be an `Option` or
+//! `#[serde(default)]`, or come with a migration that rewrites `body`. The
+//! index columns are written from the same `Call` in the same statement, so
+//! they cannot disagree with the body. `tm_create` there is fixed-width
+//! RFC 3339 UTC with microseconds, so text order is time order; filters and
+//! pagination work at that precision.
+//!
+//! **Migrations** live in `crates/store/migrations/`, are embedded in the
+//! binary with `sqlx::migrate!` and run on every open. They are numbered
+//! (`0001_initial.sql`, `0002_...`) and append-only: a released file is
+//! never edited (sqlx checks their checksums and refuses a database whose
+//! applied migrations differ); a change is a new file (`build.rs` makes
+//! cargo rebuild the crate when one is added). PostgreSQL will get
+//! its own directory with the same numbering.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -28,8 +49,9 @@
 //! ```
 
 mod sqlite;
+mod token;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
 
 use chrono::{DateTime, Utc};
 use model::{Call, CallStatus, Direction, Extension, ExtensionSecret};
@@ -40,29 +62,43 @@ use uuid::Uuid;
 /// transaction; none holds a lock across an await of the caller.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Adds an extension. The password is stored as given: digest auth
-    /// needs it to answer both MD5 and SHA-256 challenges (storing only
-    /// HA1 would tie the rows to one realm), so the data directory must be
-    /// protected like a password file. `Conflict` if the number exists.
+    /// Adds an extension. `Conflict` if the number (or the id) exists.
+    ///
+    /// The password is stored as given, and [`ExtensionSecret::password`]
+    /// is what the registrar computes digests from: one password gives
+    /// both the MD5 and the SHA-256 HA1 (RFC 7616 §3.4.2), for whatever
+    /// realm the configuration names. The alternative, storing
+    /// `HA1 = H(user:realm:password)` per algorithm, keeps the password out
+    /// of the file but is just as good a credential for that realm (HA1 is
+    /// all a client needs to answer a challenge), and it breaks every
+    /// extension when the realm changes or an algorithm is added. So the
+    /// data directory must be protected like a password file (it also
+    /// holds the API key).
     async fn create_extension(&self, e: &ExtensionSecret) -> Result<(), StoreError>;
-    /// Replaces the extension with `e.extension.id`; `NotFound`, or
-    /// `Conflict` if the new number belongs to another extension.
+    /// Replaces the extension with `e.extension.id` (all but `tm_create`);
+    /// `NotFound`, or `Conflict` if the new number belongs to another
+    /// extension.
     async fn update_extension(&self, e: &ExtensionSecret) -> Result<(), StoreError>;
+    /// `NotFound` if there is no such extension.
     async fn delete_extension(&self, id: Uuid) -> Result<(), StoreError>;
     async fn extension(&self, id: Uuid) -> Result<Option<ExtensionSecret>, StoreError>;
     async fn extension_by_number(
         &self,
         number: &str,
     ) -> Result<Option<ExtensionSecret>, StoreError>;
-    /// Ordered by number.
+    /// Ordered by number, keyset-paginated; `page_size` as in
+    /// [`CallFilter::page_size`].
     async fn list_extensions(
         &self,
         page_size: u32,
         page_token: Option<String>,
     ) -> Result<PageOf<Extension>, StoreError>;
+    /// Every extension with its password, ordered by number: what the
+    /// switch loads at start.
     async fn all_extensions(&self) -> Result<Vec<ExtensionSecret>, StoreError>;
 
-    /// Inserts or replaces the call with `c.id` (called on every change).
+    /// Inserts or replaces the call with `c.id` (called on every change):
+    /// one statement, one implicit transaction.
     async fn upsert_call(&self, c: &Call) -> Result<(), StoreError>;
     /// Several [`Store::upsert_call`]s in one transaction (one disk sync),
     /// in order: what the event pump uses under load.
@@ -73,14 +109,19 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     async fn call(&self, id: Uuid) -> Result<Option<Call>, StoreError>;
-    /// Newest first (`tm_create`, then id), keyset-paginated.
+    /// Newest first (`tm_create`, then id, both descending),
+    /// keyset-paginated; `InvalidPageToken` for a token this listing did
+    /// not issue.
     async fn list_calls(&self, f: &CallFilter) -> Result<PageOf<Call>, StoreError>;
     /// At start: every call not in `hangup` (it was active when the
     /// process died) becomes `hangup`, `hangup_by: local`,
-    /// `hangup_reason: failed`, at `now`. Returns how many.
+    /// `hangup_reason: failed`, `tm_hangup = tm_update = now`; every other
+    /// field is kept. Returns how many.
     async fn fail_active_calls(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
+    /// A value [`Store::set_meta`] stored, if any.
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Inserts or replaces `key`.
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
 }
 
@@ -93,7 +134,8 @@ pub struct CallFilter {
     pub since: Option<DateTime<Utc>>,
     /// `tm_create < until`.
     pub until: Option<DateTime<Utc>>,
-    /// 1..=500 (clamped).
+    /// 1..=[`MAX_PAGE_SIZE`]; larger is clamped, 0 means
+    /// [`DEFAULT_PAGE_SIZE`].
     pub page_size: u32,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
@@ -106,9 +148,21 @@ impl Default for CallFilter {
             direction: None,
             since: None,
             until: None,
-            page_size: 50,
+            page_size: DEFAULT_PAGE_SIZE,
             page_token: None,
         }
+    }
+}
+
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// The largest page a listing returns.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+fn page_limit(page_size: u32) -> u32 {
+    match page_size {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
     }
 }
 
@@ -124,12 +178,17 @@ pub struct PageOf<T> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The record to update or delete does not exist (a lookup returns
+    /// `Ok(None)` instead).
     #[error("not found")]
     NotFound,
+    /// A unique key is taken; the message names it (`extension 100 already exists`).
     #[error("{0}")]
     Conflict(String),
+    /// A page token that this listing did not issue.
     #[error("invalid page token")]
     InvalidPageToken,
+    /// The database failed, or holds a row this version cannot read.
     #[error("database: {0}")]
     Database(String),
 }

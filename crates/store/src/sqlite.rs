@@ -1,6 +1,7 @@
 //! [`Store`] on an embedded SQLite database.
 
-use crate::{CallFilter, PageOf, Store, StoreError};
+use crate::token::{self, CallCursor};
+use crate::{page_limit, CallFilter, PageOf, Store, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use model::{Call, CallStatus, Extension, ExtensionSecret, HangupBy, HangupReason, Origin};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -10,13 +11,30 @@ use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// The embedded store: one SQLite file, a small connection pool.
+/// The embedded store: one SQLite file in WAL mode, a small connection
+/// pool (readers run beside the one writer; writers queue on SQLite's write
+/// lock for up to [`BUSY_TIMEOUT`] instead of failing with "database is
+/// locked").
+///
+/// `synchronous = NORMAL`: a commit is durable against a process crash at
+/// once and against power loss from the next WAL checkpoint; the database
+/// is never corrupted. That is what makes per-change [`Store::upsert_call`]
+/// cheap.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-/// Fixed-width UTC text, so that text order is time order.
+/// How long a statement waits for another connection's write lock.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Writers start with the write lock (`BEGIN IMMEDIATE`), so a transaction
+/// that reads first never fails to upgrade when another writer committed
+/// meanwhile (`SQLITE_BUSY_SNAPSHOT` skips the busy timeout).
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// Fixed-width UTC text with microseconds, so that text order is time order
+/// (the index columns; the JSON body keeps full precision).
 fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -35,6 +53,19 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// The `Conflict` for a unique violation on `extensions`: the number, or
+/// (rarely: a client cannot choose ids) the id.
+fn extension_conflict(err: sqlx::Error, x: &Extension) -> StoreError {
+    if !is_unique_violation(&err) {
+        return err.into();
+    }
+    if err.to_string().contains("extensions.id") {
+        StoreError::Conflict(format!("extension id {} already exists", x.id))
+    } else {
+        StoreError::Conflict(format!("extension {} already exists", x.extension))
+    }
+}
+
 impl SqliteStore {
     /// Opens (or creates) `data_dir/dialtone.db` and migrates it.
     pub async fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
@@ -45,7 +76,7 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -54,12 +85,16 @@ impl SqliteStore {
         Self::migrate(pool).await
     }
 
-    /// A private in-memory database (tests).
+    /// A private in-memory database (tests). It lives as long as the store.
     pub async fn open_in_memory() -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
-        // One connection: every in-memory connection is its own database.
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // One connection, never retired by the pool: every in-memory
+        // connection is its own database, and closing it drops the data.
         let pool = SqlitePoolOptions::new()
+            .min_connections(1)
             .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await?;
         Self::migrate(pool).await
@@ -73,8 +108,9 @@ impl SqliteStore {
 
 fn extension_row(row: &sqlx::sqlite::SqliteRow) -> Result<ExtensionSecret, StoreError> {
     let origin = match row.try_get::<String, _>("origin")?.as_str() {
+        "api" => Origin::Api,
         "config" => Origin::Config,
-        _ => Origin::Api,
+        other => return Err(StoreError::Database(format!("bad origin {other:?}"))),
     };
     Ok(ExtensionSecret {
         extension: Extension {
@@ -120,25 +156,14 @@ fn upsert_call_query(
 > {
     Ok(sqlx::query(
         "INSERT INTO calls (id, status, direction, tm_create, body) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+           direction = excluded.direction, tm_create = excluded.tm_create, body = excluded.body",
     )
     .bind(c.id.to_string())
     .bind(c.status.as_str())
     .bind(direction_text(c.direction))
     .bind(ts(&c.tm_create))
     .bind(call_body(c)?))
-}
-
-/// A page token: hex of `tm_create|id` of the last item returned.
-fn encode_token(key: &str, id: &str) -> String {
-    hex::encode(format!("{key}|{id}"))
-}
-
-fn decode_token(token: &str) -> Result<(String, String), StoreError> {
-    let bytes = hex::decode(token).map_err(|_| StoreError::InvalidPageToken)?;
-    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidPageToken)?;
-    let (key, id) = text.split_once('|').ok_or(StoreError::InvalidPageToken)?;
-    Ok((key.to_owned(), id.to_owned()))
 }
 
 #[async_trait::async_trait]
@@ -159,14 +184,7 @@ impl Store for SqliteStore {
         .bind(ts(&x.tm_update))
         .execute(&self.pool)
         .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict(format!(
-                "extension {} already exists",
-                x.extension
-            ))),
-            Err(err) => Err(err.into()),
-        }
+        result.map(drop).map_err(|err| extension_conflict(err, x))
     }
 
     async fn update_extension(&self, e: &ExtensionSecret) -> Result<(), StoreError> {
@@ -187,11 +205,7 @@ impl Store for SqliteStore {
         match result {
             Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound),
             Ok(_) => Ok(()),
-            Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict(format!(
-                "extension {} already exists",
-                x.extension
-            ))),
-            Err(err) => Err(err.into()),
+            Err(err) => Err(extension_conflict(err, x)),
         }
     }
 
@@ -234,9 +248,9 @@ impl Store for SqliteStore {
         page_size: u32,
         page_token: Option<String>,
     ) -> Result<PageOf<Extension>, StoreError> {
-        let size = page_size.clamp(1, 500);
+        let size = page_limit(page_size);
         let after = match page_token {
-            Some(t) => decode_token(&t)?.0,
+            Some(t) => token::decode_extension(&t)?,
             None => String::new(),
         };
         let rows = sqlx::query("SELECT * FROM extensions WHERE number > ? ORDER BY number LIMIT ?")
@@ -252,7 +266,7 @@ impl Store for SqliteStore {
             items.truncate(size as usize);
             items
                 .last()
-                .map(|e| encode_token(&e.extension.extension, ""))
+                .map(|e| token::encode_extension(&e.extension.extension))
         } else {
             None
         };
@@ -277,7 +291,7 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_calls(&self, calls: &[Call]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         for c in calls {
             upsert_call_query(c)?.execute(&mut *tx).await?;
         }
@@ -295,7 +309,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_calls(&self, f: &CallFilter) -> Result<PageOf<Call>, StoreError> {
-        let size = f.page_size.clamp(1, 500);
+        let size = page_limit(f.page_size);
         let mut sql = String::from("SELECT id, tm_create, body FROM calls WHERE 1 = 1");
         let mut binds: Vec<String> = Vec::new();
         if let Some(s) = f.status {
@@ -315,12 +329,11 @@ impl Store for SqliteStore {
             binds.push(ts(t));
         }
         if let Some(token) = &f.page_token {
-            let (key, id) = decode_token(token)?;
-            parse_ts(&key).map_err(|_| StoreError::InvalidPageToken)?;
+            let after = CallCursor::decode(token)?;
             sql += " AND (tm_create < ? OR (tm_create = ? AND id < ?))";
-            binds.push(key.clone());
-            binds.push(key);
-            binds.push(id);
+            binds.push(after.tm_create.clone());
+            binds.push(after.tm_create);
+            binds.push(after.id);
         }
         sql += " ORDER BY tm_create DESC, id DESC LIMIT ?";
         let mut q = sqlx::query(&sql);
@@ -331,10 +344,13 @@ impl Store for SqliteStore {
         let more = rows.len() > size as usize;
         let rows = &rows[..rows.len().min(size as usize)];
         let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => Some(encode_token(
-                &last.try_get::<String, _>("tm_create")?,
-                &last.try_get::<String, _>("id")?,
-            )),
+            (true, Some(last)) => Some(
+                CallCursor {
+                    tm_create: last.try_get("tm_create")?,
+                    id: last.try_get("id")?,
+                }
+                .encode(),
+            ),
             _ => None,
         };
         let items = rows
@@ -348,7 +364,7 @@ impl Store for SqliteStore {
     }
 
     async fn fail_active_calls(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let rows = sqlx::query("SELECT body FROM calls WHERE status <> 'hangup'")
             .fetch_all(&mut *tx)
             .await?;
