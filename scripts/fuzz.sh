@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Bounded fuzzing of the SIP stack (part of ./scripts/test-all.sh).
 #
-#   scripts/fuzz.sh                    # each target for DIALTONE_FUZZ_SECONDS (default 60)
-#   DIALTONE_SKIP_FUZZ=1 scripts/fuzz.sh   # skip
+#   scripts/fuzz.sh                         # each target for DIALTONE_FUZZ_SECONDS (default 60)
+#   DIALTONE_FUZZ_SECONDS=600 scripts/fuzz.sh
+#   DIALTONE_SKIP_FUZZ=1 scripts/fuzz.sh    # skip
+#   DIALTONE_FUZZ_SANITIZER=none scripts/fuzz.sh   # without AddressSanitizer
 #
-# Targets (fuzz/fuzz_targets): parse_datagram (never panics; round trip),
-# stream_framing (same frames however the stream is chunked), transaction
-# (a sip-core endpoint under fuzzed operations). The seed corpus is built
-# at run time from ../shared/conformance (never committed). Exits non-zero,
-# naming the crash file, if any target crashes.
+# Targets (fuzz/fuzz_targets): parse_datagram (never panics; an accepted
+# datagram round-trips), stream_framing (same frames however the stream is
+# chunked), transaction (a sip-core endpoint under fuzzed operations). The
+# seed corpus is built at run time in a temporary directory from
+# ../shared/conformance and is never committed. Exits non-zero, naming the
+# crash file, if any target crashes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,47 +27,61 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked --quiet
 fi
 
-# cargo-fuzz passes nightly-only flags (-Zsanitizer...); the machine has
-# only stable Rust, which accepts them with RUSTC_BOOTSTRAP=1. The address
-# sanitizer is not used (--sanitizer none): safe Rust needs it little, and
-# its runtime does not link with the stable toolchain here; libFuzzer's
-# coverage guidance and panics-as-crashes are what we rely on.
+# cargo-fuzz passes nightly-only flags (-Zsanitizer=..., -Cpasses=sancov...);
+# the machine has only stable Rust, which accepts them with RUSTC_BOOTSTRAP=1.
+# AddressSanitizer is used: the stable x86_64 Linux toolchain ships its
+# runtime (librustc-stable_rt.asan.a), and it links and runs here. The
+# workspace forbids unsafe code, but bytes and memchr use it. If it ever
+# fails to link, DIALTONE_FUZZ_SANITIZER=none still fuzzes for panics.
 export RUSTC_BOOTSTRAP=1
-FUZZ_FLAGS=(--sanitizer none --release --debug-assertions)
+FUZZ_FLAGS=(--sanitizer "${DIALTONE_FUZZ_SANITIZER:-address}" --release --debug-assertions)
 
-# Seed corpus: the RFC 4475/5118 messages, copied fresh each run.
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+
+# Seed corpus: the RFC 4475 / RFC 5118 messages, copied fresh each run.
 conformance="../shared/conformance"
-for t in "${TARGETS[@]}"; do mkdir -p "$work/$t"; done
+for t in "${TARGETS[@]}"; do mkdir -p "$work/corpus/$t"; done
 if [ -d "$conformance" ]; then
     n=0
     while IFS= read -r -d '' f; do
-        for t in "${TARGETS[@]}"; do cp "$f" "$work/$t/$(basename "$(dirname "$f")")-$(basename "$f")"; done
+        name="$(basename "$(dirname "$f")")-$(basename "$f")"
+        for t in "${TARGETS[@]}"; do cp "$f" "$work/corpus/$t/$name"; done
         n=$((n + 1))
     done < <(find "$conformance" -name '*.dat' -print0)
     echo "fuzz: seed corpus of $n messages from $conformance"
 else
-    echo "fuzz: $conformance absent: starting from an empty corpus"
+    echo "fuzz: $conformance is absent: fuzzing from an empty corpus"
 fi
 
-echo "fuzz: building ${TARGETS[*]}"
+echo "fuzz: building ${TARGETS[*]} (${FUZZ_FLAGS[*]})"
+began=$SECONDS
 (cd fuzz && cargo fuzz build "${FUZZ_FLAGS[@]}" >/dev/null)
+echo "fuzz: built in $((SECONDS - began))s"
 
 failed=0
 for t in "${TARGETS[@]}"; do
     echo "fuzz: $t for ${SECONDS_PER_TARGET}s"
     mkdir -p "fuzz/artifacts/$t"
-    if ! (cd fuzz && cargo fuzz run "${FUZZ_FLAGS[@]}" "$t" "$work/$t" -- \
+    touch "$work/$t.stamp"
+    log="$work/$t.log"
+    began=$SECONDS
+    if (cd fuzz && cargo fuzz run "${FUZZ_FLAGS[@]}" "$t" "$work/corpus/$t" -- \
             -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -timeout=10 \
-            -print_final_stats=1 2>"$work/$t.log"); then
-        echo "fuzz: $t FAILED; crash input(s):"
-        ls -1 "fuzz/artifacts/$t"/* 2>/dev/null || true
-        grep -E "panicked|ERROR|SUMMARY" "$work/$t.log" | head -20 || true
-        failed=1
+            -print_final_stats=1 >"$log" 2>&1); then
+        runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
+        rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")"
+        echo "fuzz: $t ok: ${runs:-?} runs, ${rate:-?} exec/s, $((SECONDS - began))s"
     else
-        grep -E "stat::number_of_executed_units|stat::average_exec_per_sec" "$work/$t.log" \
-            | sed "s/^/fuzz: $t /" || true
+        failed=1
+        kept="fuzz/artifacts/$t/last-run.log"
+        cp "$log" "$kept"
+        echo "fuzz: $t FAILED after $((SECONDS - began))s; crash input(s):"
+        find "fuzz/artifacts/$t" -type f -newer "$work/$t.stamp" ! -name last-run.log \
+            | sed 's/^/fuzz:   /'
+        { grep -A1 "panicked at" "$log" | head -10; grep -E "ERROR: |SUMMARY: " "$log" | head -5; } || true
+        echo "fuzz: full log in $kept; reproduce with"
+        echo "fuzz:   (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run ${FUZZ_FLAGS[*]} $t ../<crash file above>)"
     fi
 done
 exit "$failed"
