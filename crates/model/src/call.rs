@@ -109,8 +109,11 @@ pub struct Call {
     /// busy...), once known.
     pub sip_code: Option<u16>,
     pub master_call_id: Option<Uuid>,
+    // `default` on list fields: records stored before a field existed still load.
+    #[serde(default)]
     pub chained_call_ids: Vec<Uuid>,
     pub recording_id: Option<Uuid>,
+    #[serde(default)]
     pub recording_ids: Vec<Uuid>,
     pub mute_direction: Option<MuteDirection>,
     /// The SIP Call-ID of this leg's dialog, for matching with packet captures.
