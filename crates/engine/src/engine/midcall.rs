@@ -24,14 +24,7 @@ impl Engine {
         dialog: DialogId,
     ) {
         let Some(id) = self.by_dialog.get(&dialog).copied() else {
-            self.reply(
-                now,
-                key,
-                481,
-                "Call/Transaction Does Not Exist",
-                vec![],
-                None,
-            );
+            self.reply_481(now, key);
             return;
         };
         match req.method {
@@ -79,14 +72,7 @@ impl Engine {
         );
         let Some(leg) = self.legs.get(&x) else { return };
         if !leg.is_live() {
-            self.reply(
-                now,
-                key,
-                481,
-                "Call/Transaction Does Not Exist",
-                vec![],
-                None,
-            );
+            self.reply_481(now, key);
             return;
         }
         if !leg.is_answered() {
@@ -196,14 +182,7 @@ impl Engine {
     /// INFO (DTMF, fast picture update...) goes through unchanged.
     fn relay_plain(&mut self, now: Instant, key: ServerTxKey, req: Request, x: Uuid) {
         let Some((y, dy)) = self.peer_leg(x) else {
-            self.reply(
-                now,
-                key,
-                481,
-                "Call/Transaction Does Not Exist",
-                vec![],
-                None,
-            );
+            self.reply_481(now, key);
             return;
         };
         let Ok(mut out) = self.ep.dialog_request(&dy, req.method.clone()) else {

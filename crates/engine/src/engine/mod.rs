@@ -343,14 +343,7 @@ impl Engine {
                 self.reply(now, key, 200, "OK", h, None);
             }
             Method::Bye => {
-                self.reply(
-                    now,
-                    key,
-                    481,
-                    "Call/Transaction Does Not Exist",
-                    vec![],
-                    None,
-                );
+                self.reply_481(now, key);
             }
             _ => {
                 let h = vec![Header::new(HeaderName::Allow, ALLOW)];
@@ -567,6 +560,18 @@ impl Engine {
     }
 
     /// Answers a server transaction; returns the response sent.
+    /// 481: the request names a dialog or call we do not have (RFC 3261 §12.2.2).
+    fn reply_481(&mut self, now: Instant, key: ServerTxKey) {
+        self.reply(
+            now,
+            key,
+            481,
+            "Call/Transaction Does Not Exist",
+            vec![],
+            None,
+        );
+    }
+
     fn reply(
         &mut self,
         now: Instant,
