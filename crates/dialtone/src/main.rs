@@ -3,6 +3,12 @@
 
 mod sip_check;
 
+/// mimalloc (built from C with gcc by its crate): glibc's allocator grows
+/// and trims its per-thread heaps under call load, a measurable share of
+/// the switch's CPU (see bench/switch/cps.sh and the issue notes).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Args, Parser, Subcommand};
 use server::config::{parse_cidr_list, Config, Overrides, PortRange};
 use std::net::{IpAddr, SocketAddr};

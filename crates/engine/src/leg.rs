@@ -22,6 +22,9 @@ pub(crate) struct Leg {
     /// Decided while the leg winds down (after our BYE or CANCEL): who ended
     /// it and why, recorded when it reaches `hangup`.
     pub ending: Option<(HangupBy, HangupReason)>,
+    /// Every key `Engine::by_dialog` holds for this leg (early dialogs of
+    /// a fork, the confirmed one), so forgetting the leg is O(1).
+    pub dialog_keys: Vec<DialogId>,
 }
 
 #[derive(Debug)]

@@ -50,10 +50,6 @@ impl LegTimers {
         self.deadlines = [None; 6];
     }
 
-    pub fn next(&self) -> Option<Instant> {
-        self.deadlines.iter().flatten().min().copied()
-    }
-
     /// Unsets and returns the earliest timer due at `now`.
     pub fn pop_expired(&mut self, now: Instant) -> Option<LegTimer> {
         let (timer, _) = LegTimer::ALL

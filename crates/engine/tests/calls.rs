@@ -256,6 +256,23 @@ fn two_phones_ring_first_answer_wins_other_is_cancelled() {
 }
 
 #[test]
+fn an_ended_call_stays_readable_for_a_few_seconds_then_is_forgotten() {
+    let mut w = world(3);
+    answered_call(&mut w);
+    w.with("bob", |p, now| p.bye(now));
+    assert!(w.run_until(|w| w.all_ended()), "{}", w.ladder);
+    let (m, f) = (w.master().id, w.forks()[0].id);
+    w.run_for(Duration::from_secs(2));
+    assert!(w.engine.call(m).is_some() && w.engine.call(f).is_some());
+    w.run_for(Duration::from_secs(3));
+    assert!(w.engine.call(m).is_none(), "master still held 5 s after");
+    assert!(w.engine.call(f).is_none(), "fork still held 5 s after");
+    // Nothing left to wake up for but the endpoint's own housekeeping.
+    let next = w.engine.poll_timeout();
+    assert!(next.is_none_or(|t| t > w.now()), "{next:?}");
+}
+
+#[test]
 fn busy_callee() {
     let mut w = world(5);
     w.phone("bob").on_invite = OnInvite::RingThenReject(Duration::from_secs(1), 486);

@@ -2,7 +2,7 @@
 //! the HTTP API, and stop them in order on SIGINT/SIGTERM.
 //!
 //! ```text
-//!  SIP (UDP/TCP) ─▶ net::Driver ─▶ engine::Engine ──events──▶ pump ─▶ store (upsert_call)
+//!  SIP (UDP/TCP) ─▶ net::Driver ─▶ engine::Engine ──events──▶ pump ─▶ store writer (batched upserts)
 //!                        ▲                                     │  ├─▶ broadcast ─▶ /v1/events
 //!  HTTP API ── SwitchHandle::with_now ─┘                       │  └─▶ net::rtp::Relay (media commands)
 //! ```
@@ -220,7 +220,8 @@ impl Server {
     }
 }
 
-/// Engine events → store, event stream, media relay, in order.
+/// Engine events → media relay and event stream at once, in order; call
+/// records → the store writer (see [`store_writer`]).
 async fn pump(
     mut events: mpsc::UnboundedReceiver<SwitchEvent>,
     store: Arc<dyn store::Store>,
@@ -229,21 +230,11 @@ async fn pump(
     switch: SwitchHandle,
     final_stats: crate::api::FinalStats,
 ) {
+    let (records, records_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(store_writer(records_rx, store));
     let mut sequences: HashMap<Uuid, u64> = HashMap::new();
     let mut batch = Vec::new();
-    // The latest state of each call changed in this batch, in first-change order.
-    let mut dirty: Vec<model::Call> = Vec::new();
-    while let Some(first) = events.recv().await {
-        // Everything already queued is handled together: media commands and
-        // the event stream at once, in order; the store gets one
-        // transaction with each changed call written once.
-        batch.push(first);
-        while batch.len() < PUMP_BATCH {
-            match events.try_recv() {
-                Ok(e) => batch.push(e),
-                Err(_) => break,
-            }
-        }
+    while events.recv_many(&mut batch, PUMP_BATCH).await > 0 {
         for event in batch.drain(..) {
             let event = match event {
                 SwitchEvent::Engine(e) => e,
@@ -273,26 +264,77 @@ async fn pump(
                         };
                         let _ = broadcast.send(Arc::new(env));
                     }
-                    match dirty.iter_mut().find(|c| c.id == call.id) {
-                        Some(slot) => *slot = call,
-                        None => dirty.push(call),
-                    }
+                    let _ = records.send(call);
                 }
                 engine::Event::Media(cmd) => media(&relay, &final_stats, cmd),
                 _ => {}
             }
         }
-        if !dirty.is_empty() {
-            if let Err(e) = store.upsert_calls(&dirty).await {
-                tracing::error!(calls = dirty.len(), error = %e, "cannot store calls");
-            }
-            dirty.clear();
-        }
     }
+    // The engine is gone: the writer stores what is left and ends.
+    drop(records);
+    let _ = writer.await;
 }
 
 /// Most events the pump takes in one go.
 const PUMP_BATCH: usize = 512;
+
+/// How long the store writer gathers changes before writing them: a crash
+/// loses at most this much (plus one write) of call history, and under
+/// load each call record is written a few times a second at most instead
+/// of on every change.
+const STORE_WINDOW: Duration = Duration::from_millis(25);
+
+/// Most call records in one write.
+const STORE_BATCH: usize = 1024;
+
+/// Writes call records: whatever changed within [`STORE_WINDOW`] of the
+/// first change goes in one statement (or one transaction), each call once
+/// in its latest state, in first-change order.
+async fn store_writer(
+    mut records: mpsc::UnboundedReceiver<model::Call>,
+    store: Arc<dyn store::Store>,
+) {
+    let mut dirty: Vec<model::Call> = Vec::new();
+    let mut slot: HashMap<Uuid, usize> = HashMap::new();
+    let mut incoming = Vec::new();
+    let mut open = true;
+    while open {
+        match records.recv().await {
+            Some(first) => incoming.push(first),
+            None => break,
+        }
+        let until = tokio::time::Instant::now() + STORE_WINDOW;
+        loop {
+            for call in incoming.drain(..) {
+                match slot.get(&call.id) {
+                    Some(&i) => dirty[i] = call,
+                    None => {
+                        slot.insert(call.id, dirty.len());
+                        dirty.push(call);
+                    }
+                }
+            }
+            if dirty.len() >= STORE_BATCH {
+                break;
+            }
+            tokio::select! {
+                n = records.recv_many(&mut incoming, STORE_BATCH) => {
+                    if n == 0 {
+                        open = false;
+                        break;
+                    }
+                }
+                () = tokio::time::sleep_until(until) => break,
+            }
+        }
+        if let Err(e) = store.upsert_calls(&dirty).await {
+            tracing::error!(calls = dirty.len(), error = %e, "cannot store calls");
+        }
+        dirty.clear();
+        slot.clear();
+    }
+}
 
 fn leg(id: Uuid) -> LegId {
     LegId(id.as_u128())

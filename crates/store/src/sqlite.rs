@@ -80,6 +80,9 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A local file needs no ping before each use (one less trip to
+            // the connection thread per query).
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Self::migrate(pool).await
@@ -164,6 +167,40 @@ fn upsert_call_query(
     .bind(direction_text(c.direction))
     .bind(ts(&c.tm_create))
     .bind(call_body(c)?))
+}
+
+/// Rows per multi-row upsert (5 parameters each, far below SQLite's limit).
+const UPSERT_CHUNK: usize = 64;
+
+async fn upsert_many<'e, E>(db: E, calls: &[Call]) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    if calls.is_empty() {
+        return Ok(());
+    }
+    let mut sql =
+        String::from("INSERT INTO calls (id, status, direction, tm_create, body) VALUES ");
+    for i in 0..calls.len() {
+        sql += if i == 0 {
+            "(?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?)"
+        };
+    }
+    sql += " ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+           direction = excluded.direction, tm_create = excluded.tm_create, body = excluded.body";
+    let mut q = sqlx::query(&sql);
+    for c in calls {
+        q = q
+            .bind(c.id.to_string())
+            .bind(c.status.as_str())
+            .bind(direction_text(c.direction))
+            .bind(ts(&c.tm_create))
+            .bind(call_body(c)?);
+    }
+    q.execute(db).await?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -291,9 +328,15 @@ impl Store for SqliteStore {
     }
 
     async fn upsert_calls(&self, calls: &[Call]) -> Result<(), StoreError> {
+        // One multi-row statement per chunk: each statement is one trip to
+        // sqlx's connection thread, so a batch costs a few trips, not one
+        // per call. Rows apply in order (a repeated id: the later wins).
+        if calls.len() <= UPSERT_CHUNK {
+            return upsert_many(&self.pool, calls).await;
+        }
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        for c in calls {
-            upsert_call_query(c)?.execute(&mut *tx).await?;
+        for chunk in calls.chunks(UPSERT_CHUNK) {
+            upsert_many(&mut *tx, chunk).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -457,6 +457,21 @@ async fn a_batch_is_applied_in_order() {
     );
 }
 
+#[tokio::test]
+async fn a_small_batch_is_one_statement_and_the_later_state_wins() {
+    let s = SqliteStore::open_in_memory().await.unwrap();
+    let mut c = call(1, Direction::Outgoing);
+    let first = c.clone();
+    c.set_status(CallStatus::Ringing, t(2)).unwrap();
+    let other = call(3, Direction::Incoming);
+    s.upsert_calls(&[first, other.clone(), c.clone()])
+        .await
+        .unwrap();
+    assert_eq!(s.call(c.id).await.unwrap(), Some(c));
+    assert_eq!(s.call(other.id).await.unwrap(), Some(other));
+    s.upsert_calls(&[]).await.unwrap();
+}
+
 /// The rate of single upserts from one task (each its own transaction),
 /// as the server does without batching. Printed, not asserted; run with
 /// `cargo test -p store --release -- --nocapture upsert_rate`.

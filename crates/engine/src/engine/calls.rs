@@ -155,12 +155,11 @@ impl Engine {
         if let Some(leg) = self.legs.get_mut(&master) {
             leg.call.chained_call_ids = forks.clone();
             leg.call.tm_update = utc;
-            leg.timers
-                .set(LegTimer::Ring, now + self.config.ring_timeout);
             if let Some(m) = leg.master_mut() {
                 m.forks = forks;
             }
         }
+        self.set_leg_timer(master, LegTimer::Ring, now + self.config.ring_timeout);
         self.emit(EventType::CallUpdated, master);
         // A fork may have failed at once (nothing to send it over).
         self.check_master_done(now, master);
@@ -253,6 +252,7 @@ impl Engine {
             session: None,
             timers: Default::default(),
             ending: None,
+            dialog_keys: Vec::new(),
         };
         self.legs.insert(id, leg);
         self.by_invite.insert(key, id);
@@ -389,6 +389,7 @@ impl Engine {
                 session: None,
                 timers: Default::default(),
                 ending: None,
+                dialog_keys: Vec::new(),
             },
         );
         self.emit(EventType::CallCreated, id);
@@ -411,7 +412,7 @@ impl Engine {
         dialog: Option<DialogId>,
     ) {
         if let Some(d) = &dialog {
-            self.by_dialog.insert(d.clone(), fork);
+            self.index_dialog(d.clone(), fork);
         }
         let Some(leg) = self.legs.get_mut(&fork) else {
             return;
@@ -478,7 +479,7 @@ impl Engine {
         dialog: Option<DialogId>,
     ) {
         if let Some(d) = &dialog {
-            self.by_dialog.insert(d.clone(), fork);
+            self.index_dialog(d.clone(), fork);
         }
         if resp.is_success() {
             self.on_fork_answer(now, fork, resp, dialog);
@@ -589,9 +590,9 @@ impl Engine {
         if let Some(l) = self.legs.get_mut(&master) {
             l.session = grant;
             l.timers.stop(LegTimer::Ring);
-            l.timers
-                .set(LegTimer::MaxDuration, now + self.config.max_call_duration);
         }
+        let max = now + self.config.max_call_duration;
+        self.set_leg_timer(master, LegTimer::MaxDuration, max);
         self.set_sip_code(master, 200);
         self.set_status(now, master, CallStatus::Progressing);
         self.restart_session_timers(now, master);
@@ -709,7 +710,7 @@ impl Engine {
             remote_tag: from.tag().cloned().unwrap_or_default(),
         };
         leg.dialog = Some(id.clone());
-        self.by_dialog.insert(id, master);
+        self.index_dialog(id, master);
     }
 
     /// A peer's description is known: open its leg, or update it if its

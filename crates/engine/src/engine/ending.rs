@@ -125,9 +125,7 @@ impl Engine {
         }
         self.set_status(now, id, CallStatus::Canceling);
         let guard = now + self.config.sip.timers.t1x64();
-        if let Some(leg) = self.legs.get_mut(&id) {
-            leg.timers.set(LegTimer::CancelGuard, guard);
-        }
+        self.set_leg_timer(id, LegTimer::CancelGuard, guard);
     }
 
     /// BYE on a leg's dialog; the leg is `terminating` until it is answered.

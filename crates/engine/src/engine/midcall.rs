@@ -304,9 +304,7 @@ impl Engine {
             Ok(r) => r,
             Err(_) => {
                 // An INVITE is in progress on the dialog: try again shortly.
-                if let Some(l) = self.legs.get_mut(&id) {
-                    l.timers.set(LegTimer::SessionRefresh, now + REFRESH_RETRY);
-                }
+                self.set_leg_timer(id, LegTimer::SessionRefresh, now + REFRESH_RETRY);
                 return;
             }
         };
@@ -324,9 +322,7 @@ impl Engine {
                 self.clients.insert(k, Purpose::Refresh { leg: id, method });
             }
             Err(_) => {
-                if let Some(l) = self.legs.get_mut(&id) {
-                    l.timers.set(LegTimer::SessionRefresh, now + REFRESH_RETRY);
-                }
+                self.set_leg_timer(id, LegTimer::SessionRefresh, now + REFRESH_RETRY);
             }
         }
     }
@@ -365,9 +361,7 @@ impl Engine {
                 let delay = d
                     .and_then(|d| self.ep.glare_retry_delay(&d).ok())
                     .unwrap_or(REFRESH_RETRY);
-                if let Some(l) = self.legs.get_mut(&id) {
-                    l.timers.set(LegTimer::SessionRefresh, now + delay);
-                }
+                self.set_leg_timer(id, LegTimer::SessionRefresh, now + delay);
             }
             422 => {
                 // RFC 4028 §6: retry with the peer's Min-SE.

@@ -28,7 +28,8 @@ use sip_core::{
     AuthConfig, Authenticator, ClientTxKey, DialogId, Endpoint, Received, Registrar,
     RegistrarConfig, ServerTxKey, Transmit,
 };
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -41,8 +42,12 @@ pub(crate) const PRODUCT: &str = "Dialtone";
 pub(crate) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, REGISTER";
 
 /// How long an ended call stays readable through [`Engine::call`] before
-/// the engine forgets it (the store keeps it for good).
-pub(crate) const LINGER: Duration = Duration::from_secs(60);
+/// the engine forgets it (the store keeps it for good, written within a
+/// fraction of a second by the server). Short, because everything a
+/// forgotten call could still receive is answered without it (a late 2xx
+/// of a fork gets ACK and BYE, a late BYE 481) and at thousands of calls
+/// a second every lingering second costs memory.
+pub(crate) const LINGER: Duration = Duration::from_secs(4);
 
 /// What a client transaction of ours is for.
 #[derive(Debug, Clone)]
@@ -95,6 +100,8 @@ pub struct Engine {
     /// Master legs by the server transaction of the caller's INVITE.
     by_invite: HashMap<ServerTxKey, Uuid>,
     by_dialog: HashMap<DialogId, Uuid>,
+    /// Leg timer deadlines, earliest first (see [`Engine::set_leg_timer`]).
+    timer_queue: BinaryHeap<Reverse<(Instant, Uuid)>>,
     clients: HashMap<ClientTxKey, Purpose>,
     servers: HashMap<ServerTxKey, ServerSide>,
     events: VecDeque<Event>,
@@ -133,6 +140,7 @@ impl Engine {
             legs: BTreeMap::new(),
             by_invite: HashMap::new(),
             by_dialog: HashMap::new(),
+            timer_queue: BinaryHeap::new(),
             clients: HashMap::new(),
             servers: HashMap::new(),
             events: VecDeque::new(),
@@ -158,18 +166,18 @@ impl Engine {
         for b in self.registrar.handle_timeout(now) {
             self.report_removed(&b);
         }
-        loop {
-            let due = self
-                .legs
-                .iter()
-                .find(|(_, l)| l.timers.next().is_some_and(|t| t <= now))
-                .map(|(id, _)| *id);
-            let Some(id) = due else { break };
-            let timer = self
+        // Entries may be stale (the timer was stopped or moved): each one
+        // only makes us look at its leg's table, which knows what is due.
+        while let Some(&Reverse((at, id))) = self.timer_queue.peek() {
+            if at > now {
+                break;
+            }
+            self.timer_queue.pop();
+            while let Some(timer) = self
                 .legs
                 .get_mut(&id)
-                .and_then(|l| l.timers.pop_expired(now));
-            if let Some(timer) = timer {
+                .and_then(|l| l.timers.pop_expired(now))
+            {
                 self.on_leg_timer(now, id, timer);
                 self.drain(now);
             }
@@ -196,16 +204,19 @@ impl Engine {
     }
 
     /// When [`Engine::handle_timeout`] must be called next.
+    ///
+    /// May be earlier than anything actually due (a leg timer stopped since
+    /// it was queued); `handle_timeout` then just drops the stale entry.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let legs = self.legs.values().filter_map(|l| l.timers.next());
+        let legs = self.timer_queue.peek().map(|Reverse((at, _))| *at);
         [
             self.ep.poll_timeout(),
             self.auth.poll_timeout(),
             self.registrar.poll_timeout(),
+            legs,
         ]
         .into_iter()
         .flatten()
-        .chain(legs)
         .min()
     }
 
@@ -459,9 +470,38 @@ impl Engine {
         if self.legs.get(&id).is_some_and(|l| l.is_active()) {
             return;
         }
-        self.legs.remove(&id);
-        self.by_dialog.retain(|_, l| *l != id);
-        self.by_invite.retain(|_, l| *l != id);
+        let Some(leg) = self.legs.remove(&id) else {
+            return;
+        };
+        for key in &leg.dialog_keys {
+            if self.by_dialog.get(key) == Some(&id) {
+                self.by_dialog.remove(key);
+            }
+        }
+        if let Some(m) = leg.master() {
+            if self.by_invite.get(&m.invite) == Some(&id) {
+                self.by_invite.remove(&m.invite);
+            }
+        }
+    }
+
+    /// Routes in-dialog requests of `dialog` to `leg`.
+    fn index_dialog(&mut self, dialog: DialogId, leg: Uuid) {
+        if let Some(l) = self.legs.get_mut(&leg) {
+            if !l.dialog_keys.contains(&dialog) {
+                l.dialog_keys.push(dialog.clone());
+            }
+        }
+        self.by_dialog.insert(dialog, leg);
+    }
+
+    /// Arms one of a leg's timers; the only way to set one, so the queue
+    /// [`Engine::handle_timeout`] reads never misses a deadline.
+    fn set_leg_timer(&mut self, id: Uuid, timer: LegTimer, at: Instant) {
+        if let Some(l) = self.legs.get_mut(&id) {
+            l.timers.set(timer, at);
+            self.timer_queue.push(Reverse((at, id)));
+        }
     }
 
     // ---- helpers shared by the submodules ----
@@ -545,9 +585,9 @@ impl Engine {
         }
         leg.ending = None;
         leg.timers.stop_all();
-        leg.timers.set(LegTimer::Linger, now + LINGER);
         let opened = std::mem::take(&mut leg.media.opened);
         let port = leg.media.port.take();
+        self.set_leg_timer(id, LegTimer::Linger, now + LINGER);
         tracing::debug!(call = %id, by = by.as_str(), reason = reason.as_str(), ?code, "call ended");
         self.emit(EventType::CallUpdated, id);
         self.emit(EventType::CallHangup, id);
@@ -608,10 +648,10 @@ impl Engine {
             return;
         }
         match leg.session {
-            Some(t) if t.we_refresh => leg
-                .timers
-                .set(LegTimer::SessionRefresh, now + t.refresh_in()),
-            Some(t) => leg.timers.set(LegTimer::SessionExpiry, now + t.expiry_in()),
+            Some(t) if t.we_refresh => {
+                self.set_leg_timer(id, LegTimer::SessionRefresh, now + t.refresh_in())
+            }
+            Some(t) => self.set_leg_timer(id, LegTimer::SessionExpiry, now + t.expiry_in()),
             None => {}
         }
     }

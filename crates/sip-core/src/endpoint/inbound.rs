@@ -211,7 +211,10 @@ impl Endpoint {
                     awaiting_ack: None,
                 };
                 d.refresh_target(&resp.headers);
-                self.dialogs.insert(id.clone(), d);
+                if !confirmed {
+                    self.link(TxRef::Client(key), &id);
+                }
+                self.dialogs.insert(id.clone(), Box::new(d));
                 self.events.push_back(Event::Dialog {
                     id: id.clone(),
                     state: DialogState::Early,
@@ -346,6 +349,7 @@ impl Endpoint {
         if let (true, Some(id)) = (invite, &dialog) {
             if let Some(d) = self.dialogs.get_mut(id) {
                 d.server_invite = Some(key);
+                self.link(TxRef::Server(key), id);
             }
         }
         if invite {

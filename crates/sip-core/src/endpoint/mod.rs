@@ -173,7 +173,8 @@ pub struct Endpoint {
     servers: BTreeMap<ServerTxKey, ServerEntry>,
     server_index: HashMap<ServerMatch, ServerTxKey>,
     merge_index: HashMap<MergeKey, ServerTxKey>,
-    dialogs: HashMap<DialogId, Dialog>,
+    /// Boxed: a dialog is large, and the table is rehashed as it grows.
+    dialogs: HashMap<DialogId, Box<Dialog>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     /// Transactions changed since the last [`Endpoint::settle`]: their
@@ -185,6 +186,9 @@ pub struct Endpoint {
     scheduled: HashMap<TxRef, Instant>,
     /// Transactions removed since terminated dialogs were last collected.
     removed_since_gc: usize,
+    /// Dialogs whose `client_invite`, `server_invite` or `awaiting_ack`
+    /// may name a transaction, so removing it clears them without a scan.
+    tx_dialogs: HashMap<TxRef, Vec<DialogId>>,
 }
 
 /// A transaction of either side, for the deadline index.
@@ -212,6 +216,7 @@ impl Endpoint {
             deadlines: BTreeSet::new(),
             scheduled: HashMap::new(),
             removed_since_gc: 0,
+            tx_dialogs: HashMap::new(),
         }
     }
 
@@ -307,13 +312,14 @@ impl Endpoint {
 
     /// A dialog by id.
     pub fn dialog(&self, id: &DialogId) -> Option<&Dialog> {
-        self.dialogs.get(id)
+        self.dialogs.get(id).map(|d| &**d)
     }
 
     /// Every dialog not yet terminated.
     pub fn dialogs(&self) -> impl Iterator<Item = &Dialog> {
         self.dialogs
             .values()
+            .map(|d| &**d)
             .filter(|d| d.state != DialogState::Terminated)
     }
 
@@ -427,14 +433,17 @@ impl Endpoint {
 
     /// Early dialogs created by an INVITE that failed end with it (§12.3).
     fn end_early_dialogs(&mut self, key: ClientTxKey) {
-        let ids: Vec<DialogId> = self
-            .dialogs
-            .values()
-            .filter(|d| d.client_invite == Some(key))
-            .map(|d| d.id.clone())
-            .collect();
+        let ids = self
+            .tx_dialogs
+            .get(&TxRef::Client(key))
+            .cloned()
+            .unwrap_or_default();
         for id in ids {
-            if let Some(d) = self.dialogs.get_mut(&id) {
+            if let Some(d) = self
+                .dialogs
+                .get_mut(&id)
+                .filter(|d| d.client_invite == Some(key))
+            {
                 d.client_invite = None;
                 if d.state == DialogState::Early {
                     self.set_dialog_state(&id, DialogState::Terminated);
@@ -494,9 +503,11 @@ impl Endpoint {
                 if let Some(e) = self.clients.remove(&key) {
                     self.client_index
                         .remove(&(e.branch.clone(), e.tx.request.method.clone()));
-                    for d in self.dialogs.values_mut() {
-                        if d.client_invite == Some(key) {
-                            d.client_invite = None;
+                    for id in self.tx_dialogs.remove(&r).unwrap_or_default() {
+                        if let Some(d) = self.dialogs.get_mut(&id) {
+                            if d.client_invite == Some(key) {
+                                d.client_invite = None;
+                            }
                         }
                     }
                 }
@@ -509,16 +520,26 @@ impl Endpoint {
                             self.merge_index.remove(m);
                         }
                     }
-                    for d in self.dialogs.values_mut() {
-                        if d.server_invite == Some(key) {
-                            d.server_invite = None;
-                        }
-                        if d.awaiting_ack.is_some_and(|(_, k)| k == key) {
-                            d.awaiting_ack = None;
+                    for id in self.tx_dialogs.remove(&r).unwrap_or_default() {
+                        if let Some(d) = self.dialogs.get_mut(&id) {
+                            if d.server_invite == Some(key) {
+                                d.server_invite = None;
+                            }
+                            if d.awaiting_ack.is_some_and(|(_, k)| k == key) {
+                                d.awaiting_ack = None;
+                            }
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// Records that dialog `id` names transaction `r` (see `tx_dialogs`).
+    fn link(&mut self, r: TxRef, id: &DialogId) {
+        let ids = self.tx_dialogs.entry(r).or_default();
+        if !ids.contains(id) {
+            ids.push(id.clone());
         }
     }
 

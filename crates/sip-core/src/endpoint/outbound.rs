@@ -81,6 +81,8 @@ impl Endpoint {
         if req.method == Method::Invite {
             if let Some(d) = dialog.as_ref().and_then(|id| self.dialogs.get_mut(id)) {
                 d.client_invite = Some(key);
+                let id = d.id.clone();
+                self.link(TxRef::Client(key), &id);
             }
         }
         self.start_client(now, key, req, target, Bytes::from(branch), dialog);
@@ -352,7 +354,8 @@ impl Endpoint {
                 if let Some(d) = d {
                     if !self.dialogs.contains_key(&d.id) {
                         let id = d.id.clone();
-                        self.dialogs.insert(id.clone(), d);
+                        self.link(TxRef::Server(key), &id);
+                        self.dialogs.insert(id.clone(), Box::new(d));
                         self.events.push_back(super::Event::Dialog {
                             id,
                             state: DialogState::Early,
@@ -375,6 +378,7 @@ impl Endpoint {
                 d.awaiting_ack = Some((cseq, key));
             }
         }
+        self.link(TxRef::Server(key), &id);
         match status {
             200..=299 => self.set_dialog_state(&id, DialogState::Confirmed),
             300..
