@@ -179,6 +179,7 @@ where
             };
             let socket = UdpSocket::bind(addr).await.map_err(bind_err)?;
             let bound = socket.local_addr().map_err(bind_err)?;
+            udp::grow_receive_buffer(&socket, bound);
             local.udp.push(bound);
             udp_sockets.push((bound, Arc::new(socket)));
         }

@@ -50,6 +50,19 @@ pub(crate) async fn recv_loop(
     }
 }
 
+/// Socket receive buffer asked for: a burst of requests (thousands of
+/// calls a second arrive in bursts) waits in the kernel instead of being
+/// dropped while the driver is busy. The kernel caps it at
+/// `net.core.rmem_max`.
+const RECEIVE_BUFFER: usize = 8 << 20;
+
+/// Asks for [`RECEIVE_BUFFER`]; a refusal only costs burst tolerance.
+pub(crate) fn grow_receive_buffer(socket: &UdpSocket, local: SocketAddr) {
+    if let Err(e) = rustix::net::sockopt::set_socket_recv_buffer_size(socket, RECEIVE_BUFFER) {
+        tracing::debug!(%local, error = %e, "cannot enlarge the UDP receive buffer");
+    }
+}
+
 /// The driver's view of its UDP sockets.
 #[derive(Debug, Default)]
 pub(crate) struct UdpSockets {
