@@ -283,7 +283,7 @@ const PUMP_BATCH: usize = 512;
 /// loses at most this much (plus one write) of call history, and under
 /// load each call record is written a few times a second at most instead
 /// of on every change.
-const STORE_WINDOW: Duration = Duration::from_millis(25);
+const STORE_WINDOW: Duration = Duration::from_millis(100);
 
 /// Most call records in one write.
 const STORE_BATCH: usize = 1024;

@@ -165,6 +165,13 @@ fn is_hostname(s: &[u8]) -> bool {
 }
 
 impl Uri {
+    /// `sip:invalid` (a name RFC 2606 reserves): a stand-in where a URI is
+    /// required but no longer read. Allocates nothing.
+    pub fn placeholder() -> Uri {
+        static RAW: &[u8] = b"sip:invalid";
+        Uri::parse(&Bytes::from_static(RAW), RAW).expect("a valid SIP URI")
+    }
+
     /// Parses a complete URI from `owner[range]`; every byte must belong to it.
     pub fn parse(owner: &Bytes, s: &[u8]) -> Result<Uri, ParseError> {
         let colon = memchr::memchr(b':', s).ok_or_else(|| {

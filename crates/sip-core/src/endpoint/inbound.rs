@@ -383,14 +383,14 @@ impl Endpoint {
         self.touched.push(TxRef::Server(key));
         self.servers.insert(
             key,
-            ServerEntry {
+            Box::new(ServerEntry {
                 tx,
                 target,
                 matcher,
                 merge,
                 local_tag,
                 dialog,
-            },
+            }),
         );
         key
     }

@@ -168,9 +168,9 @@ pub struct Endpoint {
     config: EndpointConfig,
     rng: StdRng,
     next_id: u64,
-    clients: BTreeMap<ClientTxKey, ClientEntry>,
+    clients: BTreeMap<ClientTxKey, Box<ClientEntry>>,
     client_index: HashMap<(Bytes, Method), ClientTxKey>,
-    servers: BTreeMap<ServerTxKey, ServerEntry>,
+    servers: BTreeMap<ServerTxKey, Box<ServerEntry>>,
     server_index: HashMap<ServerMatch, ServerTxKey>,
     merge_index: HashMap<MergeKey, ServerTxKey>,
     /// Boxed: a dialog is large, and the table is rehashed as it grows.
@@ -472,12 +472,18 @@ impl Endpoint {
                 self.deadlines.remove(&(old, r));
             }
             let (terminated, next) = match r {
-                TxRef::Client(k) => match self.clients.get(&k) {
-                    Some(e) => (e.tx.is_terminated(), e.tx.timers.next()),
+                TxRef::Client(k) => match self.clients.get_mut(&k) {
+                    Some(e) => {
+                        e.tx.slim();
+                        (e.tx.is_terminated(), e.tx.timers.next())
+                    }
                     None => continue,
                 },
-                TxRef::Server(k) => match self.servers.get(&k) {
-                    Some(e) => (e.tx.is_terminated(), e.tx.timers.next()),
+                TxRef::Server(k) => match self.servers.get_mut(&k) {
+                    Some(e) => {
+                        e.tx.slim();
+                        (e.tx.is_terminated(), e.tx.timers.next())
+                    }
                     None => continue,
                 },
             };

@@ -108,7 +108,7 @@ impl Endpoint {
         self.touched.push(TxRef::Client(key));
         self.clients.insert(
             key,
-            ClientEntry {
+            Box::new(ClientEntry {
                 tx,
                 target,
                 branch,
@@ -116,7 +116,7 @@ impl Endpoint {
                 got_provisional: false,
                 pending_cancel: None,
                 seen_2xx: Vec::new(),
-            },
+            }),
         );
     }
 

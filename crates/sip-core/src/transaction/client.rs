@@ -32,6 +32,8 @@ pub(crate) struct ClientTransaction {
     interval: Duration,
     /// ACK for a non-2xx final response, built once (§17.1.1.3).
     ack: Option<Bytes>,
+    /// [`ClientTransaction::slim`] already ran.
+    slimmed: bool,
 }
 
 impl ClientTransaction {
@@ -68,6 +70,7 @@ impl ClientTransaction {
             cfg,
             interval: cfg.t1,
             ack: None,
+            slimmed: false,
         }
     }
 
@@ -173,6 +176,34 @@ impl ClientTransaction {
             }
             _ => {}
         }
+    }
+
+    /// Once a final response arrived the transaction lives on only to absorb
+    /// retransmissions (Timer D, K or M, up to 32 s), so it lets go of what
+    /// it no longer needs: the serialized request (nothing is retransmitted
+    /// any more) and every header but those a further 2xx from another
+    /// fork needs to form its dialog (From, To, Call-ID, CSeq, Via), body
+    /// included. A call's transactions are most of what a busy switch
+    /// holds in memory.
+    pub fn slim(&mut self) {
+        if self.slimmed || !matches!(self.state, ClientState::Completed | ClientState::Accepted) {
+            return;
+        }
+        self.slimmed = true;
+        self.bytes = Bytes::new();
+        let mut kept = Request::new(self.request.method.clone(), self.request.uri.clone());
+        for name in [
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ] {
+            if let Some(h) = self.request.headers.get(&name) {
+                kept.headers.push(h.clone());
+            }
+        }
+        self.request = kept;
     }
 
     /// A transport error (§17.1.1.2, §17.1.2.2): the transaction ends at once.

@@ -34,6 +34,8 @@ pub(crate) struct ServerTransaction {
     interval: Duration,
     /// The ACK for our 2xx arrived (RFC 3261 §13.3.1.4).
     pub acked: bool,
+    /// [`ServerTransaction::slim`] already ran.
+    slimmed: bool,
 }
 
 impl ServerTransaction {
@@ -52,6 +54,7 @@ impl ServerTransaction {
             last_response: None,
             interval: cfg.t1,
             acked: false,
+            slimmed: false,
         }
     }
 
@@ -138,6 +141,9 @@ impl ServerTransaction {
     /// Returns whether this is the first such ACK.
     pub fn on_2xx_ack(&mut self) -> bool {
         self.timers.stop(Timer::Retransmit2xx);
+        // Nothing retransmits the 2xx any more (INVITE retransmissions are
+        // absorbed in Accepted), so its bytes (the SDP answer) can go.
+        self.last_response = None;
         !std::mem::replace(&mut self.acked, true)
     }
 
@@ -164,6 +170,19 @@ impl ServerTransaction {
             (Timer::I, Confirmed) | (Timer::J, Completed) => self.terminate(),
             _ => {}
         }
+    }
+
+    /// Once the final response is sent, only the method of the request is
+    /// still read (the dialog was formed when the response went out; the
+    /// match keys live in the endpoint's indexes), so the parsed request,
+    /// which keeps its whole datagram alive, is dropped. The transaction
+    /// may live on for 32 s (Timers J and L).
+    pub fn slim(&mut self) {
+        if self.slimmed || !self.is_final() {
+            return;
+        }
+        self.slimmed = true;
+        self.request = Request::new(self.request.method.clone(), sip::Uri::placeholder());
     }
 
     pub fn terminate(&mut self) {
