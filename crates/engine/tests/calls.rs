@@ -740,6 +740,45 @@ fn shutdown_ends_every_call() {
 }
 
 #[test]
+fn overloaded_switch_refuses_new_calls_with_503_and_finishes_the_ones_it_has() {
+    let mut w = world(27);
+    answered_call(&mut w); // alice -> bob, up before the overload
+    w.engine.set_overloaded(true);
+    let refused = w.with("trunk", |p, now| p.invite(now, "200"));
+    assert!(
+        w.run_until(|w| invite_finals(w, "trunk").len() == 1),
+        "{}",
+        w.ladder
+    );
+    assert_eq!(invite_finals(&w, "trunk"), [503]);
+    let retry_after = w
+        .phone_ref("trunk")
+        .final_response(refused)
+        .and_then(|r| r.headers.get(&sip::HeaderName::RetryAfter))
+        .map(|h| h.value.clone());
+    assert_eq!(retry_after.as_deref(), Some(&b"1"[..]));
+    assert_eq!(w.engine.shed_calls(), 1);
+    assert_eq!(w.records().len(), 2, "no record for the refused call");
+    // The call that was up still ends normally while overloaded.
+    w.with("alice", |p, now| p.bye(now));
+    assert!(w.run_until(|w| w.all_ended()), "{}", w.ladder);
+    assert_eq!(
+        outcome(&w.master()),
+        (Some(Remote), Some(Normal), Some(200))
+    );
+    // Caught up: new calls go through again.
+    w.engine.set_overloaded(false);
+    w.with("trunk", |p, now| p.invite(now, "200"));
+    assert!(
+        w.run_until(|w| invite_finals(w, "trunk").len() == 2),
+        "{}",
+        w.ladder
+    );
+    assert_eq!(invite_finals(&w, "trunk"), [503, 200]);
+    assert_eq!(w.engine.shed_calls(), 1);
+}
+
+#[test]
 fn no_port_left_is_503() {
     let mut w = world(23);
     w.ports.set_limit(1);

@@ -23,7 +23,9 @@ const INBOUND_QUEUE: usize = 1024;
 /// What the transports tell the driver.
 #[derive(Debug)]
 pub(crate) enum Inbound {
-    Message(Received),
+    /// A message and when its transport read it: the driver's backlog is
+    /// the difference to when the core gets it (see [`Overload`]).
+    Message(Received, Instant),
     Opened {
         remote: SocketAddr,
         connection: Connection,
@@ -32,6 +34,40 @@ pub(crate) enum Inbound {
         remote: SocketAddr,
         id: u64,
     },
+}
+
+/// A message that waited this long between its transport and the core
+/// puts the driver in overload (the core is told, and sheds new work).
+pub(crate) const OVERLOAD_ENTER: Duration = Duration::from_millis(40);
+/// ... and one that waited at most this long ends it.
+pub(crate) const OVERLOAD_LEAVE: Duration = Duration::from_millis(5);
+
+/// Overload detection on the input backlog, with hysteresis: the time a
+/// message spent queued (after its transport read it, before the core got
+/// it) is what every request's sender waits on top of the work itself.
+/// Over [`OVERLOAD_ENTER`], the core is told to shed new calls (a cheap
+/// 503) so the calls it already accepted finish in time; once a message
+/// waits [`OVERLOAD_LEAVE`] or less, it takes new work again. Without this
+/// a switch pushed past its capacity answers every call late, the peers
+/// retransmit, and goodput collapses.
+#[derive(Debug, Default)]
+struct Overload {
+    on: bool,
+}
+
+impl Overload {
+    /// The state after a message that waited `lag`; `Some` when it changed.
+    fn observe(&mut self, lag: Duration) -> Option<bool> {
+        let next = if self.on {
+            lag > OVERLOAD_LEAVE
+        } else {
+            lag >= OVERLOAD_ENTER
+        };
+        (next != self.on).then(|| {
+            self.on = next;
+            next
+        })
+    }
 }
 
 /// A closure to run on the endpoint, with the current time.
@@ -140,6 +176,7 @@ pub struct Driver<E: SansIo> {
     /// Listener and UDP receive tasks, aborted when the driver ends.
     tasks: AbortOnDrop,
     linger: Duration,
+    overload: Overload,
 }
 
 impl<E: SansIo> fmt::Debug for Driver<E> {
@@ -223,6 +260,7 @@ where
             events,
             tasks,
             linger: config.write_timeout,
+            overload: Overload::default(),
         };
         tokio::spawn(driver.run());
         let handle = Handle {
@@ -272,7 +310,21 @@ where
 
     fn handle_inbound(&mut self, inbound: Inbound) {
         match inbound {
-            Inbound::Message(rx) => self.endpoint.handle_receive(now(), rx),
+            Inbound::Message(rx, read_at) => {
+                let now = now();
+                if let Some(on) = self
+                    .overload
+                    .observe(now.saturating_duration_since(read_at))
+                {
+                    if on {
+                        tracing::warn!("SIP input backlog over {:?}: new calls are refused with 503 until it drains", OVERLOAD_ENTER);
+                    } else {
+                        tracing::info!("SIP input backlog drained: new calls accepted again");
+                    }
+                    self.endpoint.set_overloaded(on);
+                }
+                self.endpoint.handle_receive(now, rx)
+            }
             Inbound::Opened { remote, connection } => {
                 // A newer connection to the same address wins; the old one
                 // keeps running until it idles out or its peer closes it.
@@ -381,5 +433,31 @@ impl AbortOnDrop {
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.abort_all();
+    }
+}
+
+#[cfg(test)]
+mod overload_tests {
+    use super::*;
+
+    #[test]
+    fn overload_starts_at_the_enter_lag_and_ends_only_once_drained() {
+        let mut o = Overload::default();
+        let ms = Duration::from_millis;
+        assert_eq!(o.observe(ms(1)), None);
+        assert_eq!(
+            o.observe(OVERLOAD_ENTER - ms(1)),
+            None,
+            "just under: still normal"
+        );
+        assert_eq!(o.observe(OVERLOAD_ENTER), Some(true));
+        assert_eq!(
+            o.observe(ms(20)),
+            None,
+            "between the marks: still overloaded"
+        );
+        assert_eq!(o.observe(OVERLOAD_LEAVE + ms(1)), None);
+        assert_eq!(o.observe(OVERLOAD_LEAVE), Some(false));
+        assert_eq!(o.observe(ms(20)), None, "between the marks: still normal");
     }
 }

@@ -77,4 +77,12 @@ pub trait SansIo {
 
     /// The earliest instant the core needs [`SansIo::handle_timeout`], if any.
     fn poll_timeout(&self) -> Option<Instant>;
+
+    /// The driver is falling behind (`true`: messages wait in its queue
+    /// longer than it tolerates) or has caught up again (`false`). A core
+    /// sheds new work while overloaded, so what it already accepted still
+    /// completes instead of everything timing out together. Default: ignored.
+    fn set_overloaded(&mut self, overloaded: bool) {
+        let _ = overloaded;
+    }
 }

@@ -261,7 +261,11 @@ async fn serve(
                                 remote: peer.remote,
                                 bytes,
                             };
-                            if inbound.send(Inbound::Message(rx)).await.is_err() {
+                            if inbound
+                                .send(Inbound::Message(rx, std::time::Instant::now()))
+                                .await
+                                .is_err()
+                            {
                                 return Close::Dropped;
                             }
                         }

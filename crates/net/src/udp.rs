@@ -44,7 +44,11 @@ pub(crate) async fn recv_loop(
             remote,
             bytes: Bytes::copy_from_slice(data),
         };
-        if inbound.send(Inbound::Message(rx)).await.is_err() {
+        if inbound
+            .send(Inbound::Message(rx, std::time::Instant::now()))
+            .await
+            .is_err()
+        {
             return;
         }
     }

@@ -55,6 +55,10 @@ impl SansIo for EngineIo {
         self.0.handle_timeout(now);
     }
 
+    fn set_overloaded(&mut self, overloaded: bool) {
+        self.0.set_overloaded(overloaded);
+    }
+
     fn poll_transmit(&mut self) -> Option<Transmit> {
         self.0.poll_transmit().map(|t| Transmit {
             transport: t.transport,
@@ -85,6 +89,8 @@ pub struct Metrics {
     pub active_calls: usize,
     pub registrations: usize,
     pub calls_created: u64,
+    /// New calls refused with 503 while the switch was overloaded.
+    pub calls_shed: u64,
 }
 
 /// Cheap to clone; every method is one trip into the driver task.
@@ -170,6 +176,7 @@ impl SwitchHandle {
                 active_calls: e.active_calls(),
                 registrations: e.registrations(now).len(),
                 calls_created: created,
+                calls_shed: e.shed_calls(),
             })
             .await
             .unwrap_or_default()

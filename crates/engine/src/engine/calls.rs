@@ -41,6 +41,12 @@ impl Engine {
             self.reply(now, key, 503, "Service Unavailable", vec![], None);
             return;
         }
+        if self.overloaded {
+            self.shed_calls += 1;
+            let h = vec![Header::new(HeaderName::RetryAfter, "1")];
+            self.reply(now, key, 503, "Service Unavailable", h, None);
+            return;
+        }
         // RFC 3261 §8.2.2.3: option tags we do not support. RFC 4028 `timer` we do.
         let unsupported: Vec<String> = req
             .headers

@@ -108,6 +108,11 @@ pub struct Engine {
     /// Source of the message being handled: requests come with it.
     source: Option<(SocketAddr, Transport)>,
     shutting_down: bool,
+    /// The I/O layer reports a backlog: new calls get 503 (see
+    /// [`Engine::set_overloaded`]).
+    overloaded: bool,
+    /// New calls refused because of overload, since start.
+    shed_calls: u64,
 }
 
 impl fmt::Debug for Engine {
@@ -146,7 +151,25 @@ impl Engine {
             events: VecDeque::new(),
             source: None,
             shutting_down: false,
+            overloaded: false,
+            shed_calls: 0,
         }
+    }
+
+    /// The I/O layer is falling behind (`true`) or caught up (`false`).
+    /// While overloaded, a new call (an INVITE outside any dialog) is
+    /// answered `503 Service Unavailable` with `Retry-After: 1` at once,
+    /// before authentication or routing, and leaves no call record; calls
+    /// already up, and every in-dialog request and response, are handled
+    /// as usual, so they complete instead of timing out together with the
+    /// surplus.
+    pub fn set_overloaded(&mut self, on: bool) {
+        self.overloaded = on;
+    }
+
+    /// New calls refused with 503 because of overload, since start.
+    pub fn shed_calls(&self) -> u64 {
+        self.shed_calls
     }
 
     /// Handles one received SIP message.

@@ -135,8 +135,11 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
          dialtone_registrations {}\n\
          # HELP dialtone_calls_created_total Call legs created since start.\n\
          # TYPE dialtone_calls_created_total counter\n\
-         dialtone_calls_created_total {}\n",
-        m.active_calls, m.registrations, m.calls_created
+         dialtone_calls_created_total {}\n\
+         # HELP dialtone_calls_shed_total New calls refused with 503 because the switch was overloaded.\n\
+         # TYPE dialtone_calls_shed_total counter\n\
+         dialtone_calls_shed_total {}\n",
+        m.active_calls, m.registrations, m.calls_created, m.calls_shed
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
