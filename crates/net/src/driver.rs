@@ -18,7 +18,10 @@ use tokio::task::JoinHandle;
 
 /// Messages and connection news from the transports; bounded, so a flood
 /// makes the transports wait rather than the driver buffer without end.
-const INBOUND_QUEUE: usize = 1024;
+/// Large enough to hold more than [`OVERLOAD_ENTER`] of input at full
+/// load (a message costs the core about 50 µs), so the backlog it measures
+/// can reach that mark instead of hiding in the kernel's socket buffer.
+const INBOUND_QUEUE: usize = 8192;
 
 /// What the transports tell the driver.
 #[derive(Debug)]
@@ -38,9 +41,11 @@ pub(crate) enum Inbound {
 
 /// A message that waited this long between its transport and the core
 /// puts the driver in overload (the core is told, and sheds new work).
-pub(crate) const OVERLOAD_ENTER: Duration = Duration::from_millis(40);
+/// Shorter waits happen in bursts at normal load (a store write, a GC-like
+/// pause of the allocator); a peer retransmits after 500 ms (T1).
+pub(crate) const OVERLOAD_ENTER: Duration = Duration::from_millis(200);
 /// ... and one that waited at most this long ends it.
-pub(crate) const OVERLOAD_LEAVE: Duration = Duration::from_millis(5);
+pub(crate) const OVERLOAD_LEAVE: Duration = Duration::from_millis(20);
 
 /// Overload detection on the input backlog, with hysteresis: the time a
 /// message spent queued (after its transport read it, before the core got
