@@ -458,7 +458,7 @@ mod overload_tests {
         );
         assert_eq!(o.observe(OVERLOAD_ENTER), Some(true));
         assert_eq!(
-            o.observe(ms(20)),
+            o.observe(between),
             None,
             "between the marks: still overloaded"
         );
