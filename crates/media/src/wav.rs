@@ -246,7 +246,10 @@ impl<W: Write + Seek> WavWriter<W> {
         if self.failed {
             return Err(WavError::Failed);
         }
-        if samples.len() % usize::from(self.spec.channels) != 0 {
+        if !samples
+            .len()
+            .is_multiple_of(usize::from(self.spec.channels))
+        {
             return Err(WavError::PartialFrame {
                 samples: samples.len(),
                 channels: self.spec.channels,

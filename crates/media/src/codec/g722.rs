@@ -29,7 +29,7 @@ impl G722Encoder {
 
     /// Appends the codes of `samples` (16 kHz, an even count) to `out`.
     pub(crate) fn encode(&mut self, samples: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError> {
-        if samples.len() % 2 != 0 {
+        if !samples.len().is_multiple_of(2) {
             // The encoder codes sample pairs and would panic on an odd count.
             return Err(CodecError::FrameSize {
                 codec: CodecKind::G722,

@@ -84,7 +84,7 @@ impl OpusEncoder {
     /// Appends one packet coding `samples` (10, 20, 40 or 60 ms) to `out`.
     pub(crate) fn encode(&mut self, samples: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError> {
         let ms = samples.len() as u64 * 1000 / self.rate as u64;
-        let exact = samples.len() as u64 * 1000 % self.rate as u64 == 0;
+        let exact = (samples.len() as u64 * 1000).is_multiple_of(self.rate as u64);
         if !exact || ![10, 20, 40, 60].contains(&ms) {
             return Err(CodecError::FrameSize {
                 codec: CodecKind::Opus,

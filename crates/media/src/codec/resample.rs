@@ -356,7 +356,7 @@ mod tests {
             let half_period = from as usize / 100;
             let input: Vec<i16> = (0..from as usize / 5)
                 .map(|i| {
-                    if (i / half_period) % 2 == 0 {
+                    if (i / half_period).is_multiple_of(2) {
                         i16::MAX
                     } else {
                         i16::MIN
