@@ -87,6 +87,10 @@ struct ServeArgs {
     /// Longest answered call in seconds, then it ends timeout [default: 14400]
     #[arg(long, env = "DIALTONE_MAX_CALL_DURATION", value_name = "SECS")]
     max_call_duration: Option<u64>,
+    /// Let the media relay transcode between PCMU, PCMA, G.722 and Opus
+    /// (false: both phones must share a codec) [default: true]
+    #[arg(long, env = "DIALTONE_TRANSCODING", value_name = "BOOL")]
+    transcoding: Option<bool>,
 }
 
 impl ServeArgs {
@@ -109,6 +113,7 @@ impl ServeArgs {
             trusted_peers: self.trusted_peers.clone(),
             ring_timeout: self.ring_timeout,
             max_call_duration: self.max_call_duration,
+            transcoding: self.transcoding,
         };
         Config::load(text.as_deref(), &overrides).map_err(|e| match &self.config {
             Some(p) => format!("{}: {e}", p.display()),

@@ -42,6 +42,35 @@ pub struct EngineConfig {
     /// Seed for call ids and SDP session ids; the server passes a random
     /// seed, tests a fixed one.
     pub rng_seed: u64,
+    /// Codecs the media relay can transcode between. An offer carried to
+    /// a callee is widened with those of them it lacks (when it has at
+    /// least one), and a callee's answer in a codec the caller did not
+    /// offer is restated to the caller in one it did: the relay converts.
+    /// Empty: codec lists pass through untouched. Default:
+    /// [`default_transcode_codecs`].
+    pub transcode: Vec<sdp::codecs::OfferCodec>,
+}
+
+/// PCMU, PCMA, G.722 (RFC 3551 static types) and Opus (RFC 7587,
+/// `opus/48000/2`, in-band FEC).
+pub fn default_transcode_codecs() -> Vec<sdp::codecs::OfferCodec> {
+    use sdp::codecs::OfferCodec;
+    use sdp::CodecSpec;
+    let fixed = |name: &str, pt: u8| OfferCodec {
+        spec: CodecSpec::new(name, 8000, 1),
+        static_payload_type: Some(pt),
+        fmtp: None,
+    };
+    vec![
+        fixed("PCMU", 0),
+        fixed("PCMA", 8),
+        fixed("G722", 9),
+        OfferCodec {
+            spec: CodecSpec::new("opus", 48000, 2),
+            static_payload_type: None,
+            fmtp: Some("useinbandfec=1".into()),
+        },
+    ]
 }
 
 impl EngineConfig {
@@ -59,6 +88,7 @@ impl EngineConfig {
             ring_timeout: DEFAULT_RING_TIMEOUT,
             max_call_duration: DEFAULT_MAX_CALL_DURATION,
             rng_seed,
+            transcode: default_transcode_codecs(),
         }
     }
 

@@ -29,6 +29,24 @@ pub enum MediaCommand {
     Bridge { a: Uuid, b: Uuid },
     /// Stop relaying; the port is released to the allocator right after.
     CloseLeg { leg: Uuid },
+    /// The codec the leg's peer and Dialtone settled on (the answer of the
+    /// last offer/answer on that leg); `None` when unknown. When two
+    /// bridged legs name different codecs, the relay transcodes; when
+    /// they name the same codec with different payload types, it rewrites
+    /// the payload type. Only for open legs.
+    SetCodec { leg: Uuid, codec: Option<LegCodec> },
+}
+
+/// A leg's negotiated codec, as its SDP names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegCodec {
+    /// Encoding name as in `a=rtpmap` (`PCMU`, `opus`...).
+    pub name: String,
+    pub clock_rate: u32,
+    pub channels: u8,
+    pub payload_type: u8,
+    /// RFC 4733 `telephone-event` payload type and clock rate, if negotiated.
+    pub dtmf: Option<(u8, u32)>,
 }
 
 /// What happened, for the server (which stores calls, numbers events and

@@ -224,7 +224,9 @@
 //! assert_eq!(last.status, CallStatus::Hangup);
 //! assert_eq!(last.hangup_reason, Some(HangupReason::Timeout));
 //! assert_eq!(engine.active_calls(), 0);
-//! assert!(matches!(media[2], MediaCommand::Bridge { .. }));
+//! // Open both legs, tell the relay each leg's codec, bridge them.
+//! assert!(matches!(media[2], MediaCommand::SetCodec { .. }));
+//! assert!(matches!(media[4], MediaCommand::Bridge { .. }));
 //! assert!(now - start >= Duration::from_secs(60));
 //! ```
 //!
@@ -246,8 +248,9 @@ mod session_timer;
 mod timers;
 
 pub use config::{
-    Cidr, EngineConfig, PortAllocator, WallClock, DEFAULT_MAX_CALL_DURATION, DEFAULT_RING_TIMEOUT,
+    default_transcode_codecs, Cidr, EngineConfig, PortAllocator, WallClock,
+    DEFAULT_MAX_CALL_DURATION, DEFAULT_RING_TIMEOUT,
 };
 pub use engine::Engine;
 pub use error::EngineError;
-pub use event::{Event, MediaCommand};
+pub use event::{Event, LegCodec, MediaCommand};

@@ -3,7 +3,9 @@
 //!
 //! A leg's port is the one its peer talks to: the SDP sent to the caller
 //! names the master leg's port, the SDP sent to a callee names that fork's
-//! port. Codec lists pass through unchanged (both sides must share a codec).
+//! port. Codec lists pass through unchanged, except where the engine
+//! widens an offer or restates an answer so the relay can transcode (see
+//! `engine/codecs.rs`).
 
 use sdp::SessionDescription;
 use std::net::{IpAddr, SocketAddr};
@@ -22,6 +24,8 @@ pub(crate) struct LegMedia {
     version: u64,
     /// The last description sent on this leg (a session refresh re-offers it).
     last_sent: Option<String>,
+    /// The codec settled on this leg, as last told to the relay.
+    pub codec: Option<crate::LegCodec>,
 }
 
 impl LegMedia {
@@ -33,6 +37,7 @@ impl LegMedia {
             session_id,
             version: 1,
             last_sent: None,
+            codec: None,
         }
     }
 

@@ -131,15 +131,22 @@ fn alice_calls_bob_answered_then_alice_hangs_up() {
     assert_eq!(to_bob.media[0].port, ports[&f.id]);
     assert_eq!(
         to_bob.media[0].formats,
-        ["0", "8", "101"],
-        "codecs pass through"
+        ["0", "8", "101", "9", "96"],
+        "the caller's codecs first, then those Dialtone can transcode to (G.722, Opus)"
     );
     let to_alice = sdp(&answer_body(&w, "alice"));
     assert_eq!(to_alice.media_address(0), Some(PUBLIC_IP));
     assert_eq!(to_alice.media[0].port, ports[&m.id]);
     let cmds = w.media_commands();
+    let pcmu = Some(engine::LegCodec {
+        name: "PCMU".into(),
+        clock_rate: 8000,
+        channels: 1,
+        payload_type: 0,
+        dtmf: Some((101, 8000)),
+    });
     assert_eq!(
-        cmds[..3],
+        cmds[..5],
         [
             MediaCommand::OpenLeg {
                 leg: m.id,
@@ -150,6 +157,14 @@ fn alice_calls_bob_answered_then_alice_hangs_up() {
                 leg: f.id,
                 rtp_port: ports[&f.id],
                 remote_hint: Some("10.0.0.2:4020".parse().unwrap())
+            },
+            MediaCommand::SetCodec {
+                leg: m.id,
+                codec: pcmu.clone()
+            },
+            MediaCommand::SetCodec {
+                leg: f.id,
+                codec: pcmu
             },
             MediaCommand::Bridge { a: m.id, b: f.id },
         ]
@@ -737,6 +752,74 @@ fn shutdown_ends_every_call() {
     );
     assert!(w.phone_ref("desk").got_cancel());
     w.assert_clean();
+}
+
+/// The codec the relay was last told for `leg`.
+fn codec_of(w: &World, leg: Uuid) -> Option<engine::LegCodec> {
+    w.media_commands()
+        .into_iter()
+        .filter_map(|c| match c {
+            MediaCommand::SetCodec { leg: l, codec } if l == leg => Some(codec),
+            _ => None,
+        })
+        .next_back()
+        .flatten()
+}
+
+#[test]
+fn a_callee_answering_in_a_codec_the_caller_lacks_is_transcoded() {
+    let mut w = world(28);
+    w.phone("bob").answer_codecs = vec![sdp::CodecSpec::new("opus", 48000, 2)];
+    answered_call(&mut w);
+    let (m, f) = (w.master(), w.forks()[0].clone());
+    let to_bob = sdp(&w.phone_ref("bob").offers_received[0]);
+    let offered: Vec<String> = to_bob.media[0]
+        .codecs()
+        .into_iter()
+        .map(|c| format!("{}/{}", c.name, c.clock_rate))
+        .collect();
+    assert!(offered.contains(&"opus/48000".to_string()), "{offered:?}");
+    // Alice offered PCMU, PCMA and telephone-event: she is answered in
+    // her first codec, with her telephone-event, never in Opus.
+    let to_alice = sdp(&answer_body(&w, "alice"));
+    let answered: Vec<(u8, String)> = to_alice.media[0]
+        .codecs()
+        .into_iter()
+        .map(|c| (c.payload_type, c.name))
+        .collect();
+    assert_eq!(
+        answered,
+        [(0, "PCMU".into()), (101, "telephone-event".into())]
+    );
+    let alice_leg = codec_of(&w, m.id).expect("master codec");
+    let bob_leg = codec_of(&w, f.id).expect("fork codec");
+    assert_eq!(
+        (alice_leg.name.as_str(), alice_leg.payload_type),
+        ("PCMU", 0)
+    );
+    assert_eq!(alice_leg.dtmf, Some((101, 8000)));
+    assert_eq!(
+        (bob_leg.name.as_str(), bob_leg.clock_rate, bob_leg.channels),
+        ("opus", 48000, 2)
+    );
+    assert_eq!(bob_leg.dtmf, None);
+    w.with("alice", |p, now| p.bye(now));
+    assert!(w.run_until(|w| w.all_ended()), "{}", w.ladder);
+    w.assert_clean();
+}
+
+#[test]
+fn transcoding_off_passes_codec_lists_untouched() {
+    let mut cfg = default_config(29);
+    cfg.transcode.clear();
+    let mut w = World::with_config(29, NetConfig::default(), cfg);
+    w.register("bob");
+    w.phone("bob").answer_codecs = vec![sdp::CodecSpec::new("PCMA", 8000, 1)];
+    answered_call(&mut w);
+    let to_bob = sdp(&w.phone_ref("bob").offers_received[0]);
+    assert_eq!(to_bob.media[0].formats, ["0", "8", "101"]);
+    let to_alice = sdp(&answer_body(&w, "alice"));
+    assert_eq!(to_alice.media[0].formats, ["8"], "bob's answer as it is");
 }
 
 #[test]

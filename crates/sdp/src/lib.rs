@@ -20,6 +20,7 @@
 //! assert_eq!(answer.media[0].direction(), sdp::Direction::RecvOnly);
 //! ```
 
+pub mod codecs;
 mod model;
 mod negotiate;
 

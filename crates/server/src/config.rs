@@ -65,6 +65,11 @@ pub struct Config {
     /// Longest answered call; then it ends `timeout`. Default 4 h.
     #[serde(serialize_with = "ser_secs")]
     pub max_call_duration: Duration,
+    /// Whether the media relay may transcode (PCMU, PCMA, G.722, Opus):
+    /// offers to callees are widened with those codecs and answers are
+    /// restated in the caller's. Off: codec lists pass through and both
+    /// phones must share a codec. Default on.
+    pub transcoding: bool,
     /// Extensions defined in the file (read-only over the API).
     pub extensions: Vec<ExtensionConfig>,
 }
@@ -97,6 +102,7 @@ pub struct Overrides {
     pub trusted_peers: Option<Vec<Cidr>>,
     pub ring_timeout: Option<u64>,
     pub max_call_duration: Option<u64>,
+    pub transcoding: Option<bool>,
 }
 
 /// The config file as written: every key optional, unknown keys rejected.
@@ -113,6 +119,7 @@ struct FileConfig {
     trusted_peers: Option<Vec<String>>,
     ring_timeout: Option<u64>,
     max_call_duration: Option<u64>,
+    transcoding: Option<bool>,
     #[serde(default)]
     extensions: Vec<ExtensionConfig>,
 }
@@ -191,6 +198,7 @@ impl Config {
                     .or(f.max_call_duration)
                     .unwrap_or(4 * 3600),
             ),
+            transcoding: o.transcoding.or(f.transcoding).unwrap_or(false),
             extensions: f.extensions,
         };
         config.check()?;

@@ -126,6 +126,11 @@ impl Server {
             ring_timeout: config.ring_timeout,
             max_call_duration: config.max_call_duration,
             rng_seed: rand::random(),
+            transcode: if config.transcoding {
+                engine::default_transcode_codecs()
+            } else {
+                Vec::new()
+            },
         };
         let wall = engine::WallClock {
             origin: Instant::now(),
@@ -353,6 +358,8 @@ fn media(relay: &Relay, stats: &crate::api::FinalStats, cmd: engine::MediaComman
             remote_hint,
         } => relay.set_remote_hint(leg(id), remote_hint),
         M::Bridge { a, b } => relay.bridge(leg(a), leg(b)),
+        // The relay cannot transcode yet: the server leaves transcoding off.
+        M::SetCodec { .. } => {}
         M::CloseLeg { leg: id } => {
             if let Some(last) = relay.stats(leg(id)) {
                 stats.keep(id, last);

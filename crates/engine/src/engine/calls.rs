@@ -332,7 +332,7 @@ impl Engine {
     ) -> Uuid {
         let id = self.new_id();
         let mut media = LegMedia::new(Some(port), self.new_session_id());
-        let body = offer.map(|o| media.anchor(o, self.config.public_ip));
+        let body = offer.map(|o| media.anchor(&self.offer_for(None, o), self.config.public_ip));
         let host = host_text(self.config.public_ip);
         let number = &ext.extension.extension;
         let mut from = NameAddr::new(
@@ -462,10 +462,13 @@ impl Engine {
             return;
         }
         let body = match (&sdp, early) {
-            (Some(s), true) => self
-                .legs
-                .get_mut(&master)
-                .map(|l| l.media.anchor(s, self.config.public_ip)),
+            (Some(s), true) => {
+                let offer = self.caller_offer(master);
+                let s = self.answer_for(master, fork, offer.as_ref(), s);
+                self.legs
+                    .get_mut(&master)
+                    .map(|l| l.media.anchor(&s, self.config.public_ip))
+            }
             _ => None,
         };
         let phrase = String::from_utf8_lossy(&resp.reason).into_owned();
@@ -583,10 +586,17 @@ impl Engine {
         for other in others {
             self.end_leg(now, other, Cause::LostRace);
         }
+        // A late-offer 200 carries the callee's offer: passed on as it is.
+        let offer = if late_offer {
+            None
+        } else {
+            self.caller_offer(master)
+        };
+        let for_caller = self.answer_for(master, fork, offer.as_ref(), &sdp);
         let body = self
             .legs
             .get_mut(&master)
-            .map(|l| l.media.anchor(&sdp, self.config.public_ip));
+            .map(|l| l.media.anchor(&for_caller, self.config.public_ip));
         let mut headers = capabilities();
         if let Some(g) = grant {
             headers.extend(session_timer::grant_headers(g, supports));
@@ -680,6 +690,12 @@ impl Engine {
         let Some(d) = self.legs.get(&fork).and_then(|l| l.dialog.clone()) else {
             return;
         };
+        if let Some(s) = &sdp {
+            // The caller's answer to the callee's (late) offer: one codec
+            // on both legs.
+            self.set_leg_codec(master, super::codecs::leg_codec(s));
+            self.set_leg_codec(fork, super::codecs::leg_codec(s));
+        }
         let body = match (&sdp, self.legs.get_mut(&fork)) {
             (Some(s), Some(l)) => Some(l.media.anchor(s, self.config.public_ip)),
             _ => None,
@@ -733,11 +749,15 @@ impl Engine {
         if !leg.media.opened {
             if let Some(rtp_port) = leg.media.port {
                 leg.media.opened = true;
+                let codec = leg.media.codec.clone();
                 self.media(MediaCommand::OpenLeg {
                     leg: id,
                     rtp_port,
                     remote_hint,
                 });
+                if codec.is_some() {
+                    self.media(MediaCommand::SetCodec { leg: id, codec });
+                }
             }
         } else if moved {
             self.media(MediaCommand::UpdateLeg {
@@ -745,6 +765,12 @@ impl Engine {
                 remote_hint,
             });
         }
+    }
+
+    /// The caller's SDP offer (its INVITE's body), if it made one.
+    pub(super) fn caller_offer(&self, master: Uuid) -> Option<SessionDescription> {
+        let m = self.legs.get(&master)?.master()?;
+        parse_body(&m.request.body)
     }
 
     /// Bridges the caller with `fork` once both legs are open.

@@ -122,10 +122,11 @@ impl Engine {
         for h in session_timer::request_headers(y_session) {
             out.headers.push(h);
         }
+        let for_y = self.offer_for(Some(y), &sdp);
         let body = self
             .legs
             .get_mut(&y)
-            .map(|l| l.media.anchor(&sdp, self.config.public_ip))
+            .map(|l| l.media.anchor(&for_y, self.config.public_ip))
             .unwrap_or_default();
         out.set_body(Some("application/sdp"), Bytes::from(body));
         match self.ep.send_in_dialog(now, &dy, out) {
@@ -140,6 +141,7 @@ impl Engine {
                         method: req.method.clone(),
                         grant,
                         from_supports_timer: supports,
+                        offer: Some(Box::new(sdp.clone())),
                     }),
                 );
                 self.servers.insert(
@@ -206,6 +208,7 @@ impl Engine {
                     method: req.method,
                     grant: None,
                     from_supports_timer: false,
+                    offer: None,
                 }),
             );
             self.servers.insert(
@@ -261,9 +264,10 @@ impl Engine {
         let body = match &sdp {
             Some(s) => {
                 self.learn_media(r.to, s);
+                let s = self.answer_for(r.from, r.to, r.offer.as_deref(), s);
                 self.legs
                     .get_mut(&r.from)
-                    .map(|l| l.media.anchor(s, self.config.public_ip))
+                    .map(|l| l.media.anchor(&s, self.config.public_ip))
             }
             None => None,
         };

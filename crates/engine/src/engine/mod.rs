@@ -8,6 +8,7 @@
 //!   RFC 4028 session refreshes.
 
 mod calls;
+mod codecs;
 mod ending;
 mod midcall;
 mod register;
@@ -75,6 +76,8 @@ struct Relay {
     /// The session timer to grant `from` if the request succeeds.
     grant: Option<SessionTimer>,
     from_supports_timer: bool,
+    /// `from`'s SDP offer, for restating the answer (see `codecs.rs`).
+    offer: Option<Box<sdp::SessionDescription>>,
 }
 
 /// An in-dialog request of a peer we answered or are answering.

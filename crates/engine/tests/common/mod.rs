@@ -135,6 +135,8 @@ pub struct Phone {
     /// Final responses received: (request key, status).
     pub finals: Vec<(ClientTxKey, Method, u16)>,
     pub media_port: u16,
+    /// Codecs this phone answers with (default PCMU, PCMA, telephone-event).
+    pub answer_codecs: Vec<sdp::CodecSpec>,
     base: Instant,
     cnonce: u32,
 }
@@ -172,6 +174,11 @@ impl Phone {
                 std::net::IpAddr::V4(a) => 4000 + u16::from(a.octets()[3]) * 10,
                 std::net::IpAddr::V6(_) => 4000,
             },
+            answer_codecs: vec![
+                sdp::CodecSpec::new("PCMU", 8000, 1),
+                sdp::CodecSpec::new("PCMA", 8000, 1),
+                sdp::CodecSpec::new("telephone-event", 8000, 1),
+            ],
             base,
             cnonce: 0,
         }
@@ -198,13 +205,8 @@ impl Phone {
     /// An RFC 3264 answer to `offer` from this phone's media address.
     pub fn answer(&self, offer: &[u8]) -> Option<String> {
         let offer = sdp::SessionDescription::parse(std::str::from_utf8(offer).ok()?).ok()?;
-        let local = [
-            sdp::CodecSpec::new("PCMU", 8000, 1),
-            sdp::CodecSpec::new("PCMA", 8000, 1),
-            sdp::CodecSpec::new("telephone-event", 8000, 1),
-        ];
         let ip = self.addr.ip().to_string();
-        sdp::answer(&offer, &local, &ip, &[self.media_port], 5)
+        sdp::answer(&offer, &self.answer_codecs, &ip, &[self.media_port], 5)
             .ok()
             .map(|a| a.to_text())
     }

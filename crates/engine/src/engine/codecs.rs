@@ -1,0 +1,184 @@
+//! Codec choice per leg when the relay can transcode.
+//!
+//! A B2BUA carries each offer/answer between its legs. With transcoding
+//! the two legs may settle on different codecs:
+//!
+//! ```text
+//!  caller offer [PCMU, te]  ──offer_for──▶  callee gets [PCMU, te, PCMA, G722, opus]
+//!  caller gets [PCMU, te]   ◀─answer_for──  callee answers [opus]
+//!  relay: master leg PCMU  ◀══ transcode ══▶  fork leg opus
+//! ```
+//!
+//! - [`Engine::offer_for`]: the initial offer is widened with the
+//!   transcodable codecs it lacks (when it has at least one of them:
+//!   otherwise the relay could not convert anyway). Mid-call, while the
+//!   pair transcodes, an offer is restated in the receiving leg's current
+//!   codec, so a re-INVITE (hold, refresh) does not ask a phone for a codec
+//!   it never accepted.
+//! - [`Engine::answer_for`]: an answer whose codec the offerer offered goes
+//!   back unchanged (pass-through, the HD path stays HD); otherwise it is
+//!   restated in the offerer's first transcodable codec, plus its
+//!   `telephone-event` if it offered one.
+//! - Each leg's codec is the first voice codec of the answer on that leg;
+//!   a change goes to the relay as [`MediaCommand::SetCodec`] once the leg
+//!   is open.
+
+use super::Engine;
+use crate::event::{LegCodec, MediaCommand};
+use sdp::codecs::{self, OfferCodec};
+use sdp::{Codec, SessionDescription};
+use uuid::Uuid;
+
+fn transcodable(list: &[OfferCodec], c: &Codec) -> bool {
+    list.iter().any(|o| {
+        o.spec.name.eq_ignore_ascii_case(&c.name)
+            && o.spec.clock_rate == c.clock_rate
+            && o.spec.channels == c.channels
+    })
+}
+
+/// The codec an answer settles a leg on.
+pub(crate) fn leg_codec(answer: &SessionDescription) -> Option<LegCodec> {
+    let voice = codecs::voice_codec(answer)?;
+    Some(LegCodec {
+        name: voice.name,
+        clock_rate: voice.clock_rate,
+        channels: voice.channels,
+        payload_type: voice.payload_type,
+        dtmf: codecs::dtmf_codec(answer).map(|d| (d.payload_type, d.clock_rate)),
+    })
+}
+
+fn as_sdp_codec(c: &LegCodec) -> Vec<Codec> {
+    let mut v = vec![Codec {
+        payload_type: c.payload_type,
+        name: c.name.clone(),
+        clock_rate: c.clock_rate,
+        channels: c.channels,
+        fmtp: None,
+    }];
+    if let Some((pt, clock)) = c.dtmf {
+        v.push(Codec {
+            payload_type: pt,
+            name: "telephone-event".into(),
+            clock_rate: clock,
+            channels: 1,
+            fmtp: Some("0-16".into()),
+        });
+    }
+    v
+}
+
+impl Engine {
+    /// Whether the bridge of `leg` transcodes now (both codecs known and
+    /// different).
+    fn transcoding(&self, leg: Uuid) -> bool {
+        let Some(l) = self.legs.get(&leg) else {
+            return false;
+        };
+        let other = match (l.master(), l.fork()) {
+            (Some(m), _) => m.bridged,
+            (_, Some(f)) => Some(f.master),
+            _ => None,
+        };
+        let Some(other) = other else {
+            return false;
+        };
+        let codec = |id: Uuid| self.legs.get(&id).and_then(|l| l.media.codec.clone());
+        match (codec(leg), codec(other)) {
+            (Some(a), Some(b)) => {
+                !(a.name.eq_ignore_ascii_case(&b.name)
+                    && a.clock_rate == b.clock_rate
+                    && a.channels == b.channels)
+            }
+            _ => false,
+        }
+    }
+
+    /// The offer to send on leg `to` for `offer` received on the other leg
+    /// (`to` is `None` for a fork not created yet: an initial offer).
+    pub(super) fn offer_for(
+        &self,
+        to: Option<Uuid>,
+        offer: &SessionDescription,
+    ) -> SessionDescription {
+        let list = &self.config.transcode;
+        let mut out = offer.clone();
+        if list.is_empty() {
+            return out;
+        }
+        if let Some(to) = to {
+            if self.transcoding(to) {
+                if let Some(c) = self.legs.get(&to).and_then(|l| l.media.codec.clone()) {
+                    codecs::set_codecs(&mut out, &as_sdp_codec(&c));
+                }
+                return out;
+            }
+            if self.legs.get(&to).is_some_and(|l| l.media.codec.is_some()) {
+                // Mid-call on a pass-through pair: carried as offered.
+                return out;
+            }
+        }
+        if codecs::audio_codecs(offer)
+            .iter()
+            .any(|c| transcodable(list, c))
+        {
+            codecs::extend_offer(&mut out, list);
+        }
+        out
+    }
+
+    /// The answer to send on leg `x` for `answer` received on leg `y`,
+    /// where `x_offer` is what `x` offered (`None`: `answer` is really an
+    /// offer, as in a late-offer 200). Records both legs' codecs.
+    pub(super) fn answer_for(
+        &mut self,
+        x: Uuid,
+        y: Uuid,
+        x_offer: Option<&SessionDescription>,
+        answer: &SessionDescription,
+    ) -> SessionDescription {
+        let mut out = answer.clone();
+        let list = self.config.transcode.clone();
+        if let (Some(offer), Some(chosen), false) =
+            (x_offer, codecs::voice_codec(answer), list.is_empty())
+        {
+            let offered = codecs::audio_codecs(offer);
+            if !offered.iter().any(|c| codecs::same_codec(c, &chosen)) {
+                let pick = offered
+                    .iter()
+                    .find(|c| !codecs::is_auxiliary(c) && transcodable(&list, c));
+                if let Some(pick) = pick {
+                    let mut restated = vec![pick.clone()];
+                    restated.extend(
+                        offered
+                            .iter()
+                            .find(|c| c.name.eq_ignore_ascii_case("telephone-event"))
+                            .cloned(),
+                    );
+                    codecs::set_codecs(&mut out, &restated);
+                }
+            }
+        }
+        if x_offer.is_some() {
+            self.set_leg_codec(x, leg_codec(&out));
+            self.set_leg_codec(y, leg_codec(answer));
+        }
+        out
+    }
+
+    /// Stores a leg's codec and tells the relay if it changed and the leg
+    /// is open (an unopened leg gets it when it opens).
+    pub(super) fn set_leg_codec(&mut self, leg: Uuid, codec: Option<LegCodec>) {
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        if l.media.codec == codec {
+            return;
+        }
+        l.media.codec = codec.clone();
+        if l.media.opened {
+            self.media(MediaCommand::SetCodec { leg, codec });
+        }
+    }
+}
