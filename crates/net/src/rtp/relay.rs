@@ -9,8 +9,9 @@
 //! free.
 
 use super::pool::RtpPool;
+use super::transcode::Path;
 use super::worker::{self, Leg, Shared};
-use super::{LegId, LegStats};
+use super::{LegCodec, LegId, LegStats};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
@@ -187,8 +188,10 @@ impl Relay {
     }
 
     /// Packets received on `a`'s sockets are sent from `b`'s sockets to
-    /// `b`'s peer and vice versa (RTP to RTP, RTCP to RTCP), unchanged. Any
-    /// earlier bridge of either leg ends. Both legs must be open.
+    /// `b`'s peer and vice versa (RTP to RTP, RTCP to RTCP): unchanged, or
+    /// converted when the legs' codecs ([`set_codec`](Self::set_codec))
+    /// differ. Any earlier bridge of either leg ends; bridging two legs
+    /// bridged to each other already changes nothing. Both legs must be open.
     pub fn bridge(&self, a: LegId, b: LegId) {
         let inner = &*self.inner;
         let mut control = lock(&inner.control);
@@ -208,7 +211,65 @@ impl Relay {
                 None => return,
             }
         };
-        inner.workers[pa.worker].lock().bridge(pa.slot, pb.slot);
+        let shared = &inner.workers[pa.worker];
+        let codecs = {
+            let table = shared.lock();
+            if table.get(pa.slot).and_then(Leg::partner) == Some(pb.slot) {
+                // Bridged already, on paths `set_codec` keeps up to date.
+                return;
+            }
+            let codec = |slot| table.get(slot).and_then(Leg::codec);
+            (codec(pa.slot), codec(pb.slot))
+        };
+        // Built without the table lock (an Opus encoder takes a while to set
+        // up); the control lock keeps codecs and bridges as they were read.
+        let paths = [Path::new(codecs.0, codecs.1), Path::new(codecs.1, codecs.0)];
+        shared.lock().bridge(pa.slot, pb.slot, paths);
+    }
+
+    /// The codec `leg`'s peer uses (`None`: unknown). When the leg is
+    /// bridged, or once it is, RTP between it and the other leg:
+    ///
+    /// - passes unchanged when either codec is unknown, or both are the
+    ///   same codec with the same payload type (and telephone-event, if the
+    ///   sender has one, is the same too);
+    /// - has its payload type byte rewritten when the codec is the same but
+    ///   the payload types differ (telephone-event included; events the
+    ///   other leg did not negotiate at the same clock rate are dropped);
+    /// - is transcoded when the codecs differ: decoded, re-encoded and sent
+    ///   as the receiving leg's own RTP stream (its SSRC, sequence numbers
+    ///   and timestamps), 20 ms per packet; telephone-events are forwarded
+    ///   in that stream when the other leg has them at the same clock rate;
+    ///   other payload types, and RTCP, are dropped (counted).
+    ///
+    /// A new codec replaces the transcoder (its state starts over); setting
+    /// the same one again changes nothing.
+    pub fn set_codec(&self, leg: LegId, codec: Option<LegCodec>) {
+        let inner = &*self.inner;
+        let control = lock(&inner.control);
+        let Some(&place) = control.legs.get(&leg) else {
+            tracing::debug!(?leg, "set_codec for a leg that is not open");
+            return;
+        };
+        let shared = &inner.workers[place.worker];
+        let partner = {
+            let mut table = shared.lock();
+            let Some(open) = table.get_mut(place.slot) else {
+                return;
+            };
+            if open.codec() == codec {
+                return;
+            }
+            open.set_codec(codec);
+            let partner = open.partner();
+            partner.and_then(|p| Some((p, table.get(p)?.codec())))
+        };
+        let Some((slot, other)) = partner else {
+            return;
+        };
+        // As in `bridge`: built unlocked, installed under the lock.
+        let paths = [Path::new(codec, other), Path::new(other, codec)];
+        shared.lock().set_paths(place.slot, slot, paths);
     }
 
     /// Ends the bridge of `a` (on both sides): its packets are dropped

@@ -4,18 +4,22 @@
 //! its legs are registered, readable, *level-triggered*. On every wake-up it
 //! locks its [`LegTable`] once and, for each ready socket, moves one
 //! datagram: `recv_from` → check the source against the latched peer →
-//! `send_to` from the bridged leg's socket of the same kind. A socket with
+//! `send_to` from the bridged leg's socket of the same kind, unchanged or
+//! along the leg's [`Path`] (payload type rewritten, or transcoded into
+//! zero or more packets of the bridged leg's own stream). A socket with
 //! more datagrams queued is reported again by the next `epoll_wait`, so a
 //! 20 ms RTP stream costs exactly one `recv_from` and one `send_to` per
 //! packet (draining until `WouldBlock`, as edge-triggered polling needs,
 //! adds a failing `recv_from` to nearly every packet), and a flooded
-//! socket cannot starve the others. Nothing is allocated per packet;
-//! counters are plain integers behind the table lock.
+//! socket cannot starve the others. Nothing is allocated per packet (a
+//! transcoding path reuses its buffers; only G.722 allocates inside its
+//! codec crate); counters are plain integers behind the table lock.
 //!
 //! Bridged legs always live on the same worker (the control side moves a
 //! leg when it bridges across workers), so forwarding never crosses threads.
 
-use super::{LegId, LegStats, StreamStats};
+use super::transcode::{Path, Sender};
+use super::{LegCodec, LegId, LegStats, StreamStats};
 use rustix::event::epoll;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -160,6 +164,12 @@ pub(crate) struct Leg {
     /// The slot of the bridged leg (on this worker).
     partner: Option<usize>,
     counters: [StreamStats; 2],
+    /// The codec the peer uses, when the switch said.
+    codec: Option<LegCodec>,
+    /// What RTP received here goes through on its way to the partner.
+    path: Path,
+    /// This leg's own outgoing stream, for packets the relay writes.
+    sender: Sender,
 }
 
 impl Leg {
@@ -178,6 +188,9 @@ impl Leg {
             peers: [None, None],
             partner: None,
             counters: [StreamStats::default(), StreamStats::default()],
+            codec: None,
+            path: Path::Passthrough,
+            sender: Sender::new(id.0 ^ u128::from(rtp_port)),
         }
     }
 
@@ -187,6 +200,21 @@ impl Leg {
 
     pub(crate) fn rtp_port(&self) -> u16 {
         self.rtp_port
+    }
+
+    pub(crate) fn codec(&self) -> Option<LegCodec> {
+        self.codec
+    }
+
+    /// Records the peer's codec; the paths of a bridge through this leg are
+    /// the caller's to update ([`LegTable::set_paths`]).
+    pub(crate) fn set_codec(&mut self, codec: Option<LegCodec>) {
+        self.codec = codec;
+    }
+
+    /// The slot of the bridged leg.
+    pub(crate) fn partner(&self) -> Option<usize> {
+        self.partner
     }
 
     /// Where datagrams of `kind` for this leg's peer go: the latched source;
@@ -273,8 +301,28 @@ impl LegTable {
         self.slots.get_mut(slot)?.as_mut()
     }
 
-    /// Bridges the legs in slots `a` and `b`, ending their earlier bridges.
-    pub(crate) fn bridge(&mut self, a: usize, b: usize) {
+    pub(crate) fn get(&self, slot: usize) -> Option<&Leg> {
+        self.slots.get(slot)?.as_ref()
+    }
+
+    /// The legs in two different slots, both mutable.
+    fn pair_mut(&mut self, a: usize, b: usize) -> Option<(&mut Leg, &mut Leg)> {
+        let (la, lb) = if a < b {
+            let (low, high) = self.slots.split_at_mut(b);
+            (low.get_mut(a)?, high.first_mut()?)
+        } else if b < a {
+            let (low, high) = self.slots.split_at_mut(a);
+            let (lb, la) = (low.get_mut(b)?, high.first_mut()?);
+            (la, lb)
+        } else {
+            return None;
+        };
+        Some((la.as_mut()?, lb.as_mut()?))
+    }
+
+    /// Bridges the legs in slots `a` and `b`, ending their earlier bridges;
+    /// `paths`: for RTP from `a` to `b`, and from `b` to `a`.
+    pub(crate) fn bridge(&mut self, a: usize, b: usize, paths: [Path; 2]) {
         self.unbridge(a);
         self.unbridge(b);
         if let Some(leg) = self.get_mut(a) {
@@ -283,16 +331,32 @@ impl LegTable {
         if let Some(leg) = self.get_mut(b) {
             leg.partner = Some(a);
         }
+        self.set_paths(a, b, paths);
+    }
+
+    /// Replaces the paths of the bridge between `a` and `b` (if they are
+    /// still bridged to each other).
+    pub(crate) fn set_paths(&mut self, a: usize, b: usize, [ab, ba]: [Path; 2]) {
+        if let Some((la, lb)) = self.pair_mut(a, b) {
+            if la.partner == Some(b) && lb.partner == Some(a) {
+                la.path = ab;
+                lb.path = ba;
+            }
+        }
     }
 
     /// Ends the bridge of the leg in `slot`, on both sides.
     pub(crate) fn unbridge(&mut self, slot: usize) {
-        let Some(partner) = self.get_mut(slot).and_then(|leg| leg.partner.take()) else {
+        let Some(partner) = self.get_mut(slot).and_then(|leg| {
+            leg.path = Path::Passthrough;
+            leg.partner.take()
+        }) else {
             return;
         };
         if let Some(other) = self.get_mut(partner) {
             if other.partner == Some(slot) {
                 other.partner = None;
+                other.path = Path::Passthrough;
             }
         }
     }
@@ -343,25 +407,55 @@ impl LegTable {
             counters.dropped_unrouted += 1;
             return;
         };
-        let Some(out) = self.get_mut(partner) else {
+        let Some((leg, out)) = self.pair_mut(slot, partner) else {
             return;
         };
         let Some(to) = out.destination(kind) else {
-            if let Some(leg) = self.get_mut(slot) {
-                leg.counters[kind].dropped_unrouted += 1;
-            }
+            leg.counters[kind].dropped_unrouted += 1;
             return;
         };
-        let counters = &mut out.counters[kind];
-        match out.sockets[kind].send_to(&buf[..len], to) {
-            Ok(_) => {
-                counters.sent_packets += 1;
-                counters.sent_bytes += len as u64;
+        let packet = &mut buf[..len];
+        if kind == RTCP {
+            if leg.path.transcodes() {
+                // It would report on streams the peer never sees (other
+                // SSRCs, counts, timestamps).
+                leg.counters[RTCP].dropped_unrouted += 1;
+            } else {
+                send(&out.sockets[RTCP], &mut out.counters[RTCP], packet, to);
             }
-            Err(e) => {
-                counters.send_errors += 1;
-                tracing::trace!(%to, error = %e, "RTP send failed");
+            return;
+        }
+        match &mut leg.path {
+            Path::Passthrough => send(&out.sockets[RTP], &mut out.counters[RTP], packet, to),
+            Path::Rewrite(rewrite) => match rewrite.apply(packet) {
+                Ok(()) => send(&out.sockets[RTP], &mut out.counters[RTP], packet, to),
+                Err(why) => why.count(&mut leg.counters[RTP]),
+            },
+            Path::Transcode(transcode) => {
+                let Leg {
+                    sockets,
+                    counters,
+                    sender,
+                    ..
+                } = out;
+                transcode.handle_rtp(packet, &mut leg.counters[RTP], sender, |p| {
+                    send(&sockets[RTP], &mut counters[RTP], p, to)
+                });
             }
+        }
+    }
+}
+
+/// Sends `packet` to `to` from `socket`, counting it in `counters`.
+fn send(socket: &UdpSocket, counters: &mut StreamStats, packet: &[u8], to: SocketAddr) {
+    match socket.send_to(packet, to) {
+        Ok(_) => {
+            counters.sent_packets += 1;
+            counters.sent_bytes += packet.len() as u64;
+        }
+        Err(e) => {
+            counters.send_errors += 1;
+            tracing::trace!(%to, error = %e, "RTP send failed");
         }
     }
 }
