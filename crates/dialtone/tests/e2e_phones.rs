@@ -97,6 +97,260 @@ fn two_baresips_call_with_media_both_ways() {
     assert_eq!(d.stop().code(), Some(0));
 }
 
+/// Transcoding: an Opus-only baresip (100, sending 1 kHz) calls a
+/// PCMU-only baresip (200, sending 440 Hz). They share no codec, so
+/// Dialtone answers each in its own and converts between them; each side's
+/// decoded audio (dumped by baresip's sndfile module) carries the other's
+/// tone at its frequency.
+#[test]
+fn a_tone_crosses_an_opus_pcmu_bridge_with_its_frequency_intact() {
+    if !installed(BARESIP) {
+        return;
+    }
+    let d = Dialtone::start("transcode", &format!("transcoding = true\n{MD5_ONLY}"), &[]);
+    let opus = Audio {
+        codecs: vec!["opus.so"],
+        tone_hz: 1000,
+        dump: true,
+    };
+    let pcmu = Audio {
+        codecs: vec!["g711.so"],
+        tone_hz: 440,
+        dump: true,
+    };
+    let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &opus);
+    let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &pcmu);
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    wait_registered(&d, &["100", "200"], &phones);
+
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (m, o) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    print_media(
+        "baresip opus -> baresip pcmu",
+        wait_media_both_ways(&d, &m, &o, &phones),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    alice.command("hangup", "", &d, &phones);
+    wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    bob.wait_no_call(&d, &phones);
+    alice.wait_no_call(&d, &phones);
+
+    let heard_by_bob = dominant_hz(&decoded_dump(&bob.dir, &d, &phones));
+    let heard_by_alice = dominant_hz(&decoded_dump(&alice.dir, &d, &phones));
+    println!(
+        "transcoding: bob (PCMU) heard {heard_by_bob} Hz, alice (Opus) heard {heard_by_alice} Hz"
+    );
+    assert!(
+        (heard_by_bob - 1000.0).abs() <= 20.0,
+        "bob heard {heard_by_bob} Hz"
+    );
+    assert!(
+        (heard_by_alice - 440.0).abs() <= 10.0,
+        "alice heard {heard_by_alice} Hz"
+    );
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// Mute and hold on the audio: alice (100, sending 1 kHz) calls bob (200,
+/// sending 440 Hz). Muting alice's call `out` silences her for bob while
+/// she still hears him (read from the audio each phone decoded: baresip's
+/// sndfile dumps). Holding bob's call re-INVITEs him `sendonly`: he stops
+/// sending (and anything he sent would be silenced), so alice decodes
+/// nothing of him until the resume, after which she hears him again; the
+/// relay keeps sending bob a stream (of silence) all along. (baresip's
+/// decoded-audio dump stops at a re-INVITE, so what bob hears while held
+/// is checked on the relay's counters and, for the silence itself, in
+/// `net`'s `relay_mute` tests.)
+#[test]
+fn mute_and_hold_silence_the_right_party() {
+    if !installed(BARESIP) {
+        return;
+    }
+    let d = Dialtone::start("mute-hold", MD5_ONLY, &[]);
+    let tone = |hz| Audio {
+        codecs: vec!["g711.so"],
+        tone_hz: hz,
+        dump: true,
+    };
+    let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &tone(1000));
+    let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &tone(440));
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    wait_registered(&d, &["100", "200"], &phones);
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (m, o) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    let start = Instant::now();
+    let (mid, oid) = (m["id"].as_str().unwrap(), o["id"].as_str().unwrap());
+    let phase = Duration::from_millis(2500);
+    std::thread::sleep(phase);
+    let t_mute = start.elapsed();
+    let (status, call) = d.post(
+        &format!("/v1/calls/{mid}/mute"),
+        Some(&serde_json::json!({"direction": "out"})),
+    );
+    assert_eq!(status, 200, "{call}");
+    assert_eq!(call["mute_direction"], "out");
+    std::thread::sleep(phase);
+    let t_hold = start.elapsed();
+    let (status, call) = d.delete(&format!("/v1/calls/{mid}/mute"));
+    assert_eq!(
+        (status, &call["mute_direction"]),
+        (200, &Value::Null),
+        "{call}"
+    );
+    let sent_to_bob = |d: &Dialtone| {
+        d.get(&format!("/v1/calls/{oid}/stats")).1["outbound-rtp"]["packetsSent"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let (status, call) = d.post(&format!("/v1/calls/{oid}/hold"), None);
+    assert_eq!(status, 200, "{call}");
+    let before_hold = sent_to_bob(&d);
+    std::thread::sleep(phase);
+    let during_hold = sent_to_bob(&d) - before_hold;
+    let (status, call) = d.delete(&format!("/v1/calls/{oid}/hold"));
+    assert_eq!(status, 200, "{call}");
+    std::thread::sleep(phase);
+    let t_end = start.elapsed();
+    alice.command("hangup", "", &d, &phones);
+    wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    bob.wait_no_call(&d, &phones);
+    alice.wait_no_call(&d, &phones);
+
+    let heard_by_bob = decoded_dump(&bob.dir, &d, &phones);
+    let heard_by_alice = decoded_dump(&alice.dir, &d, &phones);
+    // Until the hold, packets flow all the time both ways (muted ones
+    // carry silence), so the dumps run in step with the clock. Windows are
+    // trimmed by 0.6 s for call set-up and the API round trip.
+    let trim = Duration::from_millis(600);
+    let talk = (trim, t_mute - trim);
+    let muted = (t_mute + trim, t_hold - trim);
+    let level = |f: &media::Frame, hz: f64, (a, b): (Duration, Duration)| tone_level(f, hz, a, b);
+    let alice_secs = heard_by_alice.samples.len() as f64 / f64::from(heard_by_alice.rate);
+    let last_second = (
+        Duration::from_secs_f64((alice_secs - 1.2).max(0.0)),
+        Duration::from_secs_f64((alice_secs - 0.2).max(0.0)),
+    );
+    let report = format!(
+        "bob hears 1 kHz: talking {:.0}, alice muted {:.0}; alice hears 440 Hz: talking {:.0}, while muted {:.0}, last second {:.0}; \
+         alice decoded {alice_secs:.1} s of a {:.1} s call; relay sent bob {during_hold} packets while he was held",
+        level(&heard_by_bob, 1000.0, talk),
+        level(&heard_by_bob, 1000.0, muted),
+        level(&heard_by_alice, 440.0, talk),
+        level(&heard_by_alice, 440.0, muted),
+        level(&heard_by_alice, 440.0, last_second),
+        t_end.as_secs_f64(),
+    );
+    println!("mute/hold: {report}");
+    let loud = |x: f64| x > 300.0;
+    let silent = |x: f64| x < 30.0;
+    assert!(loud(level(&heard_by_bob, 1000.0, talk)), "{report}");
+    assert!(
+        silent(level(&heard_by_bob, 1000.0, muted)),
+        "alice muted out: {report}"
+    );
+    assert!(loud(level(&heard_by_alice, 440.0, talk)), "{report}");
+    assert!(
+        loud(level(&heard_by_alice, 440.0, muted)),
+        "alice still hears bob: {report}"
+    );
+    // Held: alice got nothing of bob for about the hold's length...
+    assert!(
+        alice_secs < (t_end - phase + trim).as_secs_f64(),
+        "alice heard bob while he was held: {report}"
+    );
+    // ... and hears him again after the resume.
+    assert!(
+        loud(level(&heard_by_alice, 440.0, last_second)),
+        "resumed: {report}"
+    );
+    // Bob, held, still got a stream (silence, see relay_mute): about 50/s.
+    assert!(during_hold > 80, "{report}");
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// RMS amplitude of the `hz` component of `audio` between `from` and `to`
+/// (seconds from the start of the dump).
+fn tone_level(audio: &media::Frame, hz: f64, from: Duration, to: Duration) -> f64 {
+    let rate = f64::from(audio.rate);
+    let a = ((from.as_secs_f64() * rate) as usize).min(audio.samples.len());
+    let b = ((to.as_secs_f64() * rate) as usize).min(audio.samples.len());
+    let window = &audio.samples[a..b];
+    if window.is_empty() {
+        return 0.0;
+    }
+    let k = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in window {
+        let s0 = f64::from(x) + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = (s1 * s1 + s2 * s2 - k * s1 * s2).max(0.0);
+    // |X(f)| = A * N / 2 for a sine of amplitude A; RMS = A / sqrt(2).
+    2.0 * power.sqrt() / window.len() as f64 / std::f64::consts::SQRT_2
+}
+
+/// The audio a baresip decoded during its call: the largest `*dec*.wav`
+/// its sndfile module wrote.
+fn decoded_dump(dir: &Path, d: &Dialtone, phones: &[&dyn Phone]) -> media::Frame {
+    let mut dumps: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            name.contains("dec") && name.ends_with(".wav")
+        })
+        .map(|p| (std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0), p))
+        .collect();
+    dumps.sort();
+    let Some((_, path)) = dumps.pop() else {
+        panic!(
+            "no decoded-audio dump in {}\n{}",
+            dir.display(),
+            diag(d, phones)
+        );
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    media::wav::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The strongest frequency (10 Hz steps, 100-3400 Hz) in one second of
+/// `audio` taken after its first half second.
+fn dominant_hz(audio: &media::Frame) -> f64 {
+    let rate = f64::from(audio.rate);
+    let start = (audio.rate / 2) as usize;
+    let end = (start + audio.rate as usize).min(audio.samples.len());
+    assert!(
+        end > start + (audio.rate / 4) as usize,
+        "too little audio: {} samples",
+        audio.samples.len()
+    );
+    let window = &audio.samples[start..end];
+    let power = |hz: f64| {
+        let k = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for &x in window {
+            let s0 = f64::from(x) + k * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        s1 * s1 + s2 * s2 - k * s1 * s2
+    };
+    (10..=340)
+        .map(|i| f64::from(i) * 10.0)
+        .max_by(|a, b| power(*a).total_cmp(&power(*b)))
+        .unwrap()
+}
+
 /// Linphone (100) calls baresip (200): media both ways, then Linphone
 /// hangs up.
 #[test]
@@ -196,6 +450,24 @@ trait Phone {
     fn describe(&self) -> String;
 }
 
+/// A baresip's audio: the codec modules it loads, the tone it sends (its
+/// microphone), and whether it dumps the audio it decodes to WAV files.
+struct Audio {
+    codecs: Vec<&'static str>,
+    tone_hz: u32,
+    dump: bool,
+}
+
+impl Default for Audio {
+    fn default() -> Audio {
+        Audio {
+            codecs: vec!["g711.so"],
+            tone_hz: 440,
+            dump: false,
+        }
+    }
+}
+
 /// A baresip instance with its own config directory; killed on drop.
 struct Baresip {
     child: Child,
@@ -223,6 +495,17 @@ impl Baresip {
     /// Starts baresip for `extension` registering at `d`, answering calls
     /// by itself if `auto_answer`, and waits until its control port opens.
     fn start(d: &Dialtone, extension: &str, password: &str, auto_answer: bool) -> Baresip {
+        Baresip::start_with(d, extension, password, auto_answer, &Audio::default())
+    }
+
+    /// [`Baresip::start`] with its codecs, tone and audio dump chosen.
+    fn start_with(
+        d: &Dialtone,
+        extension: &str,
+        password: &str,
+        auto_answer: bool,
+        audio: &Audio,
+    ) -> Baresip {
         let dir = d.dir.join(format!("baresip-{extension}"));
         std::fs::create_dir_all(&dir).unwrap();
         let sip_port = free_port_pair();
@@ -237,6 +520,26 @@ impl Baresip {
             (
                 "answermode",
                 if auto_answer { "auto" } else { "manual" }.to_owned(),
+            ),
+            ("tone_hz", audio.tone_hz.to_string()),
+            (
+                "codec_modules",
+                audio
+                    .codecs
+                    .iter()
+                    .map(|m| format!("module\t\t\t{m}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            (
+                "dump_modules",
+                if audio.dump {
+                    // sndfile writes what baresip encodes and decodes, as
+                    // WAV files, into snd_path.
+                    format!("module\t\t\tsndfile.so\nsnd_path\t\t{}", dir.display())
+                } else {
+                    String::new()
+                },
             ),
         ];
         std::fs::write(dir.join("config"), template("baresip.conf", &vars)).unwrap();

@@ -13,4 +13,7 @@ pub enum EngineError {
     /// The call has already ended.
     #[error("the call has already ended")]
     CallEnded,
+    /// The operation needs an answered call (status `progressing`).
+    #[error("the call is not answered (media controls need status progressing)")]
+    NotAnswered,
 }

@@ -35,6 +35,16 @@ pub enum MediaCommand {
     /// they name the same codec with different payload types, it rewrites
     /// the payload type. Only for open legs.
     SetCodec { leg: Uuid, codec: Option<LegCodec> },
+    /// Mute the leg's audio (seed `001`, "Mute"): `In`, its party hears
+    /// nothing from the bridge; `Out`, nothing it sends goes on; `Both`;
+    /// `None` lifts it.
+    Mute {
+        leg: Uuid,
+        direction: Option<model::MuteDirection>,
+    },
+    /// The leg is on hold (`on`) or resumed: its party hears no one (music
+    /// on hold where the relay plays it) and no one hears it.
+    Hold { leg: Uuid, on: bool },
 }
 
 /// A leg's negotiated codec, as its SDP names it.

@@ -26,6 +26,9 @@ pub(crate) struct LegMedia {
     last_sent: Option<String>,
     /// The codec settled on this leg, as last told to the relay.
     pub codec: Option<crate::LegCodec>,
+    /// Put on hold through the API: every description sent on this leg
+    /// says `sendonly` (or `inactive` where the peer does not send).
+    pub held: bool,
 }
 
 impl LegMedia {
@@ -38,6 +41,7 @@ impl LegMedia {
             version: 1,
             last_sent: None,
             codec: None,
+            held: false,
         }
     }
 
@@ -54,6 +58,17 @@ impl LegMedia {
             .map(|i| if Some(i) == audio { port } else { 0 })
             .collect();
         sdp.rewrite_addresses(&public_ip.to_string(), &ports);
+        if let (true, Some(i)) = (self.held, audio) {
+            // RFC 3264 §8.4: hold is `sendonly` (we still send: music or
+            // silence), `inactive` when the peer itself does not send.
+            let session = sdp.direction();
+            let m = &mut sdp.media[i];
+            let held = match m.direction_or(session) {
+                sdp::Direction::SendRecv | sdp::Direction::SendOnly => sdp::Direction::SendOnly,
+                sdp::Direction::RecvOnly | sdp::Direction::Inactive => sdp::Direction::Inactive,
+            };
+            m.set_direction(held);
+        }
         sdp.origin.username = "dialtone".into();
         sdp.origin.session_id = self.session_id.to_string();
         sdp.origin.session_version = self.version;

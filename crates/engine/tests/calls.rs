@@ -823,6 +823,104 @@ fn transcoding_off_passes_codec_lists_untouched() {
 }
 
 #[test]
+fn mute_is_recorded_on_the_call_and_sent_to_the_relay() {
+    use model::MuteDirection::*;
+    let mut w = world(30);
+    w.phone("bob").on_invite = OnInvite::Ring;
+    w.with("alice", |p, now| p.invite(now, "200"));
+    assert!(w.run_until(|w| w.records().iter().any(|c| c.status == Ringing)));
+    let ringing = w.master().id;
+    assert_eq!(
+        w.engine.set_mute(w.now(), ringing, Some(In)),
+        Err(engine::EngineError::NotAnswered)
+    );
+    assert_eq!(
+        w.engine.set_mute(w.now(), Uuid::nil(), Some(In)),
+        Err(engine::EngineError::UnknownCall)
+    );
+    w.engine.hangup(w.now(), ringing).unwrap();
+    assert!(w.run_until(|w| w.all_ended()), "{}", w.ladder);
+
+    let mut w = world(31);
+    answered_call(&mut w);
+    let (m, f) = (w.master(), w.forks()[0].clone());
+    let updates = w.call_events(f.id).len();
+    w.engine.set_mute(w.now(), f.id, Some(Out)).unwrap();
+    w.pump();
+    assert_eq!(w.record(f.id).mute_direction, Some(Out));
+    assert_eq!(w.record(m.id).mute_direction, None, "only the call named");
+    assert_eq!(w.call_events(f.id).len(), updates + 1, "one call_updated");
+    let mute = |w: &World| {
+        w.media_commands()
+            .into_iter()
+            .filter(|c| matches!(c, MediaCommand::Mute { .. }))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        mute(&w),
+        [MediaCommand::Mute {
+            leg: f.id,
+            direction: Some(Out)
+        }]
+    );
+    w.engine.set_mute(w.now(), f.id, Some(Out)).unwrap();
+    w.pump();
+    assert_eq!(mute(&w).len(), 1, "the same setting again changes nothing");
+    w.engine.set_mute(w.now(), f.id, None).unwrap();
+    w.pump();
+    assert_eq!(w.record(f.id).mute_direction, None);
+    assert_eq!(mute(&w).len(), 2);
+    w.with("alice", |p, now| p.bye(now));
+    assert!(w.run_until(|w| w.all_ended()), "{}", w.ladder);
+    assert_eq!(
+        w.engine.set_mute(w.now(), f.id, Some(Both)),
+        Err(engine::EngineError::CallEnded)
+    );
+}
+
+#[test]
+fn hold_reoffers_sendonly_to_the_held_party_and_resume_sendrecv() {
+    let mut w = world(32);
+    answered_call(&mut w);
+    let f = w.forks()[0].clone();
+    let offers = w.phone_ref("bob").offers_received.len();
+    w.engine.set_hold(w.now(), f.id, true).unwrap();
+    w.pump();
+    assert!(w.run_until(|w| w.phone_ref("bob").offers_received.len() == offers + 1));
+    w.run_for(Duration::from_secs(1));
+    let held = sdp(w.phone_ref("bob").offers_received.last().unwrap());
+    assert_eq!(held.media[0].direction(), sdp::Direction::SendOnly);
+    let first = sdp(&w.phone_ref("bob").offers_received[0]);
+    assert!(held.origin.session_version > first.origin.session_version);
+    assert_eq!(
+        held.media[0].port, first.media[0].port,
+        "same anchored port"
+    );
+    assert!(w.media_commands().contains(&MediaCommand::Hold {
+        leg: f.id,
+        on: true
+    }));
+    assert_eq!(w.record(f.id).status, Progressing, "a held call stays up");
+
+    w.engine.set_hold(w.now(), f.id, false).unwrap();
+    w.pump();
+    assert!(w.run_until(|w| w.phone_ref("bob").offers_received.len() == offers + 2));
+    let resumed = sdp(w.phone_ref("bob").offers_received.last().unwrap());
+    assert_eq!(resumed.media[0].direction(), sdp::Direction::SendRecv);
+    assert!(w.media_commands().contains(&MediaCommand::Hold {
+        leg: f.id,
+        on: false
+    }));
+    w.with("alice", |p, now| p.bye(now));
+    assert!(w.run_until(|w| w.all_ended()), "{}", w.ladder);
+    assert_eq!(
+        outcome(&w.record(f.id)),
+        (Some(Local), Some(Normal), Some(200))
+    );
+    w.assert_clean();
+}
+
+#[test]
 fn overloaded_switch_refuses_new_calls_with_503_and_finishes_the_ones_it_has() {
     let mut w = world(27);
     answered_call(&mut w); // alice -> bob, up before the overload

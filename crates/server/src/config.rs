@@ -198,7 +198,7 @@ impl Config {
                     .or(f.max_call_duration)
                     .unwrap_or(4 * 3600),
             ),
-            transcoding: o.transcoding.or(f.transcoding).unwrap_or(false),
+            transcoding: o.transcoding.or(f.transcoding).unwrap_or(true),
             extensions: f.extensions,
         };
         config.check()?;

@@ -358,8 +358,14 @@ fn media(relay: &Relay, stats: &crate::api::FinalStats, cmd: engine::MediaComman
             remote_hint,
         } => relay.set_remote_hint(leg(id), remote_hint),
         M::Bridge { a, b } => relay.bridge(leg(a), leg(b)),
-        // The relay cannot transcode yet: the server leaves transcoding off.
-        M::SetCodec { .. } => {}
+        M::SetCodec { leg: id, codec } => relay_codec(relay, id, codec),
+        M::Mute { leg: id, direction } => {
+            use model::MuteDirection as D;
+            let hear = matches!(direction, Some(D::In | D::Both));
+            let speak = matches!(direction, Some(D::Out | D::Both));
+            relay.set_mute(leg(id), hear, speak);
+        }
+        M::Hold { leg: id, on } => relay.set_hold(leg(id), on),
         M::CloseLeg { leg: id } => {
             if let Some(last) = relay.stats(leg(id)) {
                 stats.keep(id, last);
@@ -491,4 +497,18 @@ pub fn default_route_ip() -> IpAddr {
         })
         .map(|a| a.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// Tells the relay a leg's codec; one `media` has no codec for (an SDP
+/// name it does not know) is relayed as it is.
+fn relay_codec(relay: &Relay, id: Uuid, codec: Option<engine::LegCodec>) {
+    let codec = codec.and_then(|c| {
+        let kind = media::codec::CodecKind::from_rtpmap(&c.name, c.clock_rate)?;
+        Some(net::rtp::LegCodec {
+            codec: kind,
+            payload_type: c.payload_type,
+            dtmf: c.dtmf,
+        })
+    });
+    relay.set_codec(leg(id), codec);
 }

@@ -137,6 +137,49 @@ impl SwitchHandle {
             .map_err(|_| stopped())?
     }
 
+    /// Mutes (`Some`) or unmutes (`None`) a live, answered call; the call
+    /// as it is now. `conflict` when it is not answered or already ended,
+    /// `not_found` when the switch does not hold it.
+    pub async fn set_mute(
+        &self,
+        id: Uuid,
+        direction: Option<model::MuteDirection>,
+    ) -> Result<Call, ApiError> {
+        self.handle
+            .with_now(move |EngineIo(e, _), now| {
+                e.set_mute(now, id, direction).map_err(|err| match err {
+                    engine::EngineError::UnknownCall => {
+                        ApiError::not_found(format!("call {id} is not live (finished or unknown)"))
+                    }
+                    other => ApiError::conflict(format!("call {id}: {other}")),
+                })?;
+                e.call(id)
+                    .cloned()
+                    .ok_or_else(|| ApiError::not_found(format!("call {id} does not exist")))
+            })
+            .await
+            .map_err(|_| stopped())?
+    }
+
+    /// Puts a live, answered call on hold (`true`) or resumes it; errors
+    /// as [`SwitchHandle::set_mute`].
+    pub async fn set_hold(&self, id: Uuid, on: bool) -> Result<Call, ApiError> {
+        self.handle
+            .with_now(move |EngineIo(e, _), now| {
+                e.set_hold(now, id, on).map_err(|err| match err {
+                    engine::EngineError::UnknownCall => {
+                        ApiError::not_found(format!("call {id} is not live (finished or unknown)"))
+                    }
+                    other => ApiError::conflict(format!("call {id}: {other}")),
+                })?;
+                e.call(id)
+                    .cloned()
+                    .ok_or_else(|| ApiError::not_found(format!("call {id} does not exist")))
+            })
+            .await
+            .map_err(|_| stopped())?
+    }
+
     /// The live state of a call the switch still holds.
     pub async fn call(&self, id: Uuid) -> Option<Call> {
         self.handle

@@ -159,6 +159,10 @@ impl Dialtone {
         http(self.http, "POST", path, body).expect("HTTP POST")
     }
 
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        http(self.http, "DELETE", path, None).expect("HTTP DELETE")
+    }
+
     /// Every call record, following pagination.
     pub fn all_calls(&self) -> Vec<Value> {
         let mut out = Vec::new();

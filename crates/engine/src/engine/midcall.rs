@@ -3,10 +3,14 @@
 //! through, and the RFC 4028 refreshes the engine sends itself.
 
 use super::{capabilities, ending::Cause, Engine, Purpose, Relay, ServerSide, ALLOW};
+use crate::error::EngineError;
+use crate::event::MediaCommand;
 use crate::media::parse_body;
 use crate::session_timer::{self, SessionTimer};
 use crate::timers::LegTimer;
 use bytes::Bytes;
+use model::CallStatus;
+use sdp::SessionDescription;
 use sip::{Header, HeaderName, Method, Request, Response};
 use sip_core::{DialogId, ServerTxKey};
 use std::time::{Duration, Instant};
@@ -329,6 +333,48 @@ impl Engine {
                 self.set_leg_timer(id, LegTimer::SessionRefresh, now + REFRESH_RETRY);
             }
         }
+    }
+
+    /// Puts an answered call on hold (or takes it off): a re-INVITE on its
+    /// leg re-offering the last description with `sendonly` (`sendrecv`
+    /// again to resume), answered like a session refresh.
+    pub fn set_hold(&mut self, now: Instant, id: Uuid, on: bool) -> Result<(), EngineError> {
+        let leg = self.legs.get_mut(&id).ok_or(EngineError::UnknownCall)?;
+        if !leg.is_active() {
+            return Err(EngineError::CallEnded);
+        }
+        if leg.call.status != CallStatus::Progressing {
+            return Err(EngineError::NotAnswered);
+        }
+        if leg.media.held == on {
+            return Ok(());
+        }
+        leg.media.held = on;
+        let last = leg
+            .media
+            .last_sent()
+            .and_then(|t| SessionDescription::parse(t).ok());
+        if let Some(mut sdp) = last {
+            if !on {
+                if let Some(m) = sdp
+                    .media
+                    .iter_mut()
+                    .find(|m| m.media == "audio" && !m.is_rejected())
+                {
+                    m.set_direction(sdp::Direction::SendRecv);
+                }
+            }
+            // Re-anchoring our own description applies (or lifts) the hold
+            // direction and bumps its version.
+            leg.media.anchor(&sdp, self.config.public_ip);
+        }
+        let opened = leg.media.opened;
+        if opened {
+            self.media(MediaCommand::Hold { leg: id, on });
+        }
+        self.send_refresh(now, id);
+        self.drain(now);
+        Ok(())
     }
 
     pub(super) fn on_refresh_response(

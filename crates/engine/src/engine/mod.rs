@@ -288,6 +288,42 @@ impl Engine {
         Ok(())
     }
 
+    /// Mutes (or with `None` unmutes) an answered call's audio, as the
+    /// seed's "Mute" diagrams: `In`, the call's party hears nothing of the
+    /// others; `Out`, nothing it says reaches them; `Both`. Recorded as
+    /// `mute_direction` (with a `call_updated` event) and carried out by
+    /// the relay ([`MediaCommand::Mute`]). Setting what is already set
+    /// changes nothing.
+    pub fn set_mute(
+        &mut self,
+        now: Instant,
+        call: Uuid,
+        direction: Option<model::MuteDirection>,
+    ) -> Result<(), EngineError> {
+        let utc = self.wall.utc(now);
+        let leg = self.legs.get_mut(&call).ok_or(EngineError::UnknownCall)?;
+        if !leg.is_active() {
+            return Err(EngineError::CallEnded);
+        }
+        if leg.call.status != CallStatus::Progressing {
+            return Err(EngineError::NotAnswered);
+        }
+        if leg.call.mute_direction == direction {
+            return Ok(());
+        }
+        leg.call.mute_direction = direction;
+        leg.call.tm_update = utc;
+        let opened = leg.media.opened;
+        self.emit(EventType::CallUpdated, call);
+        if opened {
+            self.media(MediaCommand::Mute {
+                leg: call,
+                direction,
+            });
+        }
+        Ok(())
+    }
+
     /// Graceful shutdown: every active call ends (`hangup_by: local`):
     /// BYE if answered (`normal`), CANCEL to unanswered callees and 503 to
     /// unanswered callers (`failed`: another server may take the call).

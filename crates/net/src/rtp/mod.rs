@@ -165,6 +165,10 @@ pub struct StreamStats {
     /// RTP packets dropped by a transcoding bridge because they came after
     /// a later one (reordered or duplicated).
     pub dropped_late: u64,
+    /// RTP packets not relayed because a mute or hold was in force and
+    /// their payload could not be turned into silence (a codec other than
+    /// G.711, telephone-events). G.711 packets go on carrying silence.
+    pub dropped_muted: u64,
     /// RTP packets whose audio a transcoding bridge decoded for the bridged
     /// leg (counted on the receiving leg).
     pub transcoded_packets: u64,

@@ -272,6 +272,27 @@ impl Relay {
         shared.lock().set_paths(place.slot, slot, paths);
     }
 
+    /// Mutes a leg as the seed's "Mute" says: `hear`, its peer hears
+    /// nothing of the bridge; `speak`, nothing its peer sends goes on.
+    /// G.711 audio is replaced by silence (the stream goes on); other
+    /// payloads are dropped (counted as `dropped_muted`).
+    pub fn set_mute(&self, leg: LegId, hear: bool, speak: bool) {
+        if self
+            .inner
+            .with_leg(leg, |l| l.set_mute(hear, speak))
+            .is_none()
+        {
+            tracing::debug!(?leg, "set_mute for a leg that is not open");
+        }
+    }
+
+    /// Holds a leg (or resumes it): both ways silent, whatever its mute.
+    pub fn set_hold(&self, leg: LegId, held: bool) {
+        if self.inner.with_leg(leg, |l| l.set_held(held)).is_none() {
+            tracing::debug!(?leg, "set_hold for a leg that is not open");
+        }
+    }
+
     /// Ends the bridge of `a` (on both sides): its packets are dropped
     /// (counted as unrouted) until it is bridged again.
     pub fn unbridge(&self, a: LegId) {

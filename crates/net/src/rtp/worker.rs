@@ -170,6 +170,10 @@ pub(crate) struct Leg {
     path: Path,
     /// This leg's own outgoing stream, for packets the relay writes.
     sender: Sender,
+    /// Muted through the API: `[in, out]` (its peer hears nothing / is
+    /// heard by no one), and held (both).
+    muted: [bool; 2],
+    held: bool,
 }
 
 impl Leg {
@@ -191,6 +195,8 @@ impl Leg {
             codec: None,
             path: Path::Passthrough,
             sender: Sender::new(id.0 ^ u128::from(rtp_port)),
+            muted: [false, false],
+            held: false,
         }
     }
 
@@ -213,6 +219,25 @@ impl Leg {
     }
 
     /// The slot of the bridged leg.
+    /// Mutes what the peer hears (`hear`) and what it says (`speak`).
+    pub(crate) fn set_mute(&mut self, hear: bool, speak: bool) {
+        self.muted = [hear, speak];
+    }
+
+    pub(crate) fn set_held(&mut self, held: bool) {
+        self.held = held;
+    }
+
+    /// Whether the peer must hear nothing of the bridge.
+    fn deaf(&self) -> bool {
+        self.held || self.muted[0]
+    }
+
+    /// Whether nothing the peer says may go on.
+    fn silenced(&self) -> bool {
+        self.held || self.muted[1]
+    }
+
     pub(crate) fn partner(&self) -> Option<usize> {
         self.partner
     }
@@ -415,6 +440,10 @@ impl LegTable {
             return;
         };
         let packet = &mut buf[..len];
+        if kind == RTP && (leg.silenced() || out.deaf()) && !silence(packet, leg.codec) {
+            leg.counters[RTP].dropped_muted += 1;
+            return;
+        }
         if kind == RTCP {
             if leg.path.transcodes() {
                 // It would report on streams the peer never sees (other
@@ -444,6 +473,30 @@ impl LegTable {
             }
         }
     }
+}
+
+/// Mute and hold: overwrites a G.711 packet's audio with silence (µ-law
+/// 0xFF, A-law 0xD5, ITU-T G.711), so the stream and its timing go on and
+/// the listener hears true silence rather than a gap its phone may fill or
+/// report as a dead line. `false` for anything else (other codecs,
+/// telephone-events, malformed packets): the caller drops it.
+fn silence(packet: &mut [u8], codec: Option<LegCodec>) -> bool {
+    use media::codec::CodecKind;
+    let Ok(h) = super::packet::Header::parse(packet) else {
+        return false;
+    };
+    let kind = match codec {
+        Some(c) if c.payload_type == h.payload_type => Some(c.codec),
+        Some(_) => None,
+        None => CodecKind::from_static_payload_type(h.payload_type),
+    };
+    let fill = match kind {
+        Some(CodecKind::Pcmu) => 0xFF,
+        Some(CodecKind::Pcma) => 0xD5,
+        _ => return false,
+    };
+    packet[h.payload.0..h.payload.1].fill(fill);
+    true
 }
 
 /// Sends `packet` to `to` from `socket`, counting it in `counters`.

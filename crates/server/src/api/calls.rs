@@ -1,5 +1,6 @@
 //! `/v1/calls`: the call records (live and finished) and hangup.
 
+use super::json::JsonBody;
 use super::{page_size, parse_id, ApiError, AppState};
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -105,6 +106,96 @@ pub async fn hangup(
                 None => Err(ApiError::not_found(format!("call {id} does not exist"))),
             }
         }
+    }
+}
+
+/// Puts an answered call on hold: a re-INVITE offers `sendonly` to its
+/// party, who hears silence; the other party hears nothing from it.
+pub async fn hold(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Call>, ApiError> {
+    let id = parse_id(&id)?;
+    hold_or_resume(&state, id, true).await
+}
+
+/// Takes a call off hold (`sendrecv` again).
+pub async fn unhold(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Call>, ApiError> {
+    let id = parse_id(&id)?;
+    hold_or_resume(&state, id, false).await
+}
+
+async fn hold_or_resume(
+    state: &AppState,
+    id: uuid::Uuid,
+    on: bool,
+) -> Result<Json<Call>, ApiError> {
+    match state.switch.set_hold(id, on).await {
+        Ok(call) => Ok(Json(call)),
+        Err(e) => not_live(state, id, e).await,
+    }
+}
+
+/// The error for an action on a call the switch refused: 409 if the call
+/// ended, 404 if it never existed, else the switch's own error.
+async fn not_live(state: &AppState, id: uuid::Uuid, e: ApiError) -> Result<Json<Call>, ApiError> {
+    match state.store.call(id).await? {
+        Some(c) if c.status == CallStatus::Hangup => {
+            Err(ApiError::conflict(format!("call {id} already ended")))
+        }
+        Some(_) => Err(e),
+        None => Err(ApiError::not_found(format!("call {id} does not exist"))),
+    }
+}
+
+/// `POST /v1/calls/{id}/mute` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MuteBody {
+    direction: String,
+}
+
+/// Mutes an answered call (seed `001`, "Mute"): `in`, the call's party
+/// hears nothing; `out`, nothing it says is sent on; `both`.
+pub async fn mute(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<MuteBody>,
+) -> Result<Json<Call>, ApiError> {
+    let id = parse_id(&id)?;
+    let direction = match body.direction.as_str() {
+        "in" => model::MuteDirection::In,
+        "out" => model::MuteDirection::Out,
+        "both" => model::MuteDirection::Both,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "direction: '{other}' is not one of in, out, both"
+            )))
+        }
+    };
+    set_mute(&state, id, Some(direction)).await
+}
+
+/// Lifts a call's mute (in every direction).
+pub async fn unmute(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Call>, ApiError> {
+    let id = parse_id(&id)?;
+    set_mute(&state, id, None).await
+}
+
+async fn set_mute(
+    state: &AppState,
+    id: uuid::Uuid,
+    direction: Option<model::MuteDirection>,
+) -> Result<Json<Call>, ApiError> {
+    match state.switch.set_mute(id, direction).await {
+        Ok(call) => Ok(Json(call)),
+        Err(e) => not_live(state, id, e).await,
     }
 }
 
