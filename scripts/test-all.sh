@@ -17,6 +17,9 @@ need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need+=(baresip)
 command -v linphonec >/dev/null 2>&1 || need+=(linphone-cli)
+# media's Opus interop test drives the real libopus through python3 ctypes.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+ldconfig -p 2>/dev/null | grep -q 'libopus\.so\.0' || need+=(libopus0)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         step "installing test peers: ${need[*]}"
