@@ -298,6 +298,68 @@ fn tone_level(audio: &media::Frame, hz: f64, from: Duration, to: Duration) -> f6
     2.0 * power.sqrt() / window.len() as f64 / std::f64::consts::SQRT_2
 }
 
+/// DTMF: baresip (100) sends the digits 1, 2 and # during a call (RFC
+/// 4733 telephone-events); each arrives once, in order, as a
+/// `dtmf_received` event of the caller's call on `/v1/events`.
+#[test]
+fn baresip_digits_arrive_as_dtmf_events_in_order() {
+    if !installed(BARESIP) {
+        return;
+    }
+    let d = Dialtone::start("dtmf", MD5_ONLY, &[]);
+    let url = format!(
+        "ws://{}/v1/events?api_key={API_KEY}&types=dtmf_received",
+        d.http
+    );
+    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    let alice = Baresip::start(&d, "100", "alice-secret-1", false);
+    let bob = Baresip::start(&d, "200", "bob-secret-22", true);
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    wait_registered(&d, &["100", "200"], &phones);
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (m, _) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    for digit in ["1", "2", "#"] {
+        alice.command("sndcode", digit, &d, &phones);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    let mut got: Vec<Value> = Vec::new();
+    while got.len() < 3 {
+        let msg = ws
+            .read()
+            .unwrap_or_else(|e| panic!("dtmf events so far {got:?}: {e}\n{}", diag(&d, &phones)));
+        if let tungstenite::Message::Text(t) = msg {
+            got.push(serde_json::from_str(t.as_str()).unwrap());
+        }
+    }
+    let digits: Vec<&str> = got
+        .iter()
+        .map(|e| e["data"]["digit"].as_str().unwrap())
+        .collect();
+    assert_eq!(digits, ["1", "2", "#"], "{got:#?}");
+    for e in &got {
+        assert_eq!(e["type"], "dtmf_received");
+        assert_eq!(e["data"]["call_id"], m["id"], "the caller's call");
+        assert_eq!(e["data"]["method"], "rfc4733");
+        assert!(e["data"]["duration"].as_u64().unwrap() >= 40, "{e}");
+    }
+    let seqs: Vec<u64> = got
+        .iter()
+        .map(|e| e["sequence"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+    alice.command("hangup", "", &d, &phones);
+    wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    assert_eq!(d.stop().code(), Some(0));
+}
+
 /// The audio a baresip decoded during its call: the largest `*dec*.wav`
 /// its sndfile module wrote.
 fn decoded_dump(dir: &Path, d: &Dialtone, phones: &[&dyn Phone]) -> media::Frame {

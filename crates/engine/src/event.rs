@@ -75,6 +75,17 @@ pub enum Event {
         call: Call,
     },
     Media(MediaCommand),
+    /// A DTMF digit a call's party sent in a SIP INFO
+    /// (`application/dtmf-relay` or `application/dtmf`); the INFO itself
+    /// is carried to the other leg as before. (RFC 4733 digits are seen by
+    /// the relay, which reports them itself.)
+    Dtmf {
+        call: Uuid,
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+        /// As the body says; `None` when it does not.
+        duration_ms: Option<u32>,
+    },
     /// A registrar binding of `extension` for `contact` was added or
     /// refreshed (`Some`), or removed or expired (`None`).
     Registration {

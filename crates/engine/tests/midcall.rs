@@ -80,6 +80,32 @@ fn info_passes_through() {
     });
     let info = info.expect("bob got the INFO");
     assert_eq!(&info.body[..], b"Signal=5\r\nDuration=160\r\n");
+    // ... and the digit is an event of alice's call.
+    let master = w.master().id;
+    let digits: Vec<_> = w
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            engine::Event::Dtmf {
+                call,
+                digit,
+                duration_ms,
+            } => Some((*call, *digit, *duration_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, [(master, '5', Some(160))]);
+    // An INFO with another body is carried and reports nothing.
+    let key = w.with("alice", |p, now| {
+        p.info(now, "application/x-other", "hello")
+    });
+    assert!(w.run_until(|w| w.phone_ref("alice").final_status(key).is_some()));
+    let count = w
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, engine::Event::Dtmf { .. }))
+        .count();
+    assert_eq!(count, 1);
     w.with("bob", |p, now| p.bye(now));
     assert!(w.run_until(|w| w.all_ended()));
     w.assert_clean();

@@ -744,7 +744,7 @@ mod tests {
 
     #[test]
     fn every_tenth_packet_lost_is_ten_percent() {
-        let t0 = Instant::now();
+        let t0 = testkit::FakeClock::new().now();
         let mut rx = None;
         // Across a sequence number wrap; packets 5, 15, 25, ... never arrive.
         let first: Vec<_> = (0..1000u16)
@@ -791,7 +791,7 @@ mod tests {
 
     #[test]
     fn constant_transit_means_zero_jitter() {
-        let t0 = Instant::now();
+        let t0 = testkit::FakeClock::new().now();
         let mut rx = None;
         let packets: Vec<_> = (0..500u16)
             .map(|n| (n, MS * 37 + MS * 20 * n as u32))
@@ -805,7 +805,7 @@ mod tests {
 
     #[test]
     fn alternating_transit_matches_the_appendix_a8_formula() {
-        let t0 = Instant::now();
+        let t0 = testkit::FakeClock::new().now();
         let mut rx = None;
         // Transit alternates 0 and 20 ms: |D| is 160 timestamp units each time.
         let n = 100u16;
@@ -834,7 +834,7 @@ mod tests {
 
     #[test]
     fn random_transit_matches_an_independent_jitter_calculation() {
-        let t0 = Instant::now();
+        let t0 = testkit::FakeClock::new().now();
         let mut rng = StdRng::seed_from_u64(8);
         // Transits in whole 125 µs units (one 8 kHz tick) so both sides see
         // the same arrival in timestamp units.
@@ -862,7 +862,7 @@ mod tests {
 
     #[test]
     fn duplicates_and_reordering_are_counted() {
-        let t0 = Instant::now();
+        let t0 = testkit::FakeClock::new().now();
         let mut rx = ReceiveStats::new(7, 8000, t0, 100, 0, 160);
         let mut kinds = Vec::new();
         for seq in [101, 103, 102, 103, 100, 104, 99] {
@@ -882,7 +882,7 @@ mod tests {
 
     #[test]
     fn a_confirmed_sequence_jump_restarts_counting() {
-        let t0 = Instant::now();
+        let t0 = testkit::FakeClock::new().now();
         let mut rx = ReceiveStats::new(7, 8000, t0, 10, 0, 160);
         rx.on_packet(t0, 12, 320, 160); // 11 lost
         assert_eq!(rx.on_packet(t0, 40_000, 0, 160), Arrival::Ignored);
@@ -898,7 +898,7 @@ mod tests {
 
     #[test]
     fn rtt_from_an_sr_rr_exchange_with_known_delays() {
-        let t0 = Instant::now();
+        let t0 = testkit::FakeClock::new().now();
         // Clocks far apart: RTT must not depend on them.
         let mut alice = LegStats::new(0xA, 8000, t0, ntp(1_700_000_000));
         let mut bob = LegStats::new(0xB, 8000, t0, ntp(1_600_000_123));
@@ -947,7 +947,7 @@ mod tests {
 
     #[test]
     fn rtt_is_only_taken_from_our_own_sender_reports() {
-        let t0 = Instant::now();
+        let t0 = testkit::FakeClock::new().now();
         let mut alice = LegStats::new(0xA, 8000, t0, ntp(1_700_000_000));
         let mut out = Vec::new();
         // A block about us with an LSR we never sent.
@@ -979,7 +979,7 @@ mod tests {
 
     #[test]
     fn report_is_sr_while_sending_and_rr_after_two_quiet_intervals() {
-        let t0 = Instant::now();
+        let t0 = testkit::FakeClock::new().now();
         let mut leg = LegStats::new(0xA, 8000, t0, ntp(1_700_000_000));
         let first_type = |leg: &mut LegStats, at: Duration| {
             let mut out = Vec::new();
@@ -1008,7 +1008,7 @@ mod tests {
 
     #[test]
     fn snapshot_over_a_simulated_lossy_network() {
-        let t0 = Instant::now();
+        let t0 = testkit::FakeClock::new().now();
         let mut rng = StdRng::seed_from_u64(42);
         let mut leg = LegStats::new(0xA, 8000, t0, ntp(1_700_000_000));
         assert_eq!(leg.snapshot(t0).inbound, InboundRtpStats::default());
@@ -1063,7 +1063,7 @@ mod tests {
 
     #[test]
     fn scheduler_randomizes_between_half_and_one_and_a_half_intervals() {
-        let t0 = Instant::now();
+        let t0 = testkit::FakeClock::new().now();
         let mut timer = RtcpScheduler::new(t0, RtcpScheduler::DEFAULT_INTERVAL, 0);
         assert_eq!(timer.next_report() - t0, MS * 1250);
         assert!(!timer.is_due(t0 + MS * 1249));

@@ -15,6 +15,9 @@ pub enum EventType {
     CallRinging,
     CallProgressing,
     CallHangup,
+    /// A DTMF digit the call's party sent (RFC 4733 telephone-event or SIP
+    /// INFO); `data`: `call_id`, `digit`, `duration` (ms), `method`.
+    DtmfReceived,
 }
 
 /// One event. `sequence` counts the events of one call from 1, so a

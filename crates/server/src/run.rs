@@ -239,7 +239,25 @@ async fn pump(
     let writer = tokio::spawn(store_writer(records_rx, store));
     let mut sequences: HashMap<Uuid, u64> = HashMap::new();
     let mut batch = Vec::new();
-    while events.recv_many(&mut batch, PUMP_BATCH).await > 0 {
+    let mut relay_events = relay.take_events();
+    loop {
+        // Relay events (DTMF) go out as they come; the engine's in batches.
+        let from_relay = async {
+            match relay_events.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let n = tokio::select! {
+            n = events.recv_many(&mut batch, PUMP_BATCH) => n,
+            Some(ev) = from_relay => {
+                relay_event(ev, &mut sequences, &broadcast);
+                continue;
+            }
+        };
+        if n == 0 {
+            break;
+        }
         for event in batch.drain(..) {
             let event = match event {
                 SwitchEvent::Engine(e) => e,
@@ -272,6 +290,18 @@ async fn pump(
                     let _ = records.send(call);
                 }
                 engine::Event::Media(cmd) => media(&relay, &final_stats, cmd),
+                engine::Event::Dtmf {
+                    call,
+                    digit,
+                    duration_ms,
+                } => dtmf_event(
+                    call,
+                    digit,
+                    duration_ms,
+                    "sip_info",
+                    &mut sequences,
+                    &broadcast,
+                ),
                 _ => {}
             }
         }
@@ -279,6 +309,66 @@ async fn pump(
     // The engine is gone: the writer stores what is left and ends.
     drop(records);
     let _ = writer.await;
+}
+
+/// A relay event as an envelope on the event stream, numbered in its
+/// call's sequence.
+fn relay_event(
+    ev: net::rtp::RelayEvent,
+    sequences: &mut HashMap<Uuid, u64>,
+    broadcast: &broadcast::Sender<Arc<Envelope>>,
+) {
+    let net::rtp::RelayEvent::Dtmf {
+        leg,
+        digit,
+        duration_ms,
+    } = ev
+    else {
+        return;
+    };
+    let call = Uuid::from_u128(leg.0);
+    dtmf_event(
+        call,
+        digit,
+        Some(duration_ms),
+        "rfc4733",
+        sequences,
+        broadcast,
+    );
+}
+
+/// A `dtmf_received` envelope, numbered in its call's sequence.
+fn dtmf_event(
+    call: Uuid,
+    digit: char,
+    duration_ms: Option<u32>,
+    method: &str,
+    sequences: &mut HashMap<Uuid, u64>,
+    broadcast: &broadcast::Sender<Arc<Envelope>>,
+) {
+    // Only a call the switch still holds has a sequence: a digit that
+    // arrives after its call's hangup event is dropped.
+    let Some(seq) = sequences.get_mut(&call) else {
+        return;
+    };
+    *seq += 1;
+    let sequence = *seq;
+    tracing::debug!(%call, %digit, ?duration_ms, method, "dtmf received");
+    if broadcast.receiver_count() > 0 {
+        let env = Envelope {
+            kind: EventType::DtmfReceived,
+            event_id: Uuid::new_v4(),
+            sequence,
+            tm_event: Utc::now(),
+            data: serde_json::json!({
+                "call_id": call,
+                "digit": digit.to_string(),
+                "duration": duration_ms,
+                "method": method,
+            }),
+        };
+        let _ = broadcast.send(Arc::new(env));
+    }
 }
 
 /// Most events the pump takes in one go.

@@ -37,7 +37,10 @@ impl Engine {
                 self.on_peer_bye(now, id);
             }
             Method::Invite | Method::Update => self.on_reoffer(now, key, req, id),
-            Method::Info => self.relay_plain(now, key, req, id),
+            Method::Info => {
+                self.note_info_dtmf(id, &req);
+                self.relay_plain(now, key, req, id)
+            }
             Method::Options => {
                 self.reply(now, key, 200, "OK", capabilities(), None);
             }
@@ -61,6 +64,23 @@ impl Engine {
             return None;
         }
         Some((peer, p.dialog.clone()?))
+    }
+
+    /// A SIP INFO carrying a DTMF digit becomes an [`Event::Dtmf`] of the
+    /// leg's call; other INFO bodies (or unreadable ones) are just carried.
+    fn note_info_dtmf(&mut self, id: Uuid, req: &Request) {
+        let Some(ct) = req.headers.get(&HeaderName::ContentType) else {
+            return;
+        };
+        let ct = String::from_utf8_lossy(&ct.value);
+        match media::dtmf::DtmfRelay::parse_info(&ct, &req.body) {
+            Ok(d) => self.events.push_back(crate::event::Event::Dtmf {
+                call: id,
+                digit: d.digit.to_char(),
+                duration_ms: d.duration_ms,
+            }),
+            Err(e) => tracing::debug!(call = %id, error = %e, "INFO without a DTMF digit"),
+        }
     }
 
     /// A re-INVITE or UPDATE from leg `x` (RFC 3261 §14, RFC 3311). With an

@@ -737,7 +737,7 @@ mod tests {
         packets: &[(u64, u32, bool, u16, [u8; 4])],
         end_ms: u64,
     ) -> Vec<ReceivedDigit> {
-        let start = Instant::now();
+        let start = testkit::FakeClock::new().now();
         let mut receiver = EventReceiver::new(clock_rate).expect("rate");
         let mut out = Vec::new();
         for &(at, ts, marker, seq, payload) in packets {
@@ -797,7 +797,7 @@ mod tests {
         );
         let mut receiver = EventReceiver::new(8000).expect("rate");
         assert_eq!(
-            receiver.handle_packet(Instant::now(), 0, true, 0, &[]),
+            receiver.handle_packet(testkit::FakeClock::new().now(), 0, true, 0, &[]),
             Err(DtmfError::ShortPayload(0))
         );
     }
@@ -871,7 +871,7 @@ mod tests {
 
     #[test]
     fn a_string_is_spaced_by_duration_plus_gap_in_time_and_timestamp() {
-        let start = Instant::now();
+        let start = testkit::FakeClock::new().now();
         let mut sender = EventSender::new(8000, 20).expect("config").with_gap_ms(100);
         sender
             .send(start, 50_000, &[Digit::D1, Digit::D2], 100)
@@ -897,7 +897,7 @@ mod tests {
 
     #[test]
     fn audio_gives_way_from_a_digit_start_to_its_last_end_report() {
-        let start = Instant::now();
+        let start = testkit::FakeClock::new().now();
         let mut sender = EventSender::new(8000, 20).expect("config");
         sender
             .send(start, 0, &[Digit::D1, Digit::D2], 100)
@@ -920,7 +920,7 @@ mod tests {
 
     #[test]
     fn a_string_queued_while_busy_follows_the_first() {
-        let start = Instant::now();
+        let start = testkit::FakeClock::new().now();
         let mut sender = EventSender::new(8000, 20).expect("config");
         sender.send(start, 0, &[Digit::D1], 100).expect("send");
         // 50 ms later, while '1' is still playing, another digit: its
@@ -939,7 +939,7 @@ mod tests {
     #[test]
     fn durations_and_configurations_out_of_range_are_refused() {
         let mut sender = EventSender::new(8000, 20).expect("config");
-        let now = Instant::now();
+        let now = testkit::FakeClock::new().now();
         assert!(matches!(
             sender.send(now, 0, &[Digit::D1], 20),
             Err(DtmfError::DurationOutOfRange { ms: 20, .. })
@@ -981,7 +981,7 @@ mod tests {
 
     #[test]
     fn the_pressed_digit_is_known_before_it_is_reported() {
-        let now = Instant::now();
+        let now = testkit::FakeClock::new().now();
         let mut receiver = EventReceiver::new(8000).expect("rate");
         receiver
             .handle_packet(now, 0, true, 0, &bytes(12, false, 10, 160))
@@ -1038,7 +1038,7 @@ mod tests {
 
     #[test]
     fn the_end_timeout_runs_from_the_last_report() {
-        let start = Instant::now();
+        let start = testkit::FakeClock::new().now();
         let mut receiver = EventReceiver::new(8000)
             .expect("rate")
             .with_end_timeout(MS * 100);
@@ -1145,7 +1145,7 @@ mod tests {
     fn sender_to_receiver_round_trip_for_all_sixteen_digits() {
         let digits = super::super::parse_digits("0123456789*#ABCD").expect("digits");
         for (clock_rate, interval_ms) in [(8000, 20), (48_000, 20), (8000, 50)] {
-            let start = Instant::now();
+            let start = testkit::FakeClock::new().now();
             let mut sender = EventSender::new(clock_rate, interval_ms)
                 .expect("config")
                 .with_gap_ms(100);

@@ -87,7 +87,7 @@ struct Sim {
 impl Sim {
     fn new(cfg: JitterConfig, pkts: &[Pkt], arrivals: Vec<Arrival>) -> Sim {
         Sim {
-            t0: Instant::now(),
+            t0: testkit::FakeClock::new().now(),
             jb: JitterBuffer::new(cfg),
             pkts: pkts.iter().map(|p| (p.seq, *p)).collect(),
             arrivals,
@@ -629,7 +629,7 @@ fn a_stalled_caller_skips_old_ticks_and_catches_up() {
 #[test]
 fn empty_until_the_first_packet_and_reset_forgets_the_stream() {
     let mut jb = JitterBuffer::new(cfg());
-    let t0 = Instant::now();
+    let t0 = testkit::FakeClock::new().now();
     assert_eq!(jb.pop(t0), Some(Popped::Empty));
     assert_eq!(jb.pop(t0), None, "the next tick is 20 ms later");
     assert_eq!(jb.pop(t0 + MS * 9), None);

@@ -114,9 +114,24 @@ mod worker;
 
 pub use pool::RtpPool;
 pub use relay::Relay;
+
 pub use transcode::LegCodec;
 
 use std::net::SocketAddr;
+
+/// Something a relay worker noticed in a leg's media.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RelayEvent {
+    /// An RFC 4733 telephone-event digit the leg's peer sent, reported
+    /// once, when it ended, with its duration.
+    Dtmf {
+        leg: LegId,
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+        duration_ms: u32,
+    },
+}
 
 /// Names one call leg to the relay (the switch uses its leg's UUID).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

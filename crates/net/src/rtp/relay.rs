@@ -33,6 +33,8 @@ struct Inner {
     control: Mutex<Control>,
     workers: Vec<Arc<Shared>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The receiving end of the workers' events, until taken.
+    events: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<super::RelayEvent>>>,
 }
 
 /// Where each open leg lives.
@@ -61,8 +63,9 @@ impl Relay {
                 "the RTP relay needs at least one worker",
             ));
         }
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = (0..workers)
-            .map(|_| Shared::new())
+            .map(|_| Shared::new(events_tx.clone()))
             .collect::<io::Result<Vec<_>>>()?;
         let inner = Arc::new(Inner {
             pool,
@@ -72,6 +75,7 @@ impl Relay {
             }),
             workers: shared,
             threads: Mutex::new(Vec::with_capacity(workers)),
+            events: Mutex::new(Some(events_rx)),
         });
         for (i, s) in inner.workers.iter().enumerate() {
             let s = Arc::clone(s);
@@ -87,6 +91,13 @@ impl Relay {
             }
         }
         Ok(Relay { inner })
+    }
+
+    /// What the workers notice (DTMF digits), in order per leg; the first
+    /// call takes the channel, later ones get `None`. Events are kept
+    /// until taken.
+    pub fn take_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<super::RelayEvent>> {
+        lock(&self.inner.events).take()
     }
 
     /// The pool the legs' ports come from.

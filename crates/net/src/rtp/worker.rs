@@ -19,7 +19,7 @@
 //! leg when it bridges across workers), so forwarding never crosses threads.
 
 use super::transcode::{Path, Sender};
-use super::{LegCodec, LegId, LegStats, StreamStats};
+use super::{LegCodec, LegId, LegStats, RelayEvent, StreamStats};
 use rustix::event::epoll;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -27,6 +27,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 /// Index of the RTP and RTCP socket, counters and peer of a leg.
 const RTP: usize = 0;
@@ -49,11 +50,16 @@ pub(crate) struct Shared {
     wake_tx: UnixDatagram,
     _wake_rx: UnixDatagram,
     stop: AtomicBool,
+    /// Where the worker reports what it noticed (DTMF digits).
+    events: Events,
 }
+
+/// The sending half of the relay's event channel.
+pub(crate) type Events = tokio::sync::mpsc::UnboundedSender<RelayEvent>;
 
 impl Shared {
     /// The state of a new worker (start it with [`run`]).
-    pub(crate) fn new() -> io::Result<Arc<Shared>> {
+    pub(crate) fn new(events: Events) -> io::Result<Arc<Shared>> {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let (wake_tx, wake_rx) = UnixDatagram::pair()?;
         wake_tx.set_nonblocking(true)?;
@@ -69,6 +75,7 @@ impl Shared {
             wake_tx,
             _wake_rx: wake_rx,
             stop: AtomicBool::new(false),
+            events,
         }))
     }
 
@@ -132,7 +139,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         for event in &events[..n] {
             let token = event.data.u64();
             if token != WAKER {
-                table.forward(token, &mut buf);
+                table.forward(token, &mut buf, &shared.events);
             }
         }
     }
@@ -174,6 +181,9 @@ pub(crate) struct Leg {
     /// heard by no one), and held (both).
     muted: [bool; 2],
     held: bool,
+    /// The RFC 4733 receiver, when the leg negotiated telephone-event
+    /// (its payload type first).
+    dtmf: Option<(u8, Box<media::dtmf::EventReceiver>)>,
 }
 
 impl Leg {
@@ -197,6 +207,7 @@ impl Leg {
             sender: Sender::new(id.0 ^ u128::from(rtp_port)),
             muted: [false, false],
             held: false,
+            dtmf: None,
         }
     }
 
@@ -215,10 +226,44 @@ impl Leg {
     /// Records the peer's codec; the paths of a bridge through this leg are
     /// the caller's to update ([`LegTable::set_paths`]).
     pub(crate) fn set_codec(&mut self, codec: Option<LegCodec>) {
+        let dtmf = codec.and_then(|c| c.dtmf);
+        if self.codec.and_then(|c| c.dtmf) != dtmf || self.dtmf.is_none() {
+            self.dtmf = dtmf.and_then(|(pt, clock)| {
+                media::dtmf::EventReceiver::new(clock)
+                    .ok()
+                    .map(|r| (pt, Box::new(r)))
+            });
+        }
         self.codec = codec;
     }
 
-    /// The slot of the bridged leg.
+    /// RFC 4733: a telephone-event packet from the peer goes to the
+    /// leg's receiver (it is relayed as before); a digit it completes is
+    /// reported. Any packet also lets a digit whose end packets were all
+    /// lost time out.
+    fn watch_dtmf(&mut self, packet: &[u8], now: Instant, events: &Events) {
+        let Some((pt, rx)) = &mut self.dtmf else {
+            return;
+        };
+        if packet.len() >= 2 && packet[1] & 0x7F == *pt {
+            if let Ok(h) = super::packet::Header::parse(packet) {
+                let payload = &packet[h.payload.0..h.payload.1];
+                if let Err(e) = rx.handle_packet(now, h.timestamp, h.marker, h.sequence, payload) {
+                    tracing::trace!(leg = ?self.id, error = %e, "telephone-event not understood");
+                }
+            }
+        } else if rx.poll_timeout().is_some_and(|t| t <= now) {
+            rx.handle_timeout(now);
+        }
+        while let Some(d) = rx.poll_event() {
+            let _ = events.send(RelayEvent::Dtmf {
+                leg: self.id,
+                digit: d.digit.to_char(),
+                duration_ms: d.duration_ms,
+            });
+        }
+    }
+
     /// Mutes what the peer hears (`hear`) and what it says (`speak`).
     pub(crate) fn set_mute(&mut self, hear: bool, speak: bool) {
         self.muted = [hear, speak];
@@ -238,6 +283,7 @@ impl Leg {
         self.held || self.muted[1]
     }
 
+    /// The slot of the bridged leg.
     pub(crate) fn partner(&self) -> Option<usize> {
         self.partner
     }
@@ -397,7 +443,7 @@ impl LegTable {
     /// A token whose slot is empty or now holds another leg (it was closed
     /// or moved after the event was taken) does no harm: the socket read is
     /// the one in the slot, and it reads `WouldBlock` or a real datagram.
-    fn forward(&mut self, token: u64, buf: &mut [u8]) {
+    fn forward(&mut self, token: u64, buf: &mut [u8], events: &Events) {
         let (slot, kind) = ((token / 2) as usize, (token % 2) as usize);
         let Some(leg) = self.get_mut(slot) else {
             return;
@@ -428,8 +474,11 @@ impl LegTable {
         }
         counters.received_packets += 1;
         counters.received_bytes += len as u64;
+        if kind == RTP && leg.dtmf.is_some() {
+            leg.watch_dtmf(&buf[..len], Instant::now(), events);
+        }
         let Some(partner) = leg.partner else {
-            counters.dropped_unrouted += 1;
+            leg.counters[kind].dropped_unrouted += 1;
             return;
         };
         let Some((leg, out)) = self.pair_mut(slot, partner) else {

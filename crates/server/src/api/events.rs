@@ -107,5 +107,7 @@ fn wanted(env: &Envelope, call: Option<Uuid>, types: Option<&[model::EventType]>
             .and_then(|v| v.as_str())
             .and_then(|s| Uuid::parse_str(s).ok())
     };
-    field("id") == Some(call) || field("master_call_id") == Some(call)
+    field("id") == Some(call)
+        || field("master_call_id") == Some(call)
+        || field("call_id") == Some(call)
 }
