@@ -104,22 +104,47 @@ fn two_baresips_call_with_media_both_ways() {
 /// tone at its frequency.
 #[test]
 fn a_tone_crosses_an_opus_pcmu_bridge_with_its_frequency_intact() {
+    tone_across_a_bridge(
+        "transcode-opus",
+        ("opus.so", None, "audio/opus"),
+        ("g711.so", Some("PCMU"), "audio/PCMU"),
+    );
+}
+
+/// The same across a G.722 ↔ PCMA bridge: a G.722-only baresip (HD,
+/// 16 kHz audio) calls a PCMA-only one.
+#[test]
+fn a_tone_crosses_a_g722_pcma_bridge_with_its_frequency_intact() {
+    tone_across_a_bridge(
+        "transcode-g722",
+        ("g722.so", None, "audio/G722"),
+        ("g711.so", Some("PCMA"), "audio/PCMA"),
+    );
+}
+
+/// A phone's codec: baresip module, `audio_codecs` restriction, and the
+/// codec the relay must be told for its leg.
+type Codec = (&'static str, Option<&'static str>, &'static str);
+
+fn tone_across_a_bridge(name: &str, caller_codec: Codec, callee_codec: Codec) {
     if !installed(BARESIP) {
         return;
     }
-    let d = Dialtone::start("transcode", &format!("transcoding = true\n{MD5_ONLY}"), &[]);
-    let opus = Audio {
-        codecs: vec!["opus.so"],
+    let d = Dialtone::start(name, &format!("transcoding = true\n{MD5_ONLY}"), &[]);
+    let caller = Audio {
+        codecs: vec![caller_codec.0],
+        only: caller_codec.1,
         tone_hz: 1000,
         dump: true,
     };
-    let pcmu = Audio {
-        codecs: vec!["g711.so"],
+    let callee = Audio {
+        codecs: vec![callee_codec.0],
+        only: callee_codec.1,
         tone_hz: 440,
         dump: true,
     };
-    let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &opus);
-    let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &pcmu);
+    let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &caller);
+    let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &callee);
     let phones: [&dyn Phone; 2] = [&alice, &bob];
     wait_registered(&d, &["100", "200"], &phones);
 
@@ -127,10 +152,7 @@ fn a_tone_crosses_an_opus_pcmu_bridge_with_its_frequency_intact() {
     let (m, o) = wait_call(&d, &phones, "both calls progressing", |c| {
         c["status"] == "progressing"
     });
-    print_media(
-        "baresip opus -> baresip pcmu",
-        wait_media_both_ways(&d, &m, &o, &phones),
-    );
+    print_media(name, wait_media_both_ways(&d, &m, &o, &phones));
     std::thread::sleep(Duration::from_secs(2));
     alice.command("hangup", "", &d, &phones);
     wait_call(&d, &phones, "both calls hung up", |c| {
@@ -141,8 +163,17 @@ fn a_tone_crosses_an_opus_pcmu_bridge_with_its_frequency_intact() {
 
     let heard_by_bob = dominant_hz(&decoded_dump(&bob.dir, &d, &phones));
     let heard_by_alice = dominant_hz(&decoded_dump(&alice.dir, &d, &phones));
-    println!(
-        "transcoding: bob (PCMU) heard {heard_by_bob} Hz, alice (Opus) heard {heard_by_alice} Hz"
+    // Each leg's codec as the relay was told it, from the call's stats.
+    let codec = |id: &Value| {
+        let (_, s) = d.get(&format!("/v1/calls/{}/stats", id.as_str().unwrap()));
+        s["codec"]["mimeType"].as_str().unwrap_or("?").to_owned()
+    };
+    let (mc, oc) = (codec(&m["id"]), codec(&o["id"]));
+    println!("{name}: alice ({mc}) -> bob ({oc}): bob heard {heard_by_bob} Hz, alice heard {heard_by_alice} Hz");
+    assert_eq!(
+        (mc.as_str(), oc.as_str()),
+        (caller_codec.2, callee_codec.2),
+        "each leg in its own codec"
     );
     assert!(
         (heard_by_bob - 1000.0).abs() <= 20.0,
@@ -173,6 +204,7 @@ fn mute_and_hold_silence_the_right_party() {
     let d = Dialtone::start("mute-hold", MD5_ONLY, &[]);
     let tone = |hz| Audio {
         codecs: vec!["g711.so"],
+        only: None,
         tone_hz: hz,
         dump: true,
     };
@@ -516,6 +548,9 @@ trait Phone {
 /// microphone), and whether it dumps the audio it decodes to WAV files.
 struct Audio {
     codecs: Vec<&'static str>,
+    /// baresip's `audio_codecs` account parameter (e.g. `PCMA`): the codecs
+    /// it offers and accepts, of those its modules provide.
+    only: Option<&'static str>,
     tone_hz: u32,
     dump: bool,
 }
@@ -524,6 +559,7 @@ impl Default for Audio {
     fn default() -> Audio {
         Audio {
             codecs: vec!["g711.so"],
+            only: None,
             tone_hz: 440,
             dump: false,
         }
@@ -584,6 +620,13 @@ impl Baresip {
                 if auto_answer { "auto" } else { "manual" }.to_owned(),
             ),
             ("tone_hz", audio.tone_hz.to_string()),
+            (
+                "account_params",
+                audio
+                    .only
+                    .map(|c| format!(";audio_codecs={c}"))
+                    .unwrap_or_default(),
+            ),
             (
                 "codec_modules",
                 audio

@@ -145,6 +145,8 @@ pub struct LegStats {
     pub rtp_port: u16,
     pub rtp: StreamStats,
     pub rtcp: StreamStats,
+    /// The codec the switch said the leg's peer uses, if it did.
+    pub codec: Option<LegCodec>,
 }
 
 /// Counters of one socket (RTP or RTCP) of a leg.

@@ -321,6 +321,7 @@ impl Leg {
             rtp_port: self.rtp_port,
             rtp,
             rtcp,
+            codec: self.codec,
         }
     }
 

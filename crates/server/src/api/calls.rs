@@ -236,6 +236,16 @@ pub async fn stats(
             "packetsReceived": s.rtcp.received_packets,
             "packetsSent": s.rtcp.sent_packets,
         },
+        "codec": s.codec.map(|c| serde_json::json!({
+            "mimeType": format!("audio/{}", c.codec.encoding_name()),
+            "clockRate": c.codec.clock_rate(),
+            "payloadType": c.payload_type,
+            "channels": c.codec.rtpmap_channels(),
+        })),
+        "transcoding": {
+            "packetsTranscoded": s.rtp.transcoded_packets,
+            "decodeErrors": s.rtp.decode_errors,
+        },
         "candidate-pair": {
             "localPort": s.rtp_port,
             "remoteAddress": s.rtp.peer.map(|p| p.to_string()),
