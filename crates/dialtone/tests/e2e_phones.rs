@@ -385,6 +385,34 @@ fn baresip_digits_arrive_as_dtmf_events_in_order() {
         .map(|e| e["sequence"].as_u64().unwrap())
         .collect();
     assert!(seqs.windows(2).all(|w| w[1] > w[0]), "{seqs:?}");
+
+    // The other way: Dialtone sends bob 4, 5, * (RFC 4733); his baresip
+    // logs each digit it receives.
+    let (_, o) = wait_call(&d, &phones, "still up", |c| c["status"] == "progressing");
+    let oid = o["id"].as_str().unwrap();
+    let (status, e) = d.post(
+        &format!("/v1/calls/{oid}/dtmf"),
+        Some(&serde_json::json!({"digits": "4x"})),
+    );
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("digits"),
+        "{e}"
+    );
+    // baresip reports received telephone-events to its ctrl_tcp clients.
+    let events_conn = bob.listen();
+    let (status, e) = d.post(
+        &format!("/v1/calls/{oid}/dtmf"),
+        Some(&serde_json::json!({"digits": "45*", "duration": 150})),
+    );
+    assert_eq!(status, 200, "{e}");
+    let received: String = bob
+        .events(&events_conn, "CALL_DTMF_START", 3)
+        .iter()
+        .map(|e| e["param"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    let (_, stats) = d.get(&format!("/v1/calls/{oid}/stats"));
+    assert_eq!(received, "45*", "{stats}");
     alice.command("hangup", "", &d, &phones);
     wait_call(&d, &phones, "both calls hung up", |c| {
         c["status"] == "hangup"
@@ -716,6 +744,29 @@ impl Baresip {
                 };
             }
         }
+    }
+
+    /// A ctrl_tcp connection that receives baresip's events.
+    fn listen(&self) -> TcpStream {
+        let conn =
+            TcpStream::connect_timeout(&self.ctrl, Duration::from_secs(2)).expect("ctrl_tcp");
+        conn.set_read_timeout(Some(WAIT)).unwrap();
+        conn
+    }
+
+    /// The next `count` events of type `kind` on `conn` (others skipped).
+    fn events(&self, conn: &TcpStream, kind: &str, count: usize) -> Vec<Value> {
+        let mut reader = BufReader::new(conn);
+        let mut out = Vec::new();
+        while out.len() < count {
+            let message = read_netstring(&mut reader)
+                .unwrap_or_else(|e| panic!("baresip {} events {out:?}: {e}", self.extension));
+            let v: Value = serde_json::from_slice(&message).unwrap_or_default();
+            if v["event"] == true && v["type"] == kind {
+                out.push(v);
+            }
+        }
+        out
     }
 
     /// Waits until baresip lists no active call (it got, or sent, the BYE).

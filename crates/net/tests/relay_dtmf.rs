@@ -79,3 +79,69 @@ fn telephone_events_become_digits_in_order_and_still_reach_the_other_leg() {
     });
     assert_eq!(digits, [('1', 100), ('#', 100), ('1', 100)]);
 }
+
+#[test]
+fn digits_sent_through_the_api_reach_the_peer_as_rfc4733_events() {
+    use media::dtmf::rfc4733::EventReceiver;
+    let pool = RtpPool::new(LOCALHOST, 25860..=25879).unwrap();
+    let relay = Relay::new(pool, 1).unwrap();
+    let bob = UdpSocket::bind((LOCALHOST, 0)).unwrap();
+    bob.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let pb = relay.pool().allocate().unwrap();
+    relay.open_leg(B, pb, Some(bob.local_addr().unwrap()));
+    let plain = LegCodec {
+        codec: CodecKind::Pcmu,
+        payload_type: 0,
+        dtmf: None,
+    };
+    relay.set_codec(B, Some(plain));
+    let digits = [Digit::D1, Digit::D2, Digit::Hash];
+    assert!(
+        relay
+            .send_dtmf(B, &digits, 120)
+            .unwrap_err()
+            .contains("telephone-event"),
+        "no telephone-event negotiated"
+    );
+    assert!(
+        relay.send_dtmf(LegId(0x99), &digits, 120).is_err(),
+        "unknown leg"
+    );
+    relay.set_codec(
+        B,
+        Some(LegCodec {
+            dtmf: Some((101, 8000)),
+            ..plain
+        }),
+    );
+    relay.send_dtmf(B, &digits, 120).unwrap();
+
+    let mut rx = EventReceiver::new(8000).unwrap();
+    let start = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    let mut ssrcs = std::collections::BTreeSet::new();
+    while got.len() < 3 {
+        let n = bob
+            .recv(&mut buf)
+            .unwrap_or_else(|e| panic!("after {got:?}: {e}"));
+        assert_eq!(n, 16, "12-byte header + one event report");
+        assert_eq!(buf[1] & 0x7F, 101);
+        ssrcs.insert(u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]));
+        let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let seq = u16::from_be_bytes([buf[2], buf[3]]);
+        // The receiver's clock: the packet's media time, so the test does
+        // not depend on how fast it runs.
+        let now = start + Duration::from_millis(u64::from(seq) * 20);
+        rx.handle_packet(now, ts, buf[1] & 0x80 != 0, seq, &buf[12..n])
+            .unwrap();
+        while let Some(d) = rx.poll_event() {
+            got.push((d.digit, d.duration_ms));
+        }
+    }
+    assert_eq!(
+        got,
+        [(Digit::D1, 120), (Digit::D2, 120), (Digit::Hash, 120)]
+    );
+    assert_eq!(ssrcs.len(), 1, "one stream");
+}

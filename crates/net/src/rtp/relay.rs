@@ -297,6 +297,30 @@ impl Relay {
         }
     }
 
+    /// Sends DTMF digits to the leg's peer as RFC 4733 telephone-events
+    /// (`duration_ms` each, 100 ms apart), after any still being sent.
+    /// `Err` says why not: the leg is not open, or its peer did not
+    /// negotiate telephone-event, or the duration is out of range.
+    pub fn send_dtmf(
+        &self,
+        leg: LegId,
+        digits: &[media::dtmf::Digit],
+        duration_ms: u32,
+    ) -> Result<(), String> {
+        let inner = &*self.inner;
+        let control = lock(&inner.control);
+        let place = *control
+            .legs
+            .get(&leg)
+            .ok_or("the call has no open media leg")?;
+        let shared = &inner.workers[place.worker];
+        shared
+            .lock()
+            .send_dtmf(place.slot, std::time::Instant::now(), digits, duration_ms)?;
+        shared.wake();
+        Ok(())
+    }
+
     /// Holds a leg (or resumes it): both ways silent, whatever its mute.
     pub fn set_hold(&self, leg: LegId, held: bool) {
         if self.inner.with_leg(leg, |l| l.set_held(held)).is_none() {

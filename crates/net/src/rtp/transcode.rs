@@ -175,8 +175,19 @@ impl Sender {
         }
     }
 
+    /// The stream's next audio timestamp (an event sent now starts here).
+    pub(crate) fn timestamp(&self) -> u32 {
+        self.timestamp
+    }
+
     /// Writes the header of the next packet into `packet[..12]`.
-    fn stamp(&mut self, packet: &mut [u8], marker: bool, payload_type: u8, timestamp: u32) {
+    pub(crate) fn stamp(
+        &mut self,
+        packet: &mut [u8],
+        marker: bool,
+        payload_type: u8,
+        timestamp: u32,
+    ) {
         packet::write_header(
             packet,
             marker,

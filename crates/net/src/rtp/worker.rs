@@ -45,10 +45,11 @@ const MAX_DATAGRAM: usize = 65_535;
 pub(crate) struct Shared {
     table: Mutex<LegTable>,
     epoll: OwnedFd,
-    /// A datagram on `wake_tx` makes the receiving end (registered, never
-    /// read: the worker stops when it wakes) readable.
+    /// A datagram on `wake_tx` makes the receiving end (registered)
+    /// readable: the worker wakes, drains it, checks `stop` and sends
+    /// queued DTMF.
     wake_tx: UnixDatagram,
-    _wake_rx: UnixDatagram,
+    wake_rx: UnixDatagram,
     stop: AtomicBool,
     /// Where the worker reports what it noticed (DTMF digits).
     events: Events,
@@ -63,6 +64,7 @@ impl Shared {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let (wake_tx, wake_rx) = UnixDatagram::pair()?;
         wake_tx.set_nonblocking(true)?;
+        wake_rx.set_nonblocking(true)?;
         epoll::add(
             &epoll,
             &wake_rx,
@@ -73,7 +75,7 @@ impl Shared {
             table: Mutex::new(LegTable::default()),
             epoll,
             wake_tx,
-            _wake_rx: wake_rx,
+            wake_rx,
             stop: AtomicBool::new(false),
             events,
         }))
@@ -95,6 +97,21 @@ impl Shared {
                 tracing::warn!(error = %e, "cannot wake an RTP relay worker to stop it");
             }
         }
+    }
+
+    /// Wakes the worker (to send DTMF queued from the control side).
+    pub(crate) fn wake(&self) {
+        if let Err(e) = self.wake_tx.send(&[0]) {
+            if e.kind() != io::ErrorKind::WouldBlock {
+                tracing::warn!(error = %e, "cannot wake an RTP relay worker");
+            }
+        }
+    }
+
+    /// Reads the pending wake-ups so the waker is not ready again.
+    fn drain_wakeups(&self) {
+        let mut b = [0u8; 8];
+        while self.wake_rx.recv(&mut b).is_ok() {}
     }
 
     fn register(&self, socket: &UdpSocket, token: u64) -> io::Result<()> {
@@ -123,8 +140,13 @@ pub(crate) fn run(shared: Arc<Shared>) {
     };
     let mut events = vec![none; EVENTS];
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    // The next DTMF packet to send, if any: epoll waits at most until then.
+    let mut deadline: Option<Instant> = None;
     loop {
-        let n = match epoll::wait(&shared.epoll, &mut events[..], None) {
+        let timeout = deadline.and_then(|d| {
+            rustix::event::Timespec::try_from(d.saturating_duration_since(Instant::now())).ok()
+        });
+        let n = match epoll::wait(&shared.epoll, &mut events[..], timeout.as_ref()) {
             Ok(n) => n,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => {
@@ -138,10 +160,13 @@ pub(crate) fn run(shared: Arc<Shared>) {
         let mut table = shared.lock();
         for event in &events[..n] {
             let token = event.data.u64();
-            if token != WAKER {
+            if token == WAKER {
+                shared.drain_wakeups();
+            } else {
                 table.forward(token, &mut buf, &shared.events);
             }
         }
+        deadline = table.flush_dtmf(Instant::now());
     }
 }
 
@@ -155,6 +180,8 @@ fn token(slot: usize, kind: usize) -> u64 {
 pub(crate) struct LegTable {
     slots: Vec<Option<Leg>>,
     free: Vec<usize>,
+    /// Slots of legs sending DTMF (so only they are visited on a timer).
+    sending: Vec<usize>,
 }
 
 /// One call leg: its two sockets and where their datagrams go.
@@ -184,6 +211,15 @@ pub(crate) struct Leg {
     /// The RFC 4733 receiver, when the leg negotiated telephone-event
     /// (its payload type first).
     dtmf: Option<(u8, Box<media::dtmf::EventReceiver>)>,
+    /// RFC 4733 digits being sent to the peer (payload type first).
+    dtmf_out: Option<(u8, Box<media::dtmf::EventSender>)>,
+    /// The stream relayed unchanged to the peer (pass-through or PT
+    /// rewrite): its SSRC and the last sequence number and timestamp sent.
+    /// Digits sent by Dialtone join that stream (a phone expects events
+    /// in the audio's SSRC), so every later packet's sequence number is
+    /// moved up by `seq_shift`, the count of packets inserted.
+    relayed: Option<(u32, u16, u32)>,
+    seq_shift: u16,
 }
 
 impl Leg {
@@ -208,6 +244,9 @@ impl Leg {
             muted: [false, false],
             held: false,
             dtmf: None,
+            dtmf_out: None,
+            relayed: None,
+            seq_shift: 0,
         }
     }
 
@@ -235,6 +274,98 @@ impl Leg {
             });
         }
         self.codec = codec;
+    }
+
+    /// A packet of the bridged leg goes to this leg's peer unchanged:
+    /// renumbered after inserted events, and remembered.
+    fn relayed(&mut self, packet: &mut [u8]) {
+        if packet.len() < 12 {
+            return;
+        }
+        let mut seq = u16::from_be_bytes([packet[2], packet[3]]);
+        if self.seq_shift != 0 {
+            seq = seq.wrapping_add(self.seq_shift);
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+        }
+        let ts = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+        let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+        if self.relayed.is_some_and(|(s, _, _)| s != ssrc) {
+            // A new source: its numbers start afresh.
+            self.seq_shift = 0;
+        }
+        self.relayed = Some((ssrc, seq, ts));
+    }
+
+    /// Queues RFC 4733 digits for the peer (sent from this leg's socket in
+    /// the leg's own RTP stream, 20 ms updates, three end packets, 100 ms
+    /// between digits). Needs telephone-event on the leg.
+    pub(crate) fn send_dtmf(
+        &mut self,
+        now: Instant,
+        digits: &[media::dtmf::Digit],
+        duration_ms: u32,
+    ) -> Result<(), String> {
+        let Some((pt, clock)) = self.codec.and_then(|c| c.dtmf) else {
+            return Err("the call's phone did not negotiate telephone-event (RFC 4733)".into());
+        };
+        if self.dtmf_out.as_ref().is_none_or(|(p, _)| *p != pt) {
+            let sender = media::dtmf::EventSender::new(clock, 20).map_err(|e| e.to_string())?;
+            self.dtmf_out = Some((pt, Box::new(sender)));
+        }
+        let Some((_, sender)) = &mut self.dtmf_out else {
+            return Err("no DTMF sender".into());
+        };
+        let start = match self.relayed {
+            Some((_, _, ts)) => ts,
+            None => self.sender.timestamp(),
+        };
+        sender
+            .send(now, start, digits, duration_ms)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sends the event packets due at `now`; the next deadline, if digits
+    /// remain.
+    fn flush_dtmf(&mut self, now: Instant) -> Option<Instant> {
+        let to = self.destination(RTP);
+        let Leg {
+            dtmf_out,
+            sender,
+            sockets,
+            counters,
+            relayed,
+            seq_shift,
+            ..
+        } = self;
+        let (pt, events) = dtmf_out.as_mut()?;
+        let mut packet = [0u8; 16];
+        while let Some(p) = events.poll_transmit(now) {
+            let Some(to) = to else { continue };
+            match relayed {
+                // Into the relayed stream: its SSRC, the next number.
+                Some((ssrc, seq, _)) => {
+                    *seq = seq.wrapping_add(1);
+                    *seq_shift = seq_shift.wrapping_add(1);
+                    super::packet::write_header(
+                        &mut packet,
+                        p.marker,
+                        *pt,
+                        *seq,
+                        p.timestamp,
+                        *ssrc,
+                    );
+                }
+                // The leg's own stream (transcoding, or nothing relayed yet).
+                None => sender.stamp(&mut packet, p.marker, *pt, p.timestamp),
+            }
+            packet[12..].copy_from_slice(&p.payload.to_bytes());
+            send(&sockets[RTP], &mut counters[RTP], &packet, to);
+        }
+        let next = events.poll_timeout();
+        if next.is_none() {
+            *dtmf_out = None;
+        }
+        next
     }
 
     /// RFC 4733: a telephone-event packet from the peer goes to the
@@ -439,6 +570,37 @@ impl LegTable {
         self.slots.drain(..).flatten()
     }
 
+    /// Queues digits on the leg in `slot` (see [`Leg::send_dtmf`]).
+    pub(crate) fn send_dtmf(
+        &mut self,
+        slot: usize,
+        now: Instant,
+        digits: &[media::dtmf::Digit],
+        duration_ms: u32,
+    ) -> Result<(), String> {
+        let leg = self.get_mut(slot).ok_or("the leg is not open")?;
+        leg.send_dtmf(now, digits, duration_ms)?;
+        if !self.sending.contains(&slot) {
+            self.sending.push(slot);
+        }
+        Ok(())
+    }
+
+    /// Sends the DTMF packets due; the earliest next deadline.
+    fn flush_dtmf(&mut self, now: Instant) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut sending = std::mem::take(&mut self.sending);
+        sending.retain(|&slot| {
+            let due = self.get_mut(slot).and_then(|l| l.flush_dtmf(now));
+            if let Some(t) = due {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+            due.is_some()
+        });
+        self.sending = sending;
+        next
+    }
+
     /// Moves one datagram from the socket of `token`.
     ///
     /// A token whose slot is empty or now holds another leg (it was closed
@@ -505,12 +667,20 @@ impl LegTable {
             return;
         }
         match &mut leg.path {
-            Path::Passthrough => send(&out.sockets[RTP], &mut out.counters[RTP], packet, to),
+            Path::Passthrough => {
+                out.relayed(packet);
+                send(&out.sockets[RTP], &mut out.counters[RTP], packet, to)
+            }
             Path::Rewrite(rewrite) => match rewrite.apply(packet) {
-                Ok(()) => send(&out.sockets[RTP], &mut out.counters[RTP], packet, to),
+                Ok(()) => {
+                    out.relayed(packet);
+                    send(&out.sockets[RTP], &mut out.counters[RTP], packet, to)
+                }
                 Err(why) => why.count(&mut leg.counters[RTP]),
             },
             Path::Transcode(transcode) => {
+                // The peer hears the leg's own stream: events go there too.
+                out.relayed = None;
                 let Leg {
                     sockets,
                     counters,

@@ -151,6 +151,59 @@ async fn not_live(state: &AppState, id: uuid::Uuid, e: ApiError) -> Result<Json<
     }
 }
 
+/// `POST /v1/calls/{id}/dtmf` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DtmfBody {
+    digits: String,
+    /// Milliseconds per digit, 100-1000; default 250.
+    duration: Option<u32>,
+}
+
+/// Sends DTMF digits to the call's party as RFC 4733 telephone-events
+/// (the call's phone must have negotiated telephone-event).
+pub async fn dtmf(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<DtmfBody>,
+) -> Result<Json<Call>, ApiError> {
+    let id = parse_id(&id)?;
+    if body.digits.is_empty() || body.digits.chars().count() > 32 {
+        return Err(ApiError::invalid("digits: 1 to 32 of 0-9 A-D * #"));
+    }
+    let digits = media::dtmf::parse_digits(&body.digits).map_err(|_| {
+        ApiError::invalid(format!(
+            "digits: '{}' has a character that is not one of 0-9 A-D * #",
+            body.digits
+        ))
+    })?;
+    let duration = body.duration.unwrap_or(250);
+    if !(100..=1000).contains(&duration) {
+        return Err(ApiError::invalid(format!(
+            "duration: {duration} ms is not within 100-1000"
+        )));
+    }
+    let Some(call) = state.switch.call(id).await else {
+        return not_live(
+            &state,
+            id,
+            ApiError::not_found(format!("call {id} does not exist")),
+        )
+        .await;
+    };
+    if call.status != CallStatus::Progressing {
+        return Err(ApiError::conflict(format!(
+            "call {id} is not answered (status {}): DTMF needs status progressing",
+            call.status.as_str()
+        )));
+    }
+    state
+        .relay
+        .send_dtmf(net::rtp::LegId(id.as_u128()), &digits, duration)
+        .map_err(|why| ApiError::conflict(format!("call {id}: {why}")))?;
+    Ok(Json(call))
+}
+
 /// `POST /v1/calls/{id}/mute` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

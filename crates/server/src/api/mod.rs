@@ -8,7 +8,7 @@
 //! | `GET /metrics` | Prometheus text, no auth |
 //! | `/v1/extensions` `GET POST`, `/v1/extensions/{id}` `GET PUT DELETE` | accounts |
 //! | `GET /v1/registrations` | current registrar bindings |
-//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup`, `POST\|DELETE /v1/calls/{id}/mute`, `POST\|DELETE /v1/calls/{id}/hold`, `GET /v1/calls/{id}/stats` | calls |
+//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup`, `POST\|DELETE /v1/calls/{id}/mute`, `POST\|DELETE /v1/calls/{id}/hold`, `POST /v1/calls/{id}/dtmf`, `GET /v1/calls/{id}/stats` | calls |
 //! | `GET /v1/events` | WebSocket event stream |
 
 mod auth;
@@ -94,6 +94,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/calls/{id}/hangup", post(calls::hangup))
         .route("/calls/{id}/mute", post(calls::mute).delete(calls::unmute))
         .route("/calls/{id}/hold", post(calls::hold).delete(calls::unhold))
+        .route("/calls/{id}/dtmf", post(calls::dtmf))
         .route("/calls/{id}/stats", get(calls::stats))
         .route("/events", get(events::events))
         .fallback(not_found)
