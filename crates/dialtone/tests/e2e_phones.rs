@@ -318,14 +318,7 @@ fn tone_level(audio: &media::Frame, hz: f64, from: Duration, to: Duration) -> f6
     if window.is_empty() {
         return 0.0;
     }
-    let k = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in window {
-        let s0 = f64::from(x) + k * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let power = (s1 * s1 + s2 * s2 - k * s1 * s2).max(0.0);
+    let power = goertzel_power(window, hz, rate).max(0.0);
     // |X(f)| = A * N / 2 for a sine of amplitude A; RMS = A / sqrt(2).
     2.0 * power.sqrt() / window.len() as f64 / std::f64::consts::SQRT_2
 }
@@ -457,16 +450,7 @@ fn dominant_hz(audio: &media::Frame) -> f64 {
         audio.samples.len()
     );
     let window = &audio.samples[start..end];
-    let power = |hz: f64| {
-        let k = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for &x in window {
-            let s0 = f64::from(x) + k * s1 - s2;
-            s2 = s1;
-            s1 = s0;
-        }
-        s1 * s1 + s2 * s2 - k * s1 * s2
-    };
+    let power = |hz: f64| goertzel_power(window, hz, rate);
     (10..=340)
         .map(|i| f64::from(i) * 10.0)
         .max_by(|a, b| power(*a).total_cmp(&power(*b)))
@@ -1134,4 +1118,17 @@ fn write_tone_wav(path: &Path, hz: f64, secs: u32) {
         wav.extend_from_slice(&sample.to_le_bytes());
     }
     std::fs::write(path, wav).unwrap();
+}
+
+/// Goertzel: the power of the `hz` component of `window` (sampled at
+/// `rate`), |X(f)|².
+fn goertzel_power(window: &[i16], hz: f64, rate: f64) -> f64 {
+    let k = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in window {
+        let s0 = f64::from(x) + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - k * s1 * s2
 }

@@ -145,28 +145,28 @@ impl SwitchHandle {
         id: Uuid,
         direction: Option<model::MuteDirection>,
     ) -> Result<Call, ApiError> {
-        self.handle
-            .with_now(move |EngineIo(e, _), now| {
-                e.set_mute(now, id, direction).map_err(|err| match err {
-                    engine::EngineError::UnknownCall => {
-                        ApiError::not_found(format!("call {id} is not live (finished or unknown)"))
-                    }
-                    other => ApiError::conflict(format!("call {id}: {other}")),
-                })?;
-                e.call(id)
-                    .cloned()
-                    .ok_or_else(|| ApiError::not_found(format!("call {id} does not exist")))
-            })
+        self.control(id, move |e, now| e.set_mute(now, id, direction))
             .await
-            .map_err(|_| stopped())?
     }
 
     /// Puts a live, answered call on hold (`true`) or resumes it; errors
     /// as [`SwitchHandle::set_mute`].
     pub async fn set_hold(&self, id: Uuid, on: bool) -> Result<Call, ApiError> {
+        self.control(id, move |e, now| e.set_hold(now, id, on))
+            .await
+    }
+
+    /// Runs a media control on the engine and returns the call after it.
+    async fn control(
+        &self,
+        id: Uuid,
+        f: impl FnOnce(&mut engine::Engine, std::time::Instant) -> Result<(), engine::EngineError>
+            + Send
+            + 'static,
+    ) -> Result<Call, ApiError> {
         self.handle
             .with_now(move |EngineIo(e, _), now| {
-                e.set_hold(now, id, on).map_err(|err| match err {
+                f(e, now).map_err(|err| match err {
                     engine::EngineError::UnknownCall => {
                         ApiError::not_found(format!("call {id} is not live (finished or unknown)"))
                     }
