@@ -1,7 +1,9 @@
-//! Mute and hold in the relay, over real loopback sockets: a muted or held
+//! Mute and hold in the relay, over real loopback sockets: a muted
 //! direction carries G.711 silence (same packets, same timing, payload
-//! 0xFF for µ-law), other codecs are dropped and counted, and lifting the
-//! mute restores the audio byte for byte. Every wait is bounded.
+//! 0xFF for µ-law), a held party hears the built-in music on hold in the
+//! same packets while the other hears silence, other codecs are dropped
+//! and counted, and lifting the mute restores the audio byte for byte.
+//! Every wait is bounded.
 
 use media::codec::CodecKind;
 use net::rtp::{LegCodec, LegId, Relay, RtpPool};
@@ -85,17 +87,30 @@ fn mute_out_sends_silence_and_unmute_restores_the_audio() {
     assert!(got[12..].iter().all(|&b| b == 0xFF));
 
     relay.set_mute(A, false, false);
-    relay.set_hold(B, true); // bob held: silence both ways
-    let p4 = rtp(0, 4, &voice);
-    assert!(through(&alice, pa, &bob, &p4).unwrap()[12..]
-        .iter()
-        .all(|&b| b == 0xFF));
+    relay.set_hold(B, true); // bob held: he hears music, alice hears silence
+    let mut music = Vec::new();
+    for seq in 4..54 {
+        // One second of alice's packets carries one second of music to bob.
+        let p = rtp(0, seq, &voice);
+        let got = through(&alice, pa, &bob, &p).expect("held: the stream goes on");
+        assert_eq!(got[..12], p[..12], "same header");
+        assert_eq!(got.len(), p.len());
+        assert_ne!(got[12..], voice[..], "not alice's audio");
+        music.extend(
+            got[12..]
+                .iter()
+                .map(|&b| media::codec::g711::ulaw_decode(b)),
+        );
+    }
+    let rms =
+        (music.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / music.len() as f64).sqrt();
+    assert!(rms > 300.0, "music on hold is audible: RMS {rms:.0}");
     let back = rtp(0, 9, &voice);
     assert!(through(&bob, pb, &alice, &back).unwrap()[12..]
         .iter()
         .all(|&b| b == 0xFF));
     relay.set_hold(B, false);
-    let p5 = rtp(0, 5, &voice);
+    let p5 = rtp(0, 55, &voice);
     assert_eq!(
         through(&alice, pa, &bob, &p5).as_deref(),
         Some(&p5[..]),

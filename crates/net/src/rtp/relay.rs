@@ -321,7 +321,9 @@ impl Relay {
         Ok(())
     }
 
-    /// Holds a leg (or resumes it): both ways silent, whatever its mute.
+    /// Holds a leg (or resumes it): its peer hears the built-in music on
+    /// hold (G.711 legs; other codecs are dropped) and the bridged leg's
+    /// peer hears silence, whatever the mute.
     pub fn set_hold(&self, leg: LegId, held: bool) {
         if self.inner.with_leg(leg, |l| l.set_held(held)).is_none() {
             tracing::debug!(?leg, "set_hold for a leg that is not open");

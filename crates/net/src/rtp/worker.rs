@@ -220,6 +220,24 @@ pub(crate) struct Leg {
     /// moved up by `seq_shift`, the count of packets inserted.
     relayed: Option<(u32, u16, u32)>,
     seq_shift: u16,
+    /// Music on hold for the peer while the leg is held.
+    moh: Option<Box<MohSource>>,
+}
+
+/// The built-in music on hold at 8 kHz and a buffer for one packet of it.
+#[derive(Debug)]
+struct MohSource {
+    music: media::tones::MusicOnHold,
+    samples: Vec<i16>,
+}
+
+impl Default for MohSource {
+    fn default() -> MohSource {
+        MohSource {
+            music: media::tones::MusicOnHold::new(8000),
+            samples: Vec::new(),
+        }
+    }
 }
 
 impl Leg {
@@ -247,6 +265,7 @@ impl Leg {
             dtmf_out: None,
             relayed: None,
             seq_shift: 0,
+            moh: None,
         }
     }
 
@@ -402,6 +421,7 @@ impl Leg {
 
     pub(crate) fn set_held(&mut self, held: bool) {
         self.held = held;
+        self.moh = held.then(|| Box::new(MohSource::default()));
     }
 
     /// Whether the peer must hear nothing of the bridge.
@@ -652,7 +672,10 @@ impl LegTable {
             return;
         };
         let packet = &mut buf[..len];
-        if kind == RTP && (leg.silenced() || out.deaf()) && !silence(packet, leg.codec) {
+        if kind == RTP
+            && (leg.silenced() || out.deaf())
+            && !silence(packet, leg.codec, out.moh.as_deref_mut())
+        {
             leg.counters[RTP].dropped_muted += 1;
             return;
         }
@@ -700,8 +723,12 @@ impl LegTable {
 /// the listener hears true silence rather than a gap its phone may fill or
 /// report as a dead line. `false` for anything else (other codecs,
 /// telephone-events, malformed packets): the caller drops it.
-fn silence(packet: &mut [u8], codec: Option<LegCodec>) -> bool {
-    use media::codec::CodecKind;
+///
+/// With `moh` (the listener is held), the payload becomes the next stretch
+/// of music on hold instead, in the same codec and length.
+fn silence(packet: &mut [u8], codec: Option<LegCodec>, moh: Option<&mut MohSource>) -> bool {
+    use media::codec::{g711, CodecKind};
+    use media::tones::Generator;
     let Ok(h) = super::packet::Header::parse(packet) else {
         return false;
     };
@@ -710,12 +737,23 @@ fn silence(packet: &mut [u8], codec: Option<LegCodec>) -> bool {
         Some(_) => None,
         None => CodecKind::from_static_payload_type(h.payload_type),
     };
-    let fill = match kind {
-        Some(CodecKind::Pcmu) => 0xFF,
-        Some(CodecKind::Pcma) => 0xD5,
+    let (fill, encode): (u8, fn(i16) -> u8) = match kind {
+        Some(CodecKind::Pcmu) => (0xFF, g711::ulaw_encode),
+        Some(CodecKind::Pcma) => (0xD5, g711::alaw_encode),
         _ => return false,
     };
-    packet[h.payload.0..h.payload.1].fill(fill);
+    let payload = &mut packet[h.payload.0..h.payload.1];
+    match moh {
+        Some(m) => {
+            // One G.711 byte per 8 kHz sample.
+            m.samples.resize(payload.len(), 0);
+            m.music.fill(&mut m.samples);
+            for (b, &s) in payload.iter_mut().zip(&m.samples) {
+                *b = encode(s);
+            }
+        }
+        None => payload.fill(fill),
+    }
     true
 }
 

@@ -110,7 +110,7 @@ pub async fn hangup(
 }
 
 /// Puts an answered call on hold: a re-INVITE offers `sendonly` to its
-/// party, who hears silence; the other party hears nothing from it.
+/// party, who hears music on hold; the other party hears silence.
 pub async fn hold(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
