@@ -192,9 +192,9 @@ fn tone_across_a_bridge(name: &str, caller_codec: Codec, callee_codec: Codec) {
 /// sndfile dumps). Holding bob's call re-INVITEs him `sendonly`: he stops
 /// sending (and anything he sent would be silenced), so alice decodes
 /// nothing of him until the resume, after which she hears him again; the
-/// relay keeps sending bob a stream (of silence) all along. (baresip's
+/// relay keeps sending bob a stream (music on hold) all along. (baresip's
 /// decoded-audio dump stops at a re-INVITE, so what bob hears while held
-/// is checked on the relay's counters and, for the silence itself, in
+/// is checked on the relay's counters and, for the music itself, in
 /// `net`'s `relay_mute` tests.)
 #[test]
 fn mute_and_hold_silence_the_right_party() {
@@ -303,7 +303,7 @@ fn mute_and_hold_silence_the_right_party() {
         loud(level(&heard_by_alice, 440.0, last_second)),
         "resumed: {report}"
     );
-    // Bob, held, still got a stream (silence, see relay_mute): about 50/s.
+    // Bob, held, still got a stream (music on hold, see relay_mute): about 50/s.
     assert!(during_hold > 80, "{report}");
     assert_eq!(d.stop().code(), Some(0));
 }
