@@ -128,8 +128,7 @@ impl NtpTime {
     }
 
     /// The NTP time of an instant given as a duration since the Unix epoch
-    /// (e.g. `SystemTime::now().duration_since(UNIX_EPOCH)`, read by the
-    /// caller).
+    /// (the wall clock, read by the I/O layer that calls this).
     pub fn from_unix(since_1970: Duration) -> NtpTime {
         Self::from_duration(since_1970 + Duration::from_secs(Self::UNIX_EPOCH_OFFSET_SECS))
     }

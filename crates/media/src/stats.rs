@@ -10,7 +10,7 @@
 //! use std::time::{Duration, Instant};
 //! use media::rtcp::NtpTime;
 //! use media::stats::{LegStats, RtcpScheduler};
-//! let start = Instant::now();
+//! let start: Instant = testkit::FakeClock::new().now(); // the caller's clock
 //! // The wallclock, read once by the caller when the leg starts.
 //! let mut leg = LegStats::new(0x1111, 8000, start, NtpTime::from_unix(Duration::from_secs(1_700_000_000)));
 //! let mut timer = RtcpScheduler::new(start, RtcpScheduler::DEFAULT_INTERVAL, 0x8000_0000);

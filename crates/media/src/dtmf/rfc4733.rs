@@ -11,7 +11,7 @@
 //! use std::time::Instant;
 //! use media::dtmf::{Digit, EventReceiver, EventSender};
 //!
-//! let start = Instant::now();
+//! let start: Instant = testkit::FakeClock::new().now(); // the caller's clock
 //! let mut sender = EventSender::new(8000, 20).unwrap();
 //! sender.send(start, 160_000, &[Digit::D5], 100).unwrap();
 //! let mut receiver = EventReceiver::new(8000).unwrap();

@@ -8,7 +8,7 @@
 //! use std::time::{Duration, Instant};
 //! use media::jitter::{JitterBuffer, JitterConfig, Popped};
 //! let mut jb = JitterBuffer::new(JitterConfig::new(8000));
-//! let t0 = Instant::now();
+//! let t0: Instant = testkit::FakeClock::new().now(); // the caller's clock
 //! jb.push(t0, 1, 160, &[0xff; 160]);
 //! let mut now = t0;
 //! let mut played = 0;
