@@ -160,8 +160,7 @@ impl Player {
 mod tests {
     use super::*;
     use crate::tones::{goertzel_amplitude, Generator, Sine};
-    use crate::wav::{self, WavSpec, WavWriter};
-    use std::io::Cursor;
+    use crate::wav;
 
     /// Plays until finished (at most `max_frames`), returning all samples
     /// and the number of audio samples.
@@ -226,17 +225,8 @@ mod tests {
         let mut tone = Sine::new(8000, 1000.0, 12_000);
         let mut pcm = vec![0i16; 8000];
         tone.fill(&mut pcm);
-        let mut w = WavWriter::new(
-            Cursor::new(Vec::new()),
-            WavSpec {
-                rate: 8000,
-                channels: 1,
-            },
-        )
-        .unwrap();
-        w.write_samples(&pcm).unwrap();
-        let (_, file) = w.finish().unwrap();
-        let decoded = Arc::new(wav::decode(&file.into_inner()).unwrap());
+        let file = wav::file_of(8000, 1, &pcm);
+        let decoded = Arc::new(wav::decode(&file).unwrap());
 
         let mut p = Player::new(decoded, 16_000, 2);
         assert_eq!(p.source_duration(), Duration::from_secs(1));

@@ -487,11 +487,11 @@ mod tests {
         // sequence 1E 0B 0B 1E 9E 8B 8B 9E: samples at 22.5° and 67.5° of a
         // sine, each within half a quantization step of its true value.
         let a = f64::from(dbm0_amplitude(0.0));
-        let inner = -f64::from(crate::wav::ulaw_to_linear(0x1E)); // 8828, exponent 6: step 512
-        let outer = -f64::from(crate::wav::ulaw_to_linear(0x0B)); // 20860, exponent 7: step 1024
+        let inner = -f64::from(crate::codec::g711::ulaw_decode(0x1E)); // 8828, exponent 6: step 512
+        let outer = -f64::from(crate::codec::g711::ulaw_decode(0x0B)); // 20860, exponent 7: step 1024
         assert_eq!(
-            crate::wav::ulaw_to_linear(0x9E),
-            -crate::wav::ulaw_to_linear(0x1E)
+            crate::codec::g711::ulaw_decode(0x9E),
+            -crate::codec::g711::ulaw_decode(0x1E)
         );
         assert!(
             (a * 22.5f64.to_radians().sin() - inner).abs() <= 256.0,

@@ -35,6 +35,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use crate::codec::g711;
 use crate::Frame;
 
 /// Length of the header [`WavWriter`] writes before the samples.
@@ -523,8 +524,8 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, WavError> {
                 // `as` saturates and maps NaN to 0.
                 (f * 32767.0).clamp(-32768.0, 32767.0) as i32
             }
-            (Encoding::ALaw, _) => i32::from(alaw_to_linear(s[0])),
-            (Encoding::MuLaw, _) => i32::from(ulaw_to_linear(s[0])),
+            (Encoding::ALaw, _) => i32::from(g711::alaw_decode(s[0])),
+            (Encoding::MuLaw, _) => i32::from(g711::ulaw_decode(s[0])),
         }
     };
     let samples = data
@@ -536,38 +537,6 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, WavError> {
         })
         .collect();
     Ok(Frame::new(info.rate, samples))
-}
-
-/// ITU-T G.711 μ-law expansion to 16-bit linear (range ±32124). Kept here
-/// (rather than using `codec::g711`) so WAV reading stands alone.
-pub(crate) fn ulaw_to_linear(u: u8) -> i16 {
-    let u = !u;
-    let exponent = (u >> 4) & 0x07;
-    let magnitude = ((((u & 0x0F) as i16) << 3) + 0x84) << exponent;
-    if u & 0x80 != 0 {
-        0x84 - magnitude
-    } else {
-        magnitude - 0x84
-    }
-}
-
-/// ITU-T G.711 A-law expansion to 16-bit linear (range ±32256).
-fn alaw_to_linear(a: u8) -> i16 {
-    let a = a ^ 0x55;
-    let segment = (a >> 4) & 0x07;
-    let mut magnitude = ((a & 0x0F) as i16) << 4;
-    magnitude += match segment {
-        0 => 8,
-        _ => 0x108,
-    };
-    if segment > 1 {
-        magnitude <<= segment - 1;
-    }
-    if a & 0x80 != 0 {
-        magnitude
-    } else {
-        -magnitude
-    }
 }
 
 /// What [`repair`] found.
@@ -696,6 +665,15 @@ fn read_exact_or<R: Read>(r: &mut R, buf: &mut [u8], short: WavError) -> Result<
     }
 }
 
+/// A finished in-memory WAV file holding `samples` (tests).
+#[cfg(test)]
+pub(crate) fn file_of(rate: u32, channels: u16, samples: &[i16]) -> Vec<u8> {
+    let mut w = WavWriter::new(std::io::Cursor::new(Vec::new()), WavSpec { rate, channels })
+        .expect("an in-memory writer");
+    w.write_samples(samples).expect("whole frames");
+    w.finish().expect("finished").1.into_inner()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -800,17 +778,8 @@ mod tests {
     #[test]
     fn mono_file_decodes_bit_exact() {
         let samples = ramp(800);
-        let mut w = WavWriter::new(
-            Cursor::new(Vec::new()),
-            WavSpec {
-                rate: 8000,
-                channels: 1,
-            },
-        )
-        .unwrap();
-        w.write_samples(&samples).unwrap();
-        let (_, c) = w.finish().unwrap();
-        assert_eq!(decode(&c.into_inner()).unwrap(), Frame::new(8000, samples));
+        let file = file_of(8000, 1, &samples);
+        assert_eq!(decode(&file).unwrap(), Frame::new(8000, samples));
     }
 
     #[test]
@@ -887,17 +856,7 @@ mod tests {
     #[test]
     fn repair_shrinks_sizes_of_a_truncated_file_to_whole_frames() {
         let samples = ramp(2 * 1000);
-        let mut w = WavWriter::new(
-            Cursor::new(Vec::new()),
-            WavSpec {
-                rate: 8000,
-                channels: 2,
-            },
-        )
-        .unwrap();
-        w.write_samples(&samples).unwrap();
-        let (_, c) = w.finish().unwrap();
-        let mut b = c.into_inner();
+        let mut b = file_of(8000, 2, &samples);
         // Cut mid-frame: 600 whole frames (2400 bytes) plus 3 bytes.
         b.truncate(44 + 600 * 4 + 3);
         let mut file = Cursor::new(b);
