@@ -139,7 +139,7 @@ impl Engine {
         answer: &SessionDescription,
     ) -> SessionDescription {
         let mut out = answer.clone();
-        let list = self.config.transcode.clone();
+        let list = &self.config.transcode;
         if let (Some(offer), Some(chosen), false) =
             (x_offer, codecs::voice_codec(answer), list.is_empty())
         {
@@ -147,7 +147,7 @@ impl Engine {
             if !offered.iter().any(|c| codecs::same_codec(c, &chosen)) {
                 let pick = offered
                     .iter()
-                    .find(|c| !codecs::is_auxiliary(c) && transcodable(&list, c));
+                    .find(|c| !codecs::is_auxiliary(c) && transcodable(list, c));
                 if let Some(pick) = pick {
                     let mut restated = vec![pick.clone()];
                     restated.extend(
