@@ -95,17 +95,7 @@ pub async fn hangup(
     let id = parse_id(&id)?;
     match state.switch.hangup(id).await {
         Ok(call) => Ok(Json(call)),
-        Err(e) => {
-            // Not live: either finished (409) or unknown (404).
-            match state.store.call(id).await? {
-                Some(c) if c.status == CallStatus::Hangup => Err(ApiError::conflict(format!(
-                    "call {id} already ended ({})",
-                    c.hangup_reason.map(|r| r.as_str()).unwrap_or("hangup")
-                ))),
-                Some(_) => Err(e),
-                None => Err(ApiError::not_found(format!("call {id} does not exist"))),
-            }
-        }
+        Err(e) => not_live(&state, id, e).await,
     }
 }
 
@@ -143,9 +133,10 @@ async fn hold_or_resume(
 /// ended, 404 if it never existed, else the switch's own error.
 async fn not_live(state: &AppState, id: uuid::Uuid, e: ApiError) -> Result<Json<Call>, ApiError> {
     match state.store.call(id).await? {
-        Some(c) if c.status == CallStatus::Hangup => {
-            Err(ApiError::conflict(format!("call {id} already ended")))
-        }
+        Some(c) if c.status == CallStatus::Hangup => Err(ApiError::conflict(format!(
+            "call {id} already ended ({})",
+            c.hangup_reason.map(|r| r.as_str()).unwrap_or("hangup")
+        ))),
         Some(_) => Err(e),
         None => Err(ApiError::not_found(format!("call {id} does not exist"))),
     }
