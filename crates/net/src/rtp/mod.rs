@@ -108,11 +108,15 @@
 
 mod packet;
 mod pool;
+mod record;
 mod relay;
 mod transcode;
 mod worker;
 
 pub use pool::RtpPool;
+pub use record::{
+    EndReason, RecordingDone, RecordingId, RecordingSpec, RecordingStarted, StreamSender,
+};
 pub use relay::Relay;
 
 pub use transcode::LegCodec;
@@ -131,6 +135,10 @@ pub enum RelayEvent {
         digit: char,
         duration_ms: u32,
     },
+    /// A recording ended without being stopped through
+    /// [`Relay::stop_recording`] (which returns its end instead): its leg
+    /// closed, its file could not be written, or the relay shut down.
+    RecordingFinished(RecordingDone),
 }
 
 /// Names one call leg to the relay (the switch uses its leg's UUID).

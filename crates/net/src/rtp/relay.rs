@@ -9,6 +9,7 @@
 //! free.
 
 use super::pool::RtpPool;
+use super::record::{EndReason, RecordingDone, RecordingId, RecordingSpec, RecordingStarted};
 use super::transcode::Path;
 use super::worker::{self, Leg, Shared};
 use super::{LegCodec, LegId, LegStats};
@@ -330,6 +331,64 @@ impl Relay {
         }
     }
 
+    /// Starts recording leg `leg` into a new WAV file at `spec.path` (see
+    /// the `record` module for what RX and TX hold). The file is created
+    /// here, on the calling thread (it must not exist); from then on the
+    /// leg's worker writes 20 ms of audio per tick, patching the header
+    /// every second, until [`stop_recording`](Self::stop_recording), the
+    /// leg's close ([`RelayEvent::RecordingFinished`](super::RelayEvent)),
+    /// or a write error (same event). The rate follows the leg's codec:
+    /// 8 kHz for G.711 (or no codec known yet), 16 kHz for G.722 and Opus;
+    /// a leg's recordings all share the rate of its first.
+    pub fn start_recording(
+        &self,
+        leg: LegId,
+        spec: RecordingSpec,
+    ) -> Result<RecordingStarted, String> {
+        let codec = self
+            .inner
+            .with_leg(leg, |l| (l.codec(), l.recording_rate()))
+            .ok_or("the call has no open media leg")?;
+        let rate = codec.1.unwrap_or_else(|| super::record::rate_for(codec.0));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&spec.path)
+            .map_err(|e| format!("cannot create {}: {e}", spec.path.display()))?;
+        let path = spec.path.clone();
+        let added = self.inner.with_place(leg, |table, slot| {
+            let leg = table
+                .get_mut(slot)
+                .ok_or("the call has no open media leg")?;
+            let rate = leg.recording_rate().unwrap_or(rate);
+            leg.tap(rate).add(spec, file)?;
+            table.recording_started(slot);
+            Ok::<u32, String>(rate)
+        });
+        let result = added.unwrap_or(Err("the call has no open media leg".into()));
+        match result {
+            Ok(rate) => {
+                // The worker ticks the new recording from its next wake-up.
+                if let Some(place) = lock(&self.inner.control).legs.get(&leg) {
+                    self.inner.workers[place.worker].wake();
+                }
+                Ok(RecordingStarted { rate })
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops one recording of a leg: its file gets its final sizes and is
+    /// closed before this returns. `None` if the leg is not open or has no
+    /// such recording (it may have ended with its leg: see
+    /// [`RelayEvent::RecordingFinished`](super::RelayEvent)).
+    pub fn stop_recording(&self, leg: LegId, id: RecordingId) -> Option<RecordingDone> {
+        self.inner.with_leg(leg, |l| l.stop_recording(id)).flatten()
+    }
+
     /// Ends the bridge of `a` (on both sides): its packets are dropped
     /// (counted as unrouted) until it is bridged again.
     pub fn unbridge(&self, a: LegId) {
@@ -402,8 +461,9 @@ impl Inner {
         control.load[place.worker] -= 1;
         let shared = &self.workers[place.worker];
         let removed = shared.lock().remove(place.slot, shared);
-        if let Some(removed) = removed {
+        if let Some(mut removed) = removed {
             let port = removed.rtp_port();
+            shared.report_recordings(removed.finish_recordings(EndReason::LegClosed));
             drop(removed);
             self.pool.free(port);
         }
@@ -459,8 +519,9 @@ impl Inner {
         control.load.iter_mut().for_each(|n| *n = 0);
         for shared in &self.workers {
             let legs: Vec<Leg> = shared.lock().drain().collect();
-            for leg in legs {
+            for mut leg in legs {
                 let port = leg.rtp_port();
+                shared.report_recordings(leg.finish_recordings(EndReason::Shutdown));
                 tracing::trace!(leg = ?leg.id(), port, "closed at shutdown");
                 drop(leg);
                 self.pool.free(port);

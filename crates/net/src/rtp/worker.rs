@@ -18,6 +18,7 @@
 //! Bridged legs always live on the same worker (the control side moves a
 //! leg when it bridges across workers), so forwarding never crosses threads.
 
+use super::record::{EndReason, RecordingDone, RecordingId, Tap};
 use super::transcode::{Path, Sender};
 use super::{LegCodec, LegId, LegStats, RelayEvent, StreamStats};
 use rustix::event::epoll;
@@ -35,6 +36,8 @@ const RTCP: usize = 1;
 
 /// The token of the wake-up socket (leg sockets use `slot * 2 + kind`).
 const WAKER: u64 = u64::MAX;
+/// Most recording ticks written at once when the worker is late (1 s).
+const MAX_CATCH_UP: u64 = 50;
 /// Readiness events taken per `epoll_wait`.
 const EVENTS: usize = 256;
 /// Largest UDP payload: a buffer this size never truncates a datagram.
@@ -108,6 +111,13 @@ impl Shared {
         }
     }
 
+    /// Reports recordings that ended.
+    pub(crate) fn report_recordings(&self, done: impl IntoIterator<Item = RecordingDone>) {
+        for d in done {
+            let _ = self.events.send(RelayEvent::RecordingFinished(d));
+        }
+    }
+
     /// Reads the pending wake-ups so the waker is not ready again.
     fn drain_wakeups(&self) {
         let mut b = [0u8; 8];
@@ -140,8 +150,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
     };
     let mut events = vec![none; EVENTS];
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    // The next DTMF packet to send, if any: epoll waits at most until then.
+    // The next DTMF packet to send or recording tick, if any: epoll waits
+    // at most until then.
     let mut deadline: Option<Instant> = None;
+    let mut finished = Vec::new();
     loop {
         let timeout = deadline.and_then(|d| {
             rustix::event::Timespec::try_from(d.saturating_duration_since(Instant::now())).ok()
@@ -166,7 +178,17 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 table.forward(token, &mut buf, &shared.events);
             }
         }
-        deadline = table.flush_dtmf(Instant::now());
+        let now = Instant::now();
+        let dtmf = table.flush_dtmf(now);
+        let tick = table.tick_recordings(now, &mut finished);
+        deadline = match (dtmf, tick) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        drop(table);
+        if !finished.is_empty() {
+            shared.report_recordings(finished.drain(..));
+        }
     }
 }
 
@@ -182,6 +204,10 @@ pub(crate) struct LegTable {
     free: Vec<usize>,
     /// Slots of legs sending DTMF (so only they are visited on a timer).
     sending: Vec<usize>,
+    /// Slots of legs being recorded, and the recording clock: when its
+    /// first tick started and how many 20 ms ticks were written since.
+    recording: Vec<usize>,
+    clock: Option<(Instant, u64)>,
 }
 
 /// One call leg: its two sockets and where their datagrams go.
@@ -222,6 +248,8 @@ pub(crate) struct Leg {
     seq_shift: u16,
     /// Music on hold for the peer while the leg is held.
     moh: Option<Box<MohSource>>,
+    /// The leg's recordings, while it has some.
+    tap: Option<Box<Tap>>,
 }
 
 /// The built-in music on hold at 8 kHz and a buffer for one packet of it.
@@ -266,6 +294,7 @@ impl Leg {
             relayed: None,
             seq_shift: 0,
             moh: None,
+            tap: None,
         }
     }
 
@@ -411,6 +440,34 @@ impl Leg {
                 digit: d.digit.to_char(),
                 duration_ms: d.duration_ms,
             });
+        }
+    }
+
+    /// The leg's recording tap (created at `rate` if it has none).
+    pub(crate) fn tap(&mut self, rate: u32) -> &mut Tap {
+        self.tap.get_or_insert_with(|| Box::new(Tap::new(rate)))
+    }
+
+    /// The sample rate of the leg's recordings, if it has some.
+    pub(crate) fn recording_rate(&self) -> Option<u32> {
+        self.tap.as_ref().map(|t| t.rate())
+    }
+
+    /// Ends one of the leg's recordings.
+    pub(crate) fn stop_recording(&mut self, id: RecordingId) -> Option<RecordingDone> {
+        let tap = self.tap.as_mut()?;
+        let done = tap.finish(self.id, id, EndReason::Stopped);
+        if tap.is_empty() {
+            self.tap = None;
+        }
+        done
+    }
+
+    /// Ends every recording of the leg (it is closing).
+    pub(crate) fn finish_recordings(&mut self, reason: EndReason) -> Vec<RecordingDone> {
+        match self.tap.take() {
+            Some(mut tap) => tap.finish_all(self.id, reason),
+            None => Vec::new(),
         }
     }
 
@@ -606,6 +663,59 @@ impl LegTable {
         Ok(())
     }
 
+    /// Starts ticking the recordings of the leg in `slot` (it has a tap).
+    pub(crate) fn recording_started(&mut self, slot: usize) {
+        if !self.recording.contains(&slot) {
+            self.recording.push(slot);
+        }
+    }
+
+    /// Writes the 20 ms recording ticks due at `now` on every recorded leg;
+    /// the next tick's deadline while any leg records. Ticks follow the
+    /// clock, not the wake-ups, so recordings keep wall-clock length when
+    /// the worker is late (up to [`MAX_CATCH_UP`] ticks at once; beyond,
+    /// the missed time is skipped).
+    fn tick_recordings(&mut self, now: Instant, done: &mut Vec<RecordingDone>) -> Option<Instant> {
+        const TICK: std::time::Duration = std::time::Duration::from_millis(20);
+        if self.recording.is_empty() {
+            self.clock = None;
+            return None;
+        }
+        let (epoch, mut ticks) = *self.clock.get_or_insert((now, 0));
+        let due = (now.saturating_duration_since(epoch).as_micros() / TICK.as_micros()) as u64;
+        if due > ticks + MAX_CATCH_UP {
+            ticks = due - MAX_CATCH_UP;
+        }
+        let mut recording = std::mem::take(&mut self.recording);
+        while ticks < due {
+            ticks += 1;
+            recording.retain(|&slot| {
+                let Some(leg) = self.get_mut(slot) else {
+                    return false;
+                };
+                let id = leg.id;
+                let Some(tap) = leg.tap.as_mut() else {
+                    return false;
+                };
+                tap.tick(id, done);
+                if tap.is_empty() {
+                    leg.tap = None;
+                    return false;
+                }
+                true
+            });
+        }
+        // Legs whose taps went away meanwhile (stopped, closed) drop out.
+        recording.retain(|&slot| self.get(slot).is_some_and(|l| l.tap.is_some()));
+        self.recording = recording;
+        if self.recording.is_empty() {
+            self.clock = None;
+            return None;
+        }
+        self.clock = Some((epoch, ticks));
+        Some(epoch + TICK * u32::try_from(ticks + 1).unwrap_or(u32::MAX))
+    }
+
     /// Sends the DTMF packets due; the earliest next deadline.
     fn flush_dtmf(&mut self, now: Instant) -> Option<Instant> {
         let mut next: Option<Instant> = None;
@@ -657,6 +767,11 @@ impl LegTable {
         }
         counters.received_packets += 1;
         counters.received_bytes += len as u64;
+        if kind == RTP {
+            if let Some(tap) = &mut leg.tap {
+                tap.rx(&buf[..len], leg.codec);
+            }
+        }
         if kind == RTP && leg.dtmf.is_some() {
             leg.watch_dtmf(&buf[..len], Instant::now(), events);
         }
@@ -692,12 +807,18 @@ impl LegTable {
         match &mut leg.path {
             Path::Passthrough => {
                 out.relayed(packet);
-                send(&out.sockets[RTP], &mut out.counters[RTP], packet, to)
+                send(&out.sockets[RTP], &mut out.counters[RTP], packet, to);
+                if let Some(tap) = &mut out.tap {
+                    tap.tx(packet, out.codec);
+                }
             }
             Path::Rewrite(rewrite) => match rewrite.apply(packet) {
                 Ok(()) => {
                     out.relayed(packet);
-                    send(&out.sockets[RTP], &mut out.counters[RTP], packet, to)
+                    send(&out.sockets[RTP], &mut out.counters[RTP], packet, to);
+                    if let Some(tap) = &mut out.tap {
+                        tap.tx(packet, out.codec);
+                    }
                 }
                 Err(why) => why.count(&mut leg.counters[RTP]),
             },
@@ -708,10 +829,15 @@ impl LegTable {
                     sockets,
                     counters,
                     sender,
+                    tap,
+                    codec,
                     ..
                 } = out;
                 transcode.handle_rtp(packet, &mut leg.counters[RTP], sender, |p| {
-                    send(&sockets[RTP], &mut counters[RTP], p, to)
+                    send(&sockets[RTP], &mut counters[RTP], p, to);
+                    if let Some(tap) = tap.as_mut() {
+                        tap.tx(p, *codec);
+                    }
                 });
             }
         }
