@@ -18,6 +18,12 @@ pub enum EventType {
     /// A DTMF digit the call's party sent (RFC 4733 telephone-event or SIP
     /// INFO); `data`: `call_id`, `digit`, `duration` (ms), `method`.
     DtmfReceived,
+    /// A recording of the call began; `data`: the recording
+    /// (`/v1/recordings/{id}`).
+    RecordingStarted,
+    /// A recording of the call ended (stopped, call ended, error); `data`:
+    /// the recording with its `duration_ms`, `size_bytes` and `sha256`.
+    RecordingFinished,
 }
 
 /// One event. `sequence` counts the events of one call from 1, so a

@@ -11,6 +11,7 @@ mod call;
 mod event;
 mod extension;
 mod hangup;
+mod recording;
 mod registration;
 
 pub use address::{
@@ -20,5 +21,6 @@ pub use call::{BackwardsTransition, Call, CallStatus, Direction, MuteDirection};
 pub use event::{Envelope, EventType};
 pub use extension::{Extension, ExtensionSecret, Origin};
 pub use hangup::{HangupBy, HangupReason};
+pub use recording::{Recording, RecordingChannels, RecordingDirection, RecordingStatus};
 pub use registration::Registration;
 pub use uuid::Uuid;

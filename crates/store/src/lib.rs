@@ -13,6 +13,7 @@
 //! |---|---|
 //! | `extensions` | one row per extension, normalized; the digest password as given (see [`Store::create_extension`]) |
 //! | `calls` | one row per call leg: the whole [`Call`] as JSON in `body`, plus `status`, `direction` and `tm_create` for filters and keyset pagination |
+//! | `recordings` | one row per recording: the whole [`model::Recording`] as JSON in `body`, plus `call_id`, `status` and `tm_create` (its `tm_start`) for filters and pagination; the audio itself is a WAV file the server keeps beside the database |
 //! | `meta` | settings the server generates once: the API key, the nonce secret |
 //!
 //! Registrations are not stored: phones re-register after a restart.
@@ -54,7 +55,7 @@ mod token;
 pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
 
 use chrono::{DateTime, Utc};
-use model::{Call, CallStatus, Direction, Extension, ExtensionSecret};
+use model::{Call, CallStatus, Direction, Extension, ExtensionSecret, Recording, RecordingStatus};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -119,6 +120,19 @@ pub trait Store: Send + Sync + 'static {
     /// field is kept. Returns how many.
     async fn fail_active_calls(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
+    /// Inserts or replaces the recording with `r.id` (its `call_id` and
+    /// `tm_start` never change).
+    async fn upsert_recording(&self, r: &Recording) -> Result<(), StoreError>;
+    async fn recording(&self, id: Uuid) -> Result<Option<Recording>, StoreError>;
+    /// Newest first (`tm_start`, then id, both descending), keyset-paginated
+    /// like [`Store::list_calls`].
+    async fn list_recordings(&self, f: &RecordingFilter) -> Result<PageOf<Recording>, StoreError>;
+    /// Every recording still `recording`: at start, the ones a crash cut
+    /// off (their files need repairing).
+    async fn unfinished_recordings(&self) -> Result<Vec<Recording>, StoreError>;
+    /// `NotFound` if there is no such recording.
+    async fn delete_recording(&self, id: Uuid) -> Result<(), StoreError>;
+
     /// A value [`Store::set_meta`] stored, if any.
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Inserts or replaces `key`.
@@ -148,6 +162,28 @@ impl Default for CallFilter {
             direction: None,
             since: None,
             until: None,
+            page_size: DEFAULT_PAGE_SIZE,
+            page_token: None,
+        }
+    }
+}
+
+/// Which recordings `list_recordings` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingFilter {
+    /// Only this call's.
+    pub call_id: Option<Uuid>,
+    pub status: Option<RecordingStatus>,
+    /// As in [`CallFilter::page_size`].
+    pub page_size: u32,
+    pub page_token: Option<String>,
+}
+
+impl Default for RecordingFilter {
+    fn default() -> Self {
+        RecordingFilter {
+            call_id: None,
+            status: None,
             page_size: DEFAULT_PAGE_SIZE,
             page_token: None,
         }

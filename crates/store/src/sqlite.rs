@@ -1,9 +1,11 @@
 //! [`Store`] on an embedded SQLite database.
 
-use crate::token::{self, CallCursor};
-use crate::{page_limit, CallFilter, PageOf, Store, StoreError};
+use crate::token::{self, TimeCursor};
+use crate::{page_limit, CallFilter, PageOf, RecordingFilter, Store, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
-use model::{Call, CallStatus, Extension, ExtensionSecret, HangupBy, HangupReason, Origin};
+use model::{
+    Call, CallStatus, Extension, ExtensionSecret, HangupBy, HangupReason, Origin, Recording,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
@@ -149,6 +151,10 @@ fn call_body(c: &Call) -> Result<String, StoreError> {
 
 fn call_from(body: &str) -> Result<Call, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Database(format!("decode call: {e}")))
+}
+
+fn recording_from(body: &str) -> Result<Recording, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Database(format!("decode recording: {e}")))
 }
 
 fn upsert_call_query(
@@ -372,7 +378,7 @@ impl Store for SqliteStore {
             binds.push(ts(t));
         }
         if let Some(token) = &f.page_token {
-            let after = CallCursor::decode(token)?;
+            let after = TimeCursor::decode(token::CALLS, token)?;
             sql += " AND (tm_create < ? OR (tm_create = ? AND id < ?))";
             binds.push(after.tm_create.clone());
             binds.push(after.tm_create);
@@ -388,11 +394,11 @@ impl Store for SqliteStore {
         let rows = &rows[..rows.len().min(size as usize)];
         let next_page_token = match (more, rows.last()) {
             (true, Some(last)) => Some(
-                CallCursor {
+                TimeCursor {
                     tm_create: last.try_get("tm_create")?,
                     id: last.try_get("id")?,
                 }
-                .encode(),
+                .encode(token::CALLS),
             ),
             _ => None,
         };
@@ -426,6 +432,99 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(n)
+    }
+
+    async fn upsert_recording(&self, r: &Recording) -> Result<(), StoreError> {
+        let body = serde_json::to_string(r)
+            .map_err(|e| StoreError::Database(format!("encode recording: {e}")))?;
+        sqlx::query(
+            "INSERT INTO recordings (id, call_id, status, tm_create, body) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+        )
+        .bind(r.id.to_string())
+        .bind(r.call_id.to_string())
+        .bind(r.status.as_str())
+        .bind(ts(&r.tm_start))
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn recording(&self, id: Uuid) -> Result<Option<Recording>, StoreError> {
+        let row = sqlx::query("SELECT body FROM recordings WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| recording_from(&r.try_get::<String, _>("body")?))
+            .transpose()
+    }
+
+    async fn list_recordings(&self, f: &RecordingFilter) -> Result<PageOf<Recording>, StoreError> {
+        let size = page_limit(f.page_size);
+        let mut sql = String::from("SELECT id, tm_create, body FROM recordings WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(call) = f.call_id {
+            sql += " AND call_id = ?";
+            binds.push(call.to_string());
+        }
+        if let Some(s) = f.status {
+            sql += " AND status = ?";
+            binds.push(s.as_str().to_owned());
+        }
+        if let Some(token) = &f.page_token {
+            let after = TimeCursor::decode(token::RECORDINGS, token)?;
+            sql += " AND (tm_create < ? OR (tm_create = ? AND id < ?))";
+            binds.push(after.tm_create.clone());
+            binds.push(after.tm_create);
+            binds.push(after.id);
+        }
+        sql += " ORDER BY tm_create DESC, id DESC LIMIT ?";
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b);
+        }
+        let rows = q.bind(i64::from(size) + 1).fetch_all(&self.pool).await?;
+        let more = rows.len() > size as usize;
+        let rows = &rows[..rows.len().min(size as usize)];
+        let next_page_token = match (more, rows.last()) {
+            (true, Some(last)) => Some(
+                TimeCursor {
+                    tm_create: last.try_get("tm_create")?,
+                    id: last.try_get("id")?,
+                }
+                .encode(token::RECORDINGS),
+            ),
+            _ => None,
+        };
+        let items = rows
+            .iter()
+            .map(|r| recording_from(&r.try_get::<String, _>("body")?))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PageOf {
+            items,
+            next_page_token,
+        })
+    }
+
+    async fn unfinished_recordings(&self) -> Result<Vec<Recording>, StoreError> {
+        sqlx::query("SELECT body FROM recordings WHERE status = 'recording' ORDER BY tm_create")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| recording_from(&r.try_get::<String, _>("body")?))
+            .collect()
+    }
+
+    async fn delete_recording(&self, id: Uuid) -> Result<(), StoreError> {
+        let r = sqlx::query("DELETE FROM recordings WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {

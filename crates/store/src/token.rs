@@ -10,32 +10,37 @@ use crate::StoreError;
 use chrono::DateTime;
 use uuid::Uuid;
 
-const CALLS: &str = "c1";
+pub(crate) const CALLS: &str = "c1";
+pub(crate) const RECORDINGS: &str = "r1";
 const EXTENSIONS: &str = "e1";
 
-/// Position in the call listing: `(tm_create, id)` of the last call shown,
-/// `tm_create` as stored in the index column.
+/// Position in a listing newest first (calls: [`CALLS`], recordings:
+/// [`RECORDINGS`]): `(tm_create, id)` of the last item shown, `tm_create`
+/// as stored in the index column.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CallCursor {
+pub(crate) struct TimeCursor {
     pub tm_create: String,
     pub id: String,
 }
 
-impl CallCursor {
-    pub fn encode(&self) -> String {
-        hex::encode(format!("{CALLS}|{}|{}", self.tm_create, self.id))
+impl TimeCursor {
+    pub fn encode(&self, kind: &str) -> String {
+        hex::encode(format!("{kind}|{}|{}", self.tm_create, self.id))
     }
 
-    pub fn decode(token: &str) -> Result<CallCursor, StoreError> {
+    pub fn decode(kind: &str, token: &str) -> Result<TimeCursor, StoreError> {
         let text = unhex(token)?;
         let mut parts = text.splitn(3, '|');
-        let (Some(CALLS), Some(tm_create), Some(id)) = (parts.next(), parts.next(), parts.next())
+        let (Some(k), Some(tm_create), Some(id)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(StoreError::InvalidPageToken);
         };
+        if k != kind {
+            return Err(StoreError::InvalidPageToken);
+        }
         DateTime::parse_from_rfc3339(tm_create).map_err(|_| StoreError::InvalidPageToken)?;
         Uuid::parse_str(id).map_err(|_| StoreError::InvalidPageToken)?;
-        Ok(CallCursor {
+        Ok(TimeCursor {
             tm_create: tm_create.to_owned(),
             id: id.to_owned(),
         })
@@ -65,22 +70,30 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_stay_in_their_listing() {
-        let c = CallCursor {
+        let c = TimeCursor {
             tm_create: "2027-01-15T08:00:00.000000Z".into(),
             id: Uuid::nil().to_string(),
         };
-        assert_eq!(CallCursor::decode(&c.encode()), Ok(c.clone()));
+        assert_eq!(TimeCursor::decode(CALLS, &c.encode(CALLS)), Ok(c.clone()));
         assert_eq!(decode_extension(&encode_extension("100")).unwrap(), "100");
         assert_eq!(
-            decode_extension(&c.encode()),
+            decode_extension(&c.encode(CALLS)),
             Err(StoreError::InvalidPageToken)
         );
         assert_eq!(
-            CallCursor::decode(&encode_extension("100")),
+            TimeCursor::decode(CALLS, &encode_extension("100")),
             Err(StoreError::InvalidPageToken)
         );
+        assert_eq!(
+            TimeCursor::decode(RECORDINGS, &c.encode(CALLS)),
+            Err(StoreError::InvalidPageToken),
+            "a call token does not page recordings"
+        );
         for bad in ["", "zz", "00", &hex::encode("c1|yesterday|x")] {
-            assert_eq!(CallCursor::decode(bad), Err(StoreError::InvalidPageToken));
+            assert_eq!(
+                TimeCursor::decode(CALLS, bad),
+                Err(StoreError::InvalidPageToken)
+            );
         }
     }
 }
