@@ -413,6 +413,348 @@ fn baresip_digits_arrive_as_dtmf_events_in_order() {
     assert_eq!(d.stop().code(), Some(0));
 }
 
+/// Recording a real call: alice (100, sending 1 kHz) calls bob (200,
+/// sending 440 Hz). Two recordings of alice's call run at once, stereo and
+/// mono; the live stream of the stereo one is read over its WebSocket; the
+/// stereo one is stopped through the API, the mono one ends with the call.
+/// Both files download with the SHA-256 their records give; the stereo
+/// file holds alice on the left and bob (what she heard) on the right, the
+/// mono one both; `recording_started` / `recording_finished` arrive in the
+/// call's sequence.
+#[test]
+fn a_recorded_call_holds_each_party_on_its_channel() {
+    if !installed(BARESIP) {
+        return;
+    }
+    let d = Dialtone::start("record", MD5_ONLY, &[]);
+    let url = format!(
+        "ws://{}/v1/events?api_key={API_KEY}&types=recording_started,recording_finished",
+        d.http
+    );
+    let (mut events, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = events.get_mut() {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    let tone = |hz| Audio {
+        codecs: vec!["g711.so"],
+        only: None,
+        tone_hz: hz,
+        dump: false,
+    };
+    let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &tone(1000));
+    let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &tone(440));
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    wait_registered(&d, &["100", "200"], &phones);
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (m, _) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    let mid = m["id"].as_str().unwrap();
+    let start = |body: Value| d.post(&format!("/v1/calls/{mid}/recording_start"), Some(&body));
+
+    // Bad input: a clear 400 naming the field; unknown call 404.
+    let (status, e) = start(serde_json::json!({"channels": "quad"}));
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("channels"),
+        "{e}"
+    );
+    let (status, e) = start(serde_json::json!({"format": "mp3"}));
+    assert_eq!(status, 400, "{e}");
+    let (status, e) = d.post(&format!("/v1/calls/{}/recording_start", uuid_like(7)), None);
+    assert_eq!(status, 404, "{e}");
+
+    let (status, stereo) = start(serde_json::json!({"channels": "stereo", "direction": "both"}));
+    assert_eq!(status, 201, "{stereo}");
+    assert_eq!(
+        (
+            &stereo["status"],
+            &stereo["channels"],
+            &stereo["sample_rate"]
+        ),
+        (
+            &Value::from("recording"),
+            &Value::from("stereo"),
+            &Value::from(8000)
+        )
+    );
+    let (status, mono) = start(serde_json::json!({}));
+    assert_eq!(status, 201, "{mono}");
+    assert_eq!(
+        (&mono["channels"], &mono["direction"]),
+        (&Value::from("mono"), &Value::from("both"))
+    );
+    let (sid, mono_id) = (stereo["id"].as_str().unwrap(), mono["id"].as_str().unwrap());
+    let (_, call) = d.get(&format!("/v1/calls/{mid}"));
+    assert_eq!(
+        call["recording_id"], mono["id"],
+        "the latest is current: {call}"
+    );
+    assert_eq!(call["recording_ids"], serde_json::json!([sid, mono_id]));
+
+    // The live stream: a WAV header, then 20 ms chunks of stereo PCM.
+    let url = format!(
+        "ws://{}/v1/recordings/{sid}/stream?api_key={API_KEY}",
+        d.http
+    );
+    let (mut live, _) = tungstenite::connect(url.as_str()).expect("stream connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = live.get_mut() {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    let header = match live.read().unwrap() {
+        tungstenite::Message::Binary(b) => b,
+        other => panic!("first message: {other:?}"),
+    };
+    let info = media::wav::parse_header(&header).unwrap();
+    assert_eq!((info.channels, info.rate), (2, 8000));
+    let mut streamed = Vec::new();
+    while streamed.len() < 8000 * 4 {
+        match live.read().unwrap() {
+            tungstenite::Message::Binary(b) => {
+                assert_eq!(b.len() % 4, 0, "whole stereo frames");
+                streamed.extend_from_slice(&b);
+            }
+            other => panic!("stream: {other:?}"),
+        }
+    }
+    let streamed_left: Vec<i16> = streamed
+        .chunks_exact(4)
+        .map(|f| i16::from_le_bytes([f[0], f[1]]))
+        .collect();
+    assert!(
+        (dominant_hz(&media::Frame::new(8000, streamed_left)) - 1000.0).abs() < 20.0,
+        "the stream's left channel is alice"
+    );
+
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, stopped) = d.post(
+        &format!("/v1/calls/{mid}/recording_stop"),
+        Some(&serde_json::json!({"recording_id": sid})),
+    );
+    assert_eq!(status, 200, "{stopped}");
+    let done = &stopped["items"][0];
+    assert_eq!(
+        (&done["status"], &done["end_reason"]),
+        (&Value::from("finished"), &Value::from("stopped")),
+        "{done}"
+    );
+    let secs = done["duration_ms"].as_u64().unwrap() as f64 / 1000.0;
+    assert!((2.5..6.0).contains(&secs), "{done}");
+    // The stream ends with the recording.
+    loop {
+        match live.read() {
+            Ok(tungstenite::Message::Text(t)) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                assert_eq!(v["type"], "recording_finished");
+                break;
+            }
+            Ok(tungstenite::Message::Binary(_)) => {}
+            other => panic!("stream end: {other:?}"),
+        }
+    }
+    let (status, e) = d.post(
+        &format!("/v1/calls/{mid}/recording_stop"),
+        Some(&serde_json::json!({"recording_id": sid})),
+    );
+    assert_eq!(status, 409, "stopped twice: {e}");
+    let (_, call) = d.get(&format!("/v1/calls/{mid}"));
+    assert_eq!(call["recording_id"], mono["id"], "{call}");
+
+    std::thread::sleep(Duration::from_secs(1));
+    alice.command("hangup", "", &d, &phones);
+    wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    // The mono recording ended with the call.
+    let deadline = Instant::now() + WAIT;
+    let mono_done = loop {
+        let (_, r) = d.get(&format!("/v1/recordings/{mono_id}"));
+        if r["status"] != "recording" || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        (&mono_done["status"], &mono_done["end_reason"]),
+        (&Value::from("finished"), &Value::from("hangup")),
+        "{mono_done}"
+    );
+    let (_, call) = d.get(&format!("/v1/calls/{mid}"));
+    assert_eq!(call["recording_id"], Value::Null, "{call}");
+    let (_, page) = d.get(&format!("/v1/recordings?call_id={mid}"));
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+
+    let download = |id: &str, record: &Value| {
+        let (status, content_type, bytes) = d.get_bytes(&format!("/v1/recordings/{id}/file"));
+        assert_eq!((status, content_type.as_str()), (200, "audio/wav"));
+        assert_eq!(bytes.len() as u64, record["size_bytes"].as_u64().unwrap());
+        let hash = {
+            use sha2::Digest;
+            hex_string(&sha2::Sha256::digest(&bytes))
+        };
+        assert_eq!(
+            Value::from(hash),
+            record["sha256"],
+            "the file is the one hashed"
+        );
+        bytes
+    };
+    let stereo_wav = download(sid, done);
+    let mono_wav = download(mono_id, &mono_done);
+    let info = media::wav::parse_header(&stereo_wav).unwrap();
+    assert_eq!(info.channels, 2);
+    let samples: Vec<i16> = stereo_wav[info.data_offset..info.data_offset + info.data_len]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let left = media::Frame::new(8000, samples.iter().step_by(2).copied().collect());
+    let right = media::Frame::new(8000, samples.iter().skip(1).step_by(2).copied().collect());
+    let whole = |f: &media::Frame| {
+        (
+            Duration::ZERO,
+            Duration::from_secs_f64(f.samples.len() as f64 / 8000.0),
+        )
+    };
+    let report = format!(
+        "stereo left: 1 kHz {:.0}, 440 Hz {:.0}; right: 1 kHz {:.0}, 440 Hz {:.0}",
+        tone_level(&left, 1000.0, whole(&left).0, whole(&left).1),
+        tone_level(&left, 440.0, whole(&left).0, whole(&left).1),
+        tone_level(&right, 1000.0, whole(&right).0, whole(&right).1),
+        tone_level(&right, 440.0, whole(&right).0, whole(&right).1),
+    );
+    println!("recording: {report}");
+    assert!(
+        (dominant_hz(&left) - 1000.0).abs() < 20.0,
+        "left is alice: {report}"
+    );
+    assert!(
+        (dominant_hz(&right) - 440.0).abs() < 10.0,
+        "right is bob: {report}"
+    );
+    let mono_audio = media::wav::decode(&mono_wav).unwrap();
+    let (a, b) = whole(&mono_audio);
+    assert!(
+        tone_level(&mono_audio, 1000.0, a, b) > 300.0
+            && tone_level(&mono_audio, 440.0, a, b) > 300.0,
+        "mono holds both parties"
+    );
+
+    // The events, in the call's sequence.
+    let mut got: Vec<Value> = Vec::new();
+    while got.len() < 4 {
+        if let tungstenite::Message::Text(t) = events.read().expect("recording events") {
+            got.push(serde_json::from_str(t.as_str()).unwrap());
+        }
+    }
+    let kinds: Vec<(&str, &str)> = got
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap(),
+                e["data"]["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("recording_started", sid),
+            ("recording_started", mono_id),
+            ("recording_finished", sid),
+            ("recording_finished", mono_id)
+        ]
+    );
+    assert!(got
+        .windows(2)
+        .all(|w| w[1]["sequence"].as_u64() > w[0]["sequence"].as_u64()));
+    assert_eq!(got[3]["data"]["sha256"], mono_done["sha256"]);
+
+    // A finished recording can be deleted, file and record.
+    let (status, _) = d.delete(&format!("/v1/recordings/{sid}"));
+    assert_eq!(status, 204);
+    let (status, _) = d.get(&format!("/v1/recordings/{sid}"));
+    assert_eq!(status, 404);
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// A crash in the middle of a recording (SIGKILL): at the next start the
+/// recording is repaired and finished (`end_reason: crash`), its file a
+/// valid WAV holding all but at most the last second of what was recorded,
+/// with the SHA-256 its record gives.
+#[test]
+fn a_recording_cut_by_a_crash_is_repaired_at_the_next_start() {
+    if !installed(BARESIP) {
+        return;
+    }
+    let d = Dialtone::start("record-crash", MD5_ONLY, &[]);
+    let tone = |hz| Audio {
+        codecs: vec!["g711.so"],
+        only: None,
+        tone_hz: hz,
+        dump: false,
+    };
+    let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &tone(1000));
+    let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &tone(440));
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    wait_registered(&d, &["100", "200"], &phones);
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (m, _) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    let mid = m["id"].as_str().unwrap().to_owned();
+    let (status, rec) = d.post(&format!("/v1/calls/{mid}/recording_start"), None);
+    assert_eq!(status, 201, "{rec}");
+    let rid = rec["id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(3500));
+    let recorded = started.elapsed().as_secs_f64();
+    let d = d.crash_and_restart();
+    let (_, r) = d.get(&format!("/v1/recordings/{rid}"));
+    assert_eq!(
+        (&r["status"], &r["end_reason"]),
+        (&Value::from("finished"), &Value::from("crash")),
+        "{r}"
+    );
+    let secs = r["duration_ms"].as_u64().unwrap() as f64 / 1000.0;
+    assert!(
+        secs >= recorded - 1.5 && secs <= recorded + 0.5,
+        "{secs} s kept of {recorded:.1} s recorded (at most the last second lost, plus set-up): {r}"
+    );
+    let (status, _, bytes) = d.get_bytes(&format!("/v1/recordings/{rid}/file"));
+    assert_eq!(status, 200);
+    use sha2::Digest;
+    assert_eq!(
+        Value::from(hex_string(&sha2::Sha256::digest(&bytes))),
+        r["sha256"]
+    );
+    let audio = media::wav::decode(&bytes).unwrap();
+    assert_eq!(
+        audio.samples.len() as u64 * 2 + 44,
+        r["size_bytes"].as_u64().unwrap()
+    );
+    assert!(
+        (dominant_hz(&audio) - 1000.0).abs() < 20.0 || (dominant_hz(&audio) - 440.0).abs() < 10.0
+    );
+    // The call it belonged to was closed as failed, with no current recording.
+    let (_, call) = d.get(&format!("/v1/calls/{mid}"));
+    assert_eq!(
+        (&call["status"], &call["recording_id"]),
+        (&Value::from("hangup"), &Value::Null),
+        "{call}"
+    );
+    drop(alice);
+    drop(bob);
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+fn uuid_like(n: u8) -> String {
+    format!("00000000-0000-4000-8000-0000000000{n:02x}")
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The audio a baresip decoded during its call: the largest `*dec*.wav`
 /// its sndfile module wrote.
 fn decoded_dump(dir: &Path, d: &Dialtone, phones: &[&dyn Phone]) -> media::Frame {

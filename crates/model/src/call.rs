@@ -204,6 +204,8 @@ impl Call {
         }
         self.hangup_by = Some(by);
         self.hangup_reason = Some(reason);
+        // A recording ends with its call (`recording_ids` keeps it).
+        self.recording_id = None;
         if sip_code.is_some() {
             self.sip_code = sip_code;
         }

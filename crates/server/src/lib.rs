@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod config;
+pub mod emit;
+pub mod recordings;
 pub mod run;
 pub mod switch;
 

@@ -9,9 +9,11 @@
 
 use crate::api::{app, AppState};
 use crate::config::Config;
+use crate::emit::Emitter;
+use crate::recordings::Recordings;
 use crate::switch::{EngineIo, SwitchEvent, SwitchHandle};
 use chrono::Utc;
-use model::{Envelope, EventType, ExtensionSecret, Origin};
+use model::{EventType, ExtensionSecret, Origin};
 use net::rtp::{LegId, Relay, RtpPool};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -59,6 +61,7 @@ pub struct Server {
     pub api_key: String,
     switch: SwitchHandle,
     relay: Relay,
+    recordings: Arc<Recordings>,
     http_stop: tokio::sync::oneshot::Sender<()>,
     http_task: tokio::task::JoinHandle<()>,
     pump_task: tokio::task::JoinHandle<()>,
@@ -162,14 +165,33 @@ impl Server {
         let switch = SwitchHandle::new(handle);
 
         let (broadcast_tx, _) = broadcast::channel(4096);
+        let emitter = Emitter::new(broadcast_tx.clone());
+        let recordings = Arc::new(
+            Recordings::new(
+                &config.data_dir,
+                store.clone(),
+                relay.clone(),
+                switch.clone(),
+                emitter.clone(),
+            )
+            .map_err(|e| StartError::DataDir {
+                path: config.data_dir.join("recordings").display().to_string(),
+                message: e.to_string(),
+            })?,
+        );
+        let repaired = recordings.repair_unfinished().await?;
+        if repaired > 0 {
+            eprintln!("dialtone: {repaired} recording(s) cut off at the last stop were repaired");
+        }
         let final_stats = crate::api::FinalStats::default();
         let pump_task = tokio::spawn(pump(
             events,
             store.clone(),
-            broadcast_tx.clone(),
+            emitter,
             relay.clone(),
             switch.clone(),
             final_stats.clone(),
+            recordings.clone(),
         ));
 
         let listener = tokio::net::TcpListener::bind(config.http_listen)
@@ -189,6 +211,7 @@ impl Server {
             api_key: api_key.clone(),
             relay: relay.clone(),
             final_stats,
+            recordings: recordings.clone(),
         });
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let http_task = tokio::spawn(async move {
@@ -205,6 +228,7 @@ impl Server {
             api_key,
             switch,
             relay,
+            recordings,
             http_stop,
             http_task,
             pump_task,
@@ -215,6 +239,8 @@ impl Server {
     /// relay and HTTP.
     pub async fn stop(self) {
         self.switch.shutdown_calls(SHUTDOWN_GRACE).await;
+        // Recordings end with their calls; any still running end now.
+        self.recordings.stop_all(SHUTDOWN_GRACE).await;
         let _ = self.switch.net().shutdown().await;
         // The driver's event channel is closed now: the pump writes what is
         // left and ends.
@@ -230,14 +256,14 @@ impl Server {
 async fn pump(
     mut events: mpsc::UnboundedReceiver<SwitchEvent>,
     store: Arc<dyn store::Store>,
-    broadcast: broadcast::Sender<Arc<Envelope>>,
+    emitter: Emitter,
     relay: Relay,
     switch: SwitchHandle,
     final_stats: crate::api::FinalStats,
+    recordings: Arc<Recordings>,
 ) {
     let (records, records_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(store_writer(records_rx, store));
-    let mut sequences: HashMap<Uuid, u64> = HashMap::new();
     let mut batch = Vec::new();
     let mut relay_events = relay.take_events();
     loop {
@@ -251,7 +277,7 @@ async fn pump(
         let n = tokio::select! {
             n = events.recv_many(&mut batch, PUMP_BATCH) => n,
             Some(ev) = from_relay => {
-                relay_event(ev, &mut sequences, &broadcast);
+                relay_event(ev, &emitter, &recordings);
                 continue;
             }
         };
@@ -271,22 +297,9 @@ async fn pump(
                     if kind == EventType::CallCreated {
                         switch.count_created();
                     }
-                    let seq = sequences.entry(call.id).or_insert(0);
-                    *seq += 1;
-                    let sequence = *seq;
-                    if kind == EventType::CallHangup {
-                        sequences.remove(&call.id);
-                    }
-                    if broadcast.receiver_count() > 0 {
-                        let env = Envelope {
-                            kind,
-                            event_id: Uuid::new_v4(),
-                            sequence,
-                            tm_event: Utc::now(),
-                            data: serde_json::to_value(&call).unwrap_or_default(),
-                        };
-                        let _ = broadcast.send(Arc::new(env));
-                    }
+                    emitter.emit(call.id, kind, true, || {
+                        serde_json::to_value(&call).unwrap_or_default()
+                    });
                     let _ = records.send(call);
                 }
                 engine::Event::Media(cmd) => media(&relay, &final_stats, cmd),
@@ -294,14 +307,7 @@ async fn pump(
                     call,
                     digit,
                     duration_ms,
-                } => dtmf_event(
-                    call,
-                    digit,
-                    duration_ms,
-                    "sip_info",
-                    &mut sequences,
-                    &broadcast,
-                ),
+                } => dtmf_event(call, digit, duration_ms, "sip_info", &emitter),
                 _ => {}
             }
         }
@@ -313,62 +319,36 @@ async fn pump(
 
 /// A relay event as an envelope on the event stream, numbered in its
 /// call's sequence.
-fn relay_event(
-    ev: net::rtp::RelayEvent,
-    sequences: &mut HashMap<Uuid, u64>,
-    broadcast: &broadcast::Sender<Arc<Envelope>>,
-) {
-    let net::rtp::RelayEvent::Dtmf {
-        leg,
-        digit,
-        duration_ms,
-    } = ev
-    else {
-        return;
-    };
-    let call = Uuid::from_u128(leg.0);
-    dtmf_event(
-        call,
-        digit,
-        Some(duration_ms),
-        "rfc4733",
-        sequences,
-        broadcast,
-    );
+fn relay_event(ev: net::rtp::RelayEvent, emitter: &Emitter, recordings: &Arc<Recordings>) {
+    match ev {
+        net::rtp::RelayEvent::Dtmf {
+            leg,
+            digit,
+            duration_ms,
+        } => {
+            let call = Uuid::from_u128(leg.0);
+            dtmf_event(call, digit, Some(duration_ms), "rfc4733", emitter);
+        }
+        net::rtp::RelayEvent::RecordingFinished(done) => {
+            let recordings = recordings.clone();
+            tokio::spawn(async move { recordings.finalize(done).await });
+        }
+        _ => {}
+    }
 }
 
 /// A `dtmf_received` envelope, numbered in its call's sequence.
-fn dtmf_event(
-    call: Uuid,
-    digit: char,
-    duration_ms: Option<u32>,
-    method: &str,
-    sequences: &mut HashMap<Uuid, u64>,
-    broadcast: &broadcast::Sender<Arc<Envelope>>,
-) {
-    // Only a call the switch still holds has a sequence: a digit that
-    // arrives after its call's hangup event is dropped.
-    let Some(seq) = sequences.get_mut(&call) else {
-        return;
-    };
-    *seq += 1;
-    let sequence = *seq;
+fn dtmf_event(call: Uuid, digit: char, duration_ms: Option<u32>, method: &str, emitter: &Emitter) {
     tracing::debug!(%call, %digit, ?duration_ms, method, "dtmf received");
-    if broadcast.receiver_count() > 0 {
-        let env = Envelope {
-            kind: EventType::DtmfReceived,
-            event_id: Uuid::new_v4(),
-            sequence,
-            tm_event: Utc::now(),
-            data: serde_json::json!({
-                "call_id": call,
-                "digit": digit.to_string(),
-                "duration": duration_ms,
-                "method": method,
-            }),
-        };
-        let _ = broadcast.send(Arc::new(env));
-    }
+    // Only a call with a sequence (live, or just ended) gets the event.
+    emitter.emit(call, EventType::DtmfReceived, false, || {
+        serde_json::json!({
+            "call_id": call,
+            "digit": digit.to_string(),
+            "duration": duration_ms,
+            "method": method,
+        })
+    });
 }
 
 /// Most events the pump takes in one go.

@@ -157,7 +157,7 @@ impl SwitchHandle {
     }
 
     /// Runs a media control on the engine and returns the call after it.
-    async fn control(
+    pub(crate) async fn control(
         &self,
         id: Uuid,
         f: impl FnOnce(&mut engine::Engine, std::time::Instant) -> Result<(), engine::EngineError>

@@ -543,7 +543,9 @@ async fn recordings_on(s: &dyn Store) {
 
     let unfinished = s.unfinished_recordings().await.unwrap();
     assert_eq!(unfinished.len(), 4);
-    assert!(unfinished.iter().all(|r| r.status == RecordingStatus::Recording));
+    assert!(unfinished
+        .iter()
+        .all(|r| r.status == RecordingStatus::Recording));
 
     // c1's recordings (times 0, 2, 4), newest first, two per page.
     let mut f = store::RecordingFilter {

@@ -163,6 +163,46 @@ impl Dialtone {
         http(self.http, "DELETE", path, None).expect("HTTP DELETE")
     }
 
+    /// A GET whose body is not JSON (a file): status, `Content-Type`, body.
+    pub fn get_bytes(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let mut conn = TcpStream::connect_timeout(&self.http, Duration::from_secs(2)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {API_KEY}\r\n\
+             Connection: close\r\n\r\n",
+            self.http
+        );
+        conn.write_all(req.as_bytes()).unwrap();
+        let mut resp = Vec::new();
+        conn.read_to_end(&mut resp).unwrap();
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("an HTTP response");
+        let head = String::from_utf8_lossy(&resp[..split]).to_string();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-type")
+                    .then(|| v.trim().to_owned())
+            })
+            .unwrap_or_default();
+        assert!(
+            !head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"),
+            "a file is sent with its length: {head}"
+        );
+        (status, content_type, resp[split + 4..].to_vec())
+    }
+
     /// Every call record, following pagination.
     pub fn all_calls(&self) -> Vec<Value> {
         let mut out = Vec::new();

@@ -324,6 +324,54 @@ impl Engine {
         Ok(())
     }
 
+    /// A recording of the live, answered call began: it becomes the call's
+    /// `recording_id` and joins its `recording_ids` (`call_updated`).
+    pub fn recording_started(
+        &mut self,
+        now: Instant,
+        call: Uuid,
+        recording: Uuid,
+    ) -> Result<(), EngineError> {
+        let utc = self.wall.utc(now);
+        let leg = self.legs.get_mut(&call).ok_or(EngineError::UnknownCall)?;
+        if !leg.is_active() {
+            return Err(EngineError::CallEnded);
+        }
+        if leg.call.status != CallStatus::Progressing {
+            return Err(EngineError::NotAnswered);
+        }
+        leg.call.recording_id = Some(recording);
+        if !leg.call.recording_ids.contains(&recording) {
+            leg.call.recording_ids.push(recording);
+        }
+        leg.call.tm_update = utc;
+        self.emit(EventType::CallUpdated, call);
+        Ok(())
+    }
+
+    /// A recording of the call ended: if it was the call's current one,
+    /// `recording_id` becomes the latest still running, or none
+    /// (`call_updated`). Nothing for a call that ended (its hangup cleared
+    /// it) or is unknown.
+    pub fn recording_ended(&mut self, now: Instant, call: Uuid, recording: Uuid, running: &[Uuid]) {
+        let utc = self.wall.utc(now);
+        let Some(leg) = self.legs.get_mut(&call) else {
+            return;
+        };
+        if !leg.is_active() || leg.call.recording_id != Some(recording) {
+            return;
+        }
+        leg.call.recording_id = leg
+            .call
+            .recording_ids
+            .iter()
+            .rev()
+            .find(|id| running.contains(id))
+            .copied();
+        leg.call.tm_update = utc;
+        self.emit(EventType::CallUpdated, call);
+    }
+
     /// Graceful shutdown: every active call ends (`hangup_by: local`):
     /// BYE if answered (`normal`), CANCEL to unanswered callees and 503 to
     /// unanswered callers (`failed`: another server may take the call).

@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod extensions;
 mod json;
+mod recordings;
 
 pub use error::ApiError;
 pub use json::JsonBody;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub relay: net::rtp::Relay,
     /// Counters of legs that already ended.
     pub final_stats: FinalStats,
+    pub recordings: Arc<crate::recordings::Recordings>,
 }
 
 /// The last media counters of legs that ended, newest 10,000 kept.
@@ -96,6 +98,15 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/calls/{id}/hold", post(calls::hold).delete(calls::unhold))
         .route("/calls/{id}/dtmf", post(calls::dtmf))
         .route("/calls/{id}/stats", get(calls::stats))
+        .route("/calls/{id}/recording_start", post(recordings::start))
+        .route("/calls/{id}/recording_stop", post(recordings::stop))
+        .route("/recordings", get(recordings::list))
+        .route(
+            "/recordings/{id}",
+            get(recordings::get).delete(recordings::delete),
+        )
+        .route("/recordings/{id}/file", get(recordings::file))
+        .route("/recordings/{id}/stream", get(recordings::stream))
         .route("/events", get(events::events))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn_with_state(
