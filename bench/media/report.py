@@ -8,7 +8,9 @@ import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 secs = int(sys.argv[2])
 names = {"c": "C relay, PCMU (reference)", "pcmu-pcmu": "PCMU<->PCMU passthrough",
-         "pcmu-pcma": "PCMU<->PCMA transcoding", "pcmu-opus": "PCMU<->Opus transcoding"}
+         "pcmu-pcma": "PCMU<->PCMA transcoding", "pcmu-opus": "PCMU<->Opus transcoding",
+         "pcmu-pcmu+rec": "PCMU<->PCMU passthrough, every call recorded",
+         "pcmu-pcma+rec": "PCMU<->PCMA transcoding, every call recorded"}
 
 
 def saturated(r):
@@ -53,5 +55,11 @@ for r in rows:
               f"-> about {100 / per_call:.0f} calls per core if that cost held (a linear extrapolation, "
               "not a measured capacity; the per-call cost falls as load grows, the packets of a "
               "wake-up share its cost)")
+for (case, calls), r in sorted(by.items()):
+    base = by.get((case.removesuffix("+rec"), calls))
+    if case.endswith("+rec") and base and not saturated(r) and not saturated(base):
+        extra = float(r["cpu_pct_per_call"]) - float(base["cpu_pct_per_call"])
+        print(f"- recording at {calls} calls ({base['case']}): {r['cpu_pct_per_call']} vs "
+              f"{base['cpu_pct_per_call']} % of the core per call: recording adds {extra:.3f} %")
 print("\nPayloads: " + "; ".join(l.strip() for l in open(sys.argv[3]))
       + "; G.711 tones 1000 Hz (caller) / 440 Hz (callee) at -12 dBFS with -40 dBFS noise.")

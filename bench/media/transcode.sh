@@ -11,6 +11,10 @@
 #   pcmu-pcma  G.711 mu-law <-> A-law transcoding
 #   pcmu-opus  G.711 mu-law <-> Opus transcoding (Opus encoded by Dialtone at
 #              16 kHz, 32 kbit/s, complexity 5, FEC; decoded to 8 kHz)
+#   X-Y+rec    case X-Y with every call recorded (POST recording_start on
+#              each caller's call: mono, both directions, WAV on disk) from
+#              before the idle measurement to the end: the difference to
+#              X-Y is the cost of recording
 #   c          the shared bench's C relay (udpbench srelay plain: recv/sendto
 #              per packet over epoll) carrying PCMU streams: no SIP, no codec
 # For each case and CALLS level a fresh `dialtone serve` (release build,
@@ -155,8 +159,27 @@ print(f"{rin / calls:.0f} {out / calls:.0f}")
 PY
 }
 
+# Starts a recording on every incoming (caller's) call; prints how many run.
+record_all() {
+  local D=$1 token="" n=0
+  while :; do
+    curl -s --max-time 10 -H "$AUTH" \
+      "$API/v1/calls?direction=incoming&page_size=500${token:+&page_token=$token}" > "$D/rec-calls.json"
+    while read -r id; do
+      curl -s -o /dev/null --max-time 10 -H "$AUTH" -H 'Content-Type: application/json' \
+        -d '{"channels":"mono","direction":"both"}' "$API/v1/calls/$id/recording_start"
+    done < <(python3 -c 'import json,sys; [print(c["id"]) for c in json.load(open(sys.argv[1]))["items"]]' "$D/rec-calls.json")
+    token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("next_page_token") or "")' "$D/rec-calls.json")
+    [ -n "$token" ] || break
+  done
+  curl -s --max-time 10 -H "$AUTH" "$API/v1/recordings?status=recording&page_size=500" |
+    python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))'
+}
+
 run_dialtone() {
-  local case=$1 calls=$2 D=$3 caller=${1%-*} callee=${1#*-}
+  local case=$1 calls=$2 D=$3 record=""
+  if [ "${case%+rec}" != "$case" ]; then record=1; case=${case%+rec}; fi
+  local caller=${case%-*} callee=${case#*-}
   cat > "$D/dialtone.toml" <<TOML
 trusted_peers = ["127.0.0.1"]
 rtp_ports = "$RTP_PORTS"
@@ -181,6 +204,14 @@ TOML
     return 1
   fi
   echo "$case: $(tail -1 "$D/calls.log")" >&2
+  if [ -n "$record" ]; then
+    # The call listing is the store's, written in 100 ms batches.
+    sleep 1
+    local recording
+    recording=$(record_all "$D")
+    echo "$case+rec: $recording recordings running" >&2
+    [ "$recording" = "$calls" ] || { echo "$case+rec: only $recording of $calls calls recorded" >&2; return 1; }
+  fi
   sleep 1
   read -r i0 _ _ it0 < <(snap "$spid")
   sleep "$IDLE_SECS"
@@ -222,7 +253,7 @@ run_c() {
 
 for case in $CASES; do
   case $case in
-    c|pcmu-pcmu|pcmu-pcma|pcma-pcmu|pcma-pcma) levels=$G711_CALLS ;;
+    c|pcmu-pcmu|pcmu-pcma|pcma-pcmu|pcma-pcma|pcmu-pcmu+rec|pcmu-pcma+rec) levels=$G711_CALLS ;;
     *-*) levels=$OPUS_CALLS ;;
     *) echo "unknown case $case" >&2; exit 2 ;;
   esac
