@@ -406,6 +406,23 @@ fn baresip_digits_arrive_as_dtmf_events_in_order() {
         .collect();
     let (_, stats) = d.get(&format!("/v1/calls/{oid}/stats"));
     assert_eq!(received, "45*", "{stats}");
+    // The same as SIP INFO (application/dtmf-relay), one INFO per digit.
+    let (status, e) = d.post(
+        &format!("/v1/calls/{oid}/dtmf"),
+        Some(&serde_json::json!({"digits": "78#", "method": "sip_info"})),
+    );
+    assert_eq!(status, 200, "{e}");
+    let received: String = bob
+        .events(&events_conn, "CALL_DTMF_START", 3)
+        .iter()
+        .map(|e| e["param"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(received, "78#", "digits sent as SIP INFO");
+    let (status, e) = d.post(
+        &format!("/v1/calls/{oid}/dtmf"),
+        Some(&serde_json::json!({"digits": "1", "method": "carrier-pigeon"})),
+    );
+    assert_eq!(status, 400, "{e}");
     alice.command("hangup", "", &d, &phones);
     wait_call(&d, &phones, "both calls hung up", |c| {
         c["status"] == "hangup"

@@ -16,4 +16,7 @@ pub enum EngineError {
     /// The operation needs an answered call (status `progressing`).
     #[error("the call is not answered (media controls need status progressing)")]
     NotAnswered,
+    /// Too much is already queued (the message says what).
+    #[error("{0}")]
+    Busy(&'static str),
 }

@@ -25,6 +25,8 @@ pub(crate) struct Leg {
     /// Every key `Engine::by_dialog` holds for this leg (early dialogs of
     /// a fork, the confirmed one), so forgetting the leg is O(1).
     pub dialog_keys: Vec<DialogId>,
+    /// DTMF digits going out as SIP INFO, while there are some.
+    pub info_dtmf: Option<Box<crate::engine::dtmf::InfoQueue>>,
 }
 
 #[derive(Debug)]

@@ -243,3 +243,70 @@ fn a_callee_challenge_reaches_the_caller_as_403() {
     );
     w.assert_clean();
 }
+
+/// The API sends digits to bob as SIP INFO: one INFO per digit, the next
+/// only after the previous one's 200, so bob receives them in order even
+/// over a lossy network; an unanswered call is refused.
+#[test]
+fn dtmf_sent_as_info_arrives_one_digit_per_info_in_order() {
+    let mut w = World::new(
+        5,
+        NetConfig {
+            loss: 0.2,
+            ..NetConfig::default()
+        },
+    );
+    w.register("bob");
+    w.with("alice", |p, now| p.invite(now, "200"));
+    assert!(
+        w.run_until(|w| invite_finals(w, "alice").contains(&200)),
+        "{}",
+        w.ladder
+    );
+    let bob_leg = w.forks()[0].id;
+    let digits = media::dtmf::parse_digits("19#A").unwrap();
+    w.engine
+        .send_info_dtmf(w.now(), bob_leg, &digits, 160)
+        .unwrap();
+    w.pump();
+    let infos = |w: &World| -> Vec<String> {
+        w.phone_ref("bob")
+            .log
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Request { request, .. } if request.method == Method::Info => {
+                    Some(String::from_utf8_lossy(&request.body).into_owned())
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(w.run_until(|w| infos(w).len() == 4), "{}", w.ladder);
+    w.run_for(Duration::from_secs(5));
+    let got = infos(&w);
+    assert_eq!(
+        got,
+        [
+            "Signal=1\r\nDuration=160\r\n",
+            "Signal=9\r\nDuration=160\r\n",
+            "Signal=#\r\nDuration=160\r\n",
+            "Signal=A\r\nDuration=160\r\n"
+        ],
+        "{}",
+        w.ladder
+    );
+    let ct = w.phone_ref("bob").log.iter().find_map(|(_, e)| match e {
+        Event::Request { request, .. } if request.method == Method::Info => request
+            .headers
+            .get(&HeaderName::ContentType)
+            .map(|h| String::from_utf8_lossy(&h.value).into_owned()),
+        _ => None,
+    });
+    assert_eq!(ct.as_deref(), Some("application/dtmf-relay"));
+    w.with("bob", |p, now| p.bye(now));
+    assert!(w.run_until(|w| w.all_ended()));
+    assert_eq!(
+        w.engine.send_info_dtmf(w.now(), bob_leg, &digits, 160),
+        Err(engine::EngineError::CallEnded)
+    );
+}

@@ -156,6 +156,20 @@ impl SwitchHandle {
             .await
     }
 
+    /// Sends DTMF digits to the call's party as SIP INFO; errors as
+    /// [`SwitchHandle::set_mute`].
+    pub async fn send_info_dtmf(
+        &self,
+        id: Uuid,
+        digits: Vec<media::dtmf::Digit>,
+        duration_ms: u32,
+    ) -> Result<Call, ApiError> {
+        self.control(id, move |e, now| {
+            e.send_info_dtmf(now, id, &digits, duration_ms)
+        })
+        .await
+    }
+
     /// Runs a media control on the engine and returns the call after it.
     pub(crate) async fn control(
         &self,

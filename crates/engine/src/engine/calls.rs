@@ -259,6 +259,7 @@ impl Engine {
             timers: Default::default(),
             ending: None,
             dialog_keys: Vec::new(),
+            info_dtmf: None,
         };
         self.legs.insert(id, leg);
         self.by_invite.insert(key, id);
@@ -396,6 +397,7 @@ impl Engine {
                 timers: Default::default(),
                 ending: None,
                 dialog_keys: Vec::new(),
+                info_dtmf: None,
             },
         );
         self.emit(EventType::CallCreated, id);

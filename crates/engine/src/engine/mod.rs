@@ -9,6 +9,7 @@
 
 mod calls;
 mod codecs;
+pub(crate) mod dtmf;
 mod ending;
 mod midcall;
 mod register;
@@ -63,6 +64,8 @@ enum Purpose {
     Refresh { leg: Uuid, method: Method },
     /// BYE of a dialog nobody wants (a 2xx that lost the race).
     Stray,
+    /// A DTMF digit sent as INFO on this leg (see `dtmf.rs`).
+    InfoDtmf(Uuid),
 }
 
 /// A request received on leg `from` and sent on leg `to`; the answer goes
@@ -499,6 +502,7 @@ impl Engine {
             Purpose::Bye(leg) => self.on_bye_done(now, leg),
             Purpose::Relay(r) => self.on_relay_response(now, r, resp),
             Purpose::Refresh { leg, method } => self.on_refresh_response(now, leg, method, resp),
+            Purpose::InfoDtmf(leg) => self.on_info_dtmf_done(now, leg, Some(&resp)),
             Purpose::Stray => {}
         }
     }
@@ -528,6 +532,7 @@ impl Engine {
                 let master = self.master_of(leg);
                 self.end_bridge(now, master, ending::Cause::DialogFailed);
             }
+            Purpose::InfoDtmf(leg) => self.on_info_dtmf_done(now, leg, None),
             Purpose::Stray => {}
         }
     }

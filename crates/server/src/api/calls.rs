@@ -149,10 +149,15 @@ pub struct DtmfBody {
     digits: String,
     /// Milliseconds per digit, 100-1000; default 250.
     duration: Option<u32>,
+    /// `rfc4733` (telephone-events in the RTP stream), `sip_info` (one SIP
+    /// INFO `application/dtmf-relay` per digit), or `auto` (default:
+    /// rfc4733 when the call's phone negotiated telephone-event, else
+    /// sip_info).
+    method: Option<String>,
 }
 
-/// Sends DTMF digits to the call's party as RFC 4733 telephone-events
-/// (the call's phone must have negotiated telephone-event).
+/// Sends DTMF digits to the call's party: RFC 4733 telephone-events (the
+/// call's phone must have negotiated telephone-event) or SIP INFO.
 pub async fn dtmf(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -168,6 +173,12 @@ pub async fn dtmf(
             body.digits
         ))
     })?;
+    let method = body.method.as_deref().unwrap_or("auto");
+    if !["auto", "rfc4733", "sip_info"].contains(&method) {
+        return Err(ApiError::invalid(format!(
+            "method: '{method}' is not one of auto, rfc4733, sip_info"
+        )));
+    }
     let duration = body.duration.unwrap_or(250);
     if !(100..=1000).contains(&duration) {
         return Err(ApiError::invalid(format!(
@@ -188,9 +199,25 @@ pub async fn dtmf(
             call.status.as_str()
         )));
     }
+    let leg = net::rtp::LegId(id.as_u128());
+    let rfc4733 = match method {
+        "rfc4733" => true,
+        "sip_info" => false,
+        _ => state
+            .relay
+            .stats(leg)
+            .and_then(|s| s.codec)
+            .is_some_and(|c| c.dtmf.is_some()),
+    };
+    if !rfc4733 {
+        return match state.switch.send_info_dtmf(id, digits, duration).await {
+            Ok(call) => Ok(Json(call)),
+            Err(e) => not_live(&state, id, e).await,
+        };
+    }
     state
         .relay
-        .send_dtmf(net::rtp::LegId(id.as_u128()), &digits, duration)
+        .send_dtmf(leg, &digits, duration)
         .map_err(|why| ApiError::conflict(format!("call {id}: {why}")))?;
     Ok(Json(call))
 }
