@@ -499,3 +499,131 @@ fn api_hangup_ends_both_legs() {
     assert_eq!(status, 404);
     let _ = bob.wait(Duration::from_millis(10));
 }
+
+/// DTMF from SIPp: alice's SIPp offers telephone-event and, once the call
+/// is up, plays a capture of RFC 4733 events for the digits 1, 5, # and 9
+/// (written here as a pcap: 60 ms of updates, three end packets, 100 ms
+/// apart); each arrives once, in order, as a `dtmf_received` event of
+/// alice's call with the duration the end packets carry.
+#[test]
+fn sipp_rfc4733_digits_arrive_as_dtmf_events_in_order() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("sipp-dtmf", CONFIG, &[]);
+    let url = format!(
+        "ws://{}/v1/events?api_key={API_KEY}&types=dtmf_received",
+        d.http
+    );
+    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    }
+    let _bob = register_bob(&d, "u1", "answer_dtmf.xml", 60);
+    let dir = d.dir.join("alice-u1-call_dtmf.xml");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dtmf.pcap"), rfc4733_pcap(&['1', '5', '#', '9'])).unwrap();
+    let mut a = alice(&d, "u1", "call_dtmf.xml", 1, 3000);
+    let mut got: Vec<Value> = Vec::new();
+    while got.len() < 4 {
+        match ws.read() {
+            Ok(tungstenite::Message::Text(t)) => {
+                got.push(serde_json::from_str(t.as_str()).unwrap())
+            }
+            Ok(_) => {}
+            Err(e) => panic!(
+                "dtmf events so far {got:#?}: {e}\n{}\n{}",
+                a.errors(),
+                d.stderr()
+            ),
+        }
+    }
+    assert!(
+        a.wait(Duration::from_secs(20)).is_some_and(|s| s.success()),
+        "{}",
+        a.errors()
+    );
+    let calls = d.wait_all_hung_up(2, Duration::from_secs(10));
+    let m = by_direction(&calls, "incoming")[0];
+    let digits: Vec<&str> = got
+        .iter()
+        .map(|e| e["data"]["digit"].as_str().unwrap())
+        .collect();
+    assert_eq!(digits, ["1", "5", "#", "9"], "{got:#?}");
+    for e in &got {
+        assert_eq!(e["data"]["call_id"], m["id"], "alice's call: {e}");
+        assert_eq!(e["data"]["method"], "rfc4733");
+        // 60 ms of updates at 8 kHz: the end packets say 480 samples.
+        assert_eq!(e["data"]["duration"], 60, "{e}");
+    }
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// A pcap (libpcap, Ethernet) of one RTP stream of RFC 4733 telephone-
+/// events, payload type 101, 8 kHz: per digit three updates 20 ms apart
+/// (the first marked), then three end packets with the final duration,
+/// then 100 ms of nothing. SIPp's `play_pcap_audio` sends the UDP payloads
+/// at the capture's pace from its media port to the far end's.
+fn rfc4733_pcap(digits: &[char]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Global header: magic, v2.4, UTC offset, accuracy, snaplen, Ethernet.
+    for v in [0xa1b2_c3d4u32] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    let (mut t_us, mut seq, mut ts) = (0u64, 1000u16, 160_000u32);
+    for &digit in digits {
+        let event = media::dtmf::Digit::from_char(digit).unwrap().event_code();
+        let mut packets: Vec<(bool, bool, u16)> =
+            (1..=3).map(|k| (k == 1, false, 160 * k)).collect();
+        packets.extend((0..3).map(|_| (false, true, 480)));
+        for (i, (marker, end, duration)) in packets.into_iter().enumerate() {
+            let mut rtp = vec![0x80, if marker { 0x80 | 101 } else { 101 }];
+            rtp.extend_from_slice(&seq.to_be_bytes());
+            rtp.extend_from_slice(&ts.to_be_bytes());
+            rtp.extend_from_slice(&0x5199_0001u32.to_be_bytes());
+            rtp.extend_from_slice(&[event, if end { 0x80 | 10 } else { 10 }]);
+            rtp.extend_from_slice(&duration.to_be_bytes());
+            seq = seq.wrapping_add(1);
+            let frame = ethernet_udp(&rtp);
+            out.extend_from_slice(&((t_us / 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&((t_us % 1_000_000) as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&frame);
+            // Updates 20 ms apart; the end packets close together.
+            t_us += if i < 3 { 20_000 } else { 5_000 };
+        }
+        t_us += 100_000;
+        ts = ts.wrapping_add(480 + 800);
+    }
+    out
+}
+
+/// `payload` in UDP (ports 6000 to 6002) in IPv4 (127.0.0.1 both ways) in
+/// Ethernet: SIPp rewrites the addresses and ports when it plays it.
+fn ethernet_udp(payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    let total = (20 + 8 + payload.len()) as u16;
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
+    let sum = !ip.chunks(2).fold(0u32, |s, w| {
+        let s = s + u32::from(u16::from_be_bytes([w[0], w[1]]));
+        (s & 0xffff) + (s >> 16)
+    }) as u16;
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&6000u16.to_be_bytes());
+    f.extend_from_slice(&6002u16.to_be_bytes());
+    f.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+    f.extend_from_slice(&0u16.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
