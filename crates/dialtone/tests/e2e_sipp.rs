@@ -567,9 +567,7 @@ fn sipp_rfc4733_digits_arrive_as_dtmf_events_in_order() {
 fn rfc4733_pcap(digits: &[char]) -> Vec<u8> {
     let mut out = Vec::new();
     // Global header: magic, v2.4, UTC offset, accuracy, snaplen, Ethernet.
-    for v in [0xa1b2_c3d4u32] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
     out.extend_from_slice(&4u16.to_le_bytes());
     out.extend_from_slice(&0i32.to_le_bytes());
