@@ -34,6 +34,13 @@ pub enum StartError {
     Http { addr: SocketAddr, message: String },
     #[error("RTP ports {range}: {message}")]
     Rtp { range: String, message: String },
+    /// `moh_file` is not a readable WAV, or `media_dir` cannot be made.
+    #[error("{setting} {path}: {message}")]
+    Media {
+        setting: &'static str,
+        path: String,
+        message: String,
+    },
 }
 
 /// How long shutdown waits for far ends to answer our BYEs and CANCELs.
@@ -103,6 +110,32 @@ impl Server {
             range,
             message: e.to_string(),
         })?;
+        let media_error = |setting, path: &std::path::Path, message: String| StartError::Media {
+            setting,
+            path: path.display().to_string(),
+            message,
+        };
+        if let Some(path) = config.moh_file.clone() {
+            let music = tokio::task::spawn_blocking({
+                let path = path.clone();
+                move || crate::playback::load_hold_music(&path)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            let music = music.map_err(|m| {
+                media_error(
+                    "moh_file",
+                    &path,
+                    format!("{m} (a PCM or G.711 WAV file is needed)"),
+                )
+            })?;
+            relay.set_hold_music(music);
+        }
+        std::fs::create_dir_all(&config.media_dir)
+            .map_err(|e| media_error("media_dir", &config.media_dir, e.to_string()))?;
+        let fetcher = crate::playback::Fetcher::new(&config.media_dir)
+            .map_err(|m| media_error("media_dir", &config.media_dir, m))?;
 
         let mut sip = sip_core::EndpointConfig::new(
             SocketAddr::new(public_ip, config.sip_listen.port()),
@@ -163,6 +196,7 @@ impl Server {
 
         let (broadcast_tx, _) = broadcast::channel(4096);
         let final_stats = crate::api::FinalStats::default();
+        let plays = crate::playback::Plays::default();
         let pump_task = tokio::spawn(pump(
             events,
             store.clone(),
@@ -170,6 +204,7 @@ impl Server {
             relay.clone(),
             switch.clone(),
             final_stats.clone(),
+            plays.clone(),
         ));
 
         let listener = tokio::net::TcpListener::bind(config.http_listen)
@@ -189,6 +224,8 @@ impl Server {
             api_key: api_key.clone(),
             relay: relay.clone(),
             final_stats,
+            fetcher,
+            plays,
         });
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let http_task = tokio::spawn(async move {
@@ -234,6 +271,7 @@ async fn pump(
     relay: Relay,
     switch: SwitchHandle,
     final_stats: crate::api::FinalStats,
+    plays: crate::playback::Plays,
 ) {
     let (records, records_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(store_writer(records_rx, store));
@@ -251,7 +289,7 @@ async fn pump(
         let n = tokio::select! {
             n = events.recv_many(&mut batch, PUMP_BATCH) => n,
             Some(ev) = from_relay => {
-                relay_event(ev, &mut sequences, &broadcast);
+                relay_event(ev, &plays, &mut sequences, &broadcast);
                 continue;
             }
         };
@@ -270,6 +308,12 @@ async fn pump(
                 engine::Event::Call { kind, call } => {
                     if kind == EventType::CallCreated {
                         switch.count_created();
+                    }
+                    if kind == EventType::CallHangup {
+                        // A play cut short by the hangup is reported first.
+                        for (play, record) in plays.remove_call(call.id) {
+                            play_event(play, &record, Some("hangup"), &mut sequences, &broadcast);
+                        }
                     }
                     let seq = sequences.entry(call.id).or_insert(0);
                     *seq += 1;
@@ -315,26 +359,66 @@ async fn pump(
 /// call's sequence.
 fn relay_event(
     ev: net::rtp::RelayEvent,
+    plays: &crate::playback::Plays,
     sequences: &mut HashMap<Uuid, u64>,
     broadcast: &broadcast::Sender<Arc<Envelope>>,
 ) {
-    let net::rtp::RelayEvent::Dtmf {
-        leg,
-        digit,
-        duration_ms,
-    } = ev
-    else {
-        return;
+    use net::rtp::{PlayEnd, RelayEvent};
+    match ev {
+        RelayEvent::Dtmf {
+            leg,
+            digit,
+            duration_ms,
+        } => dtmf_event(
+            Uuid::from_u128(leg.0),
+            digit,
+            Some(duration_ms),
+            "rfc4733",
+            sequences,
+            broadcast,
+        ),
+        RelayEvent::PlayStarted { play, .. } => {
+            if let Some(record) = plays.get(play) {
+                play_event(play, &record, None, sequences, broadcast);
+            }
+        }
+        RelayEvent::PlayFinished { play, reason, .. } => {
+            // Gone already when the call's hangup reported it.
+            if let Some(record) = plays.remove(play) {
+                let reason = match reason {
+                    PlayEnd::Finished => "finished",
+                    PlayEnd::Stopped => "stopped",
+                    _ => "hangup",
+                };
+                play_event(play, &record, Some(reason), sequences, broadcast);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `play_started` (no `reason`) or `play_finished`.
+fn play_event(
+    play: net::rtp::PlayId,
+    record: &crate::playback::PlayRecord,
+    reason: Option<&str>,
+    sequences: &mut HashMap<Uuid, u64>,
+    broadcast: &broadcast::Sender<Arc<Envelope>>,
+) {
+    let mut data = serde_json::json!({
+        "call_id": record.call,
+        "play_id": play.0,
+        "urls": &*record.urls,
+    });
+    let kind = match reason {
+        Some(reason) => {
+            data["reason"] = reason.into();
+            EventType::PlayFinished
+        }
+        None => EventType::PlayStarted,
     };
-    let call = Uuid::from_u128(leg.0);
-    dtmf_event(
-        call,
-        digit,
-        Some(duration_ms),
-        "rfc4733",
-        sequences,
-        broadcast,
-    );
+    tracing::debug!(call = %record.call, play = play.0, ?reason, "play event");
+    call_event(record.call, kind, data, sequences, broadcast);
 }
 
 /// A `dtmf_received` envelope, numbered in its call's sequence.
@@ -346,26 +430,37 @@ fn dtmf_event(
     sequences: &mut HashMap<Uuid, u64>,
     broadcast: &broadcast::Sender<Arc<Envelope>>,
 ) {
-    // Only a call the switch still holds has a sequence: a digit that
-    // arrives after its call's hangup event is dropped.
+    tracing::debug!(%call, %digit, ?duration_ms, method, "dtmf received");
+    let data = serde_json::json!({
+        "call_id": call,
+        "digit": digit.to_string(),
+        "duration": duration_ms,
+        "method": method,
+    });
+    call_event(call, EventType::DtmfReceived, data, sequences, broadcast);
+}
+
+/// An envelope of `call` numbered in its sequence. Only a call the switch
+/// still holds has a sequence: an event that comes after its call's
+/// hangup event is dropped.
+fn call_event(
+    call: Uuid,
+    kind: EventType,
+    data: serde_json::Value,
+    sequences: &mut HashMap<Uuid, u64>,
+    broadcast: &broadcast::Sender<Arc<Envelope>>,
+) {
     let Some(seq) = sequences.get_mut(&call) else {
         return;
     };
     *seq += 1;
-    let sequence = *seq;
-    tracing::debug!(%call, %digit, ?duration_ms, method, "dtmf received");
     if broadcast.receiver_count() > 0 {
         let env = Envelope {
-            kind: EventType::DtmfReceived,
+            kind,
             event_id: Uuid::new_v4(),
-            sequence,
+            sequence: *seq,
             tm_event: Utc::now(),
-            data: serde_json::json!({
-                "call_id": call,
-                "digit": digit.to_string(),
-                "duration": duration_ms,
-                "method": method,
-            }),
+            data,
         };
         let _ = broadcast.send(Arc::new(env));
     }

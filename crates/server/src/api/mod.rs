@@ -8,7 +8,7 @@
 //! | `GET /metrics` | Prometheus text, no auth |
 //! | `/v1/extensions` `GET POST`, `/v1/extensions/{id}` `GET PUT DELETE` | accounts |
 //! | `GET /v1/registrations` | current registrar bindings |
-//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup`, `POST\|DELETE /v1/calls/{id}/mute`, `POST\|DELETE /v1/calls/{id}/hold`, `POST /v1/calls/{id}/dtmf`, `GET /v1/calls/{id}/stats` | calls |
+//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup`, `POST\|DELETE /v1/calls/{id}/mute`, `POST\|DELETE /v1/calls/{id}/hold`, `POST /v1/calls/{id}/dtmf`, `POST\|DELETE /v1/calls/{id}/play`, `GET /v1/calls/{id}/stats` | calls |
 //! | `GET /v1/events` | WebSocket event stream |
 
 mod auth;
@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod extensions;
 mod json;
+mod play;
 
 pub use error::ApiError;
 pub use json::JsonBody;
@@ -44,6 +45,10 @@ pub struct AppState {
     pub relay: net::rtp::Relay,
     /// Counters of legs that already ended.
     pub final_stats: FinalStats,
+    /// Fetches and decodes the audio of plays.
+    pub fetcher: crate::playback::Fetcher,
+    /// Plays in progress (shared with the event pump).
+    pub plays: crate::playback::Plays,
 }
 
 /// The last media counters of legs that ended, newest 10,000 kept.
@@ -95,6 +100,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/calls/{id}/mute", post(calls::mute).delete(calls::unmute))
         .route("/calls/{id}/hold", post(calls::hold).delete(calls::unhold))
         .route("/calls/{id}/dtmf", post(calls::dtmf))
+        .route("/calls/{id}/play", post(play::play).delete(play::stop))
         .route("/calls/{id}/stats", get(calls::stats))
         .route("/events", get(events::events))
         .fallback(not_found)
