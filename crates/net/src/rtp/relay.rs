@@ -361,7 +361,9 @@ impl Relay {
     /// counted as `dropped_for_source`). The audio is encoded in the leg's
     /// codec and sent every 20 ms as the leg's own RTP stream; clips at
     /// [`source_rate`](Self::source_rate) play as they are, others are
-    /// interpolated. A play already running on the leg is replaced.
+    /// interpolated. A play already running on the leg is replaced. A play
+    /// is heard whatever the mute (which silences the bridge), and before
+    /// music on hold, which comes back when it ends.
     ///
     /// Reported as [`RelayEvent::PlayStarted`], then
     /// [`RelayEvent::PlayFinished`]. `Err` when the leg is not open.
