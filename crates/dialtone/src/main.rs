@@ -91,6 +91,14 @@ struct ServeArgs {
     /// (false: both phones must share a codec) [default: true]
     #[arg(long, env = "DIALTONE_TRANSCODING", value_name = "BOOL")]
     transcoding: Option<bool>,
+    /// WAV file (PCM or G.711) held calls hear, looped, instead of the
+    /// built-in music on hold; decoded at start [default: built-in music]
+    #[arg(long, env = "DIALTONE_MOH_FILE", value_name = "FILE")]
+    moh_file: Option<PathBuf>,
+    /// The only directory file:// URLs of the play API may read from
+    /// [default: DATA_DIR/media]
+    #[arg(long, env = "DIALTONE_MEDIA_DIR", value_name = "DIR")]
+    media_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -114,6 +122,8 @@ impl ServeArgs {
             ring_timeout: self.ring_timeout,
             max_call_duration: self.max_call_duration,
             transcoding: self.transcoding,
+            moh_file: self.moh_file.clone(),
+            media_dir: self.media_dir.clone(),
         };
         Config::load(text.as_deref(), &overrides).map_err(|e| match &self.config {
             Some(p) => format!("{}: {e}", p.display()),

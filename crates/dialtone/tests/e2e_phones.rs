@@ -194,8 +194,8 @@ fn tone_across_a_bridge(name: &str, caller_codec: Codec, callee_codec: Codec) {
 /// nothing of him until the resume, after which she hears him again; the
 /// relay keeps sending bob a stream (music on hold) all along. (baresip's
 /// decoded-audio dump stops at a re-INVITE, so what bob hears while held
-/// is checked on the relay's counters and, for the music itself, in
-/// `net`'s `relay_mute` tests.)
+/// is checked here on the relay's counters, and on the audio a held
+/// Linphone plays in `a_held_g722_phone_hears_music_on_hold`.)
 #[test]
 fn mute_and_hold_silence_the_right_party() {
     if !installed(BARESIP) {
@@ -321,6 +321,350 @@ fn tone_level(audio: &media::Frame, hz: f64, from: Duration, to: Duration) -> f6
     let power = goertzel_power(window, hz, rate).max(0.0);
     // |X(f)| = A * N / 2 for a sine of amplitude A; RMS = A / sqrt(2).
     2.0 * power.sqrt() / window.len() as f64 / std::f64::consts::SQRT_2
+}
+
+/// Plays: alice (100, sending 440 Hz) calls bob (200, sending 1 kHz).
+/// The API plays alice's call a list of two WAV files: 2 s of 1200 Hz
+/// served over HTTP by this test, then 2 s of 1800 Hz from the server's
+/// media directory (`file://`). Alice's decoded audio (baresip's sndfile
+/// dump) carries 1200 Hz, then 1800 Hz, then bob's 1 kHz again; the event
+/// stream says `play_started`, then `play_finished` (`finished`) with the
+/// URLs. Before that, unusable URLs are refused with a 4xx naming them
+/// (malformed, outside the media directory, not a WAV, unreachable), and
+/// the call goes on.
+#[test]
+fn the_api_plays_wav_files_to_a_call_and_the_phone_hears_them() {
+    if !installed(BARESIP) {
+        return;
+    }
+    let d = Dialtone::start("play", MD5_ONLY, &[]);
+    let media_dir = d.dir.join("data/media");
+    write_tone_wav(&media_dir.join("tone-1800.wav"), 1800.0, 2);
+    let served = d.dir.join("tone-1200.wav");
+    write_tone_wav(&served, 1200.0, 2);
+    let web = FileServer::start(vec![
+        ("/tone.wav", std::fs::read(&served).unwrap()),
+        ("/page.html", b"<html>not audio</html>".to_vec()),
+    ]);
+    let url = format!(
+        "ws://{}/v1/events?api_key={API_KEY}&types=play_started,play_finished",
+        d.http
+    );
+    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    let tone = |hz| Audio {
+        codecs: vec!["g711.so"],
+        only: None,
+        tone_hz: hz,
+        dump: true,
+    };
+    let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &tone(440));
+    let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &tone(1000));
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    wait_registered(&d, &["100", "200"], &phones);
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (m, _) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    let start = Instant::now();
+    let mid = m["id"].as_str().unwrap();
+    let play = format!("/v1/calls/{mid}/play");
+
+    // Unusable requests: a 4xx naming the fault, and the call goes on.
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let refused = [
+        (
+            serde_json::json!({"url": "not a url"}),
+            400,
+            "'not a url' is not a URL",
+        ),
+        (
+            serde_json::json!({"url": "file:///etc/passwd"}),
+            400,
+            "inside the media directory",
+        ),
+        (
+            serde_json::json!({"urls": [format!("http://{}/page.html", web.addr)]}),
+            422,
+            "page.html': not a RIFF/WAVE file",
+        ),
+        (
+            serde_json::json!({"url": format!("http://{closed}/gone.wav")}),
+            422,
+            "gone.wav': fetch failed: cannot connect",
+        ),
+        (serde_json::json!({"urls": []}), 400, "urls: 0 URLs"),
+        (
+            serde_json::json!({"url": "file:///x.wav", "loop_count": 101}),
+            400,
+            "loop_count: 101",
+        ),
+    ];
+    for (body, status, needle) in &refused {
+        let (got, e) = d.post(&play, Some(body));
+        let message = e["error"]["message"].as_str().unwrap_or("");
+        assert_eq!(got, *status, "{body}: {e}");
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+    let (status, e) = d.delete(&play);
+    assert_eq!(status, 404, "no play to stop: {e}");
+    let (_, call) = d.get(&format!("/v1/calls/{mid}"));
+    assert_eq!(call["status"], "progressing", "the call goes on: {call}");
+
+    std::thread::sleep(Duration::from_millis(1500));
+    let urls = [
+        format!("http://{}/tone.wav", web.addr),
+        format!("file://{}", media_dir.join("tone-1800.wav").display()),
+    ];
+    let t_play = start.elapsed();
+    let (status, started) = d.post(&play, Some(&serde_json::json!({"urls": urls})));
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["duration_ms"], 4000, "{started}");
+    assert_eq!(started["loop_count"], 1, "{started}");
+    let mut events = Vec::new();
+    while events.len() < 2 {
+        let msg = ws.read().unwrap_or_else(|e| {
+            panic!("play events so far {events:?}: {e}\n{}", diag(&d, &phones))
+        });
+        if let tungstenite::Message::Text(t) = msg {
+            events.push(serde_json::from_str::<Value>(t.as_str()).unwrap());
+        }
+    }
+    let t_finished = start.elapsed();
+    assert_eq!(events[0]["type"], "play_started", "{events:#?}");
+    assert_eq!(events[1]["type"], "play_finished", "{events:#?}");
+    assert_eq!(events[1]["data"]["reason"], "finished", "{events:#?}");
+    for e in &events {
+        assert_eq!(e["data"]["call_id"], mid, "{e}");
+        assert_eq!(e["data"]["urls"], serde_json::json!(urls), "{e}");
+        assert_eq!(e["data"]["play_id"], started["play_id"], "{e}");
+    }
+    std::thread::sleep(Duration::from_millis(2000));
+    alice.command("hangup", "", &d, &phones);
+    wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    alice.wait_no_call(&d, &phones);
+
+    let heard = decoded_dump(&alice.dir, &d, &phones);
+    let secs = |s: f64| Duration::from_secs_f64(s);
+    let at = |from: Duration, to: Duration| dominant_between(&heard, from, to);
+    let before = at(secs(0.6), t_play - secs(0.3));
+    let first = at(t_play + secs(0.5), t_play + secs(1.6));
+    let second = at(t_play + secs(2.5), t_play + secs(3.6));
+    let after = at(t_finished + secs(0.6), t_finished + secs(1.6));
+    println!(
+        "play: alice heard {before} Hz before, {first} Hz then {second} Hz during the play \
+         (finished after {:.1} s), {after} Hz after",
+        (t_finished - t_play).as_secs_f64()
+    );
+    assert!(
+        (before - 1000.0).abs() <= 10.0,
+        "bob before the play: {before}"
+    );
+    assert!((first - 1200.0).abs() <= 10.0, "the served WAV: {first}");
+    assert!(
+        (second - 1800.0).abs() <= 10.0,
+        "the media-dir WAV: {second}"
+    );
+    assert!((after - 1000.0).abs() <= 10.0, "bob again: {after}");
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// Music on hold on an HD call: alice (baresip, sending 1 kHz) calls bob
+/// (Linphone, whose received audio is recorded to a WAV file), both G.722
+/// only. Holding bob's call re-INVITEs him `sendonly`; the relay then sends
+/// him music on hold in G.722, though alice keeps sending (he no longer
+/// hears her). What bob's phone played during the hold carries the
+/// music's energy, far above silence, with none of alice's 1 kHz tone.
+/// (The held phone is Linphone: baresip 1.0 stops its decoded-audio dump
+/// at a re-INVITE.)
+#[test]
+fn a_held_g722_phone_hears_music_on_hold() {
+    if !installed(LINPHONEC) || !installed(BARESIP) {
+        return;
+    }
+    let d = Dialtone::start("hold-g722", MD5_ONLY, &[]);
+    let alice_audio = Audio {
+        codecs: vec!["g722.so"],
+        only: None,
+        tone_hz: 1000,
+        dump: false,
+    };
+    let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &alice_audio);
+    let mut bob = Linphone::start_with(&d, "200", "bob-secret-22", "MD5", true, Some("G722"));
+    let heard = bob.dir.join("heard.wav");
+    bob.send(&format!("record {}", heard.display()));
+    wait_registered(&d, &["100", "200"], &[&alice, &bob]);
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (_, o) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    let start = Instant::now();
+    let oid = o["id"].as_str().unwrap();
+    let stats = |d: &Dialtone| d.get(&format!("/v1/calls/{oid}/stats")).1;
+    std::thread::sleep(Duration::from_millis(2000));
+    assert_eq!(
+        stats(&d)["codec"]["mimeType"],
+        "audio/G722",
+        "{}",
+        stats(&d)
+    );
+    let t_hold = start.elapsed();
+    let (status, call) = d.post(&format!("/v1/calls/{oid}/hold"), None);
+    assert_eq!(status, 200, "{call}");
+    let sent_before = stats(&d)["outbound-rtp"]["packetsSent"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(4000));
+    let sent_during = stats(&d)["outbound-rtp"]["packetsSent"].as_u64().unwrap() - sent_before;
+    let t_resume = start.elapsed();
+    let (status, call) = d.delete(&format!("/v1/calls/{oid}/hold"));
+    assert_eq!(status, 200, "{call}");
+    std::thread::sleep(Duration::from_millis(1500));
+    alice.command("hangup", "", &d, &phones);
+    wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    // Linphone closes its recording when its call ends.
+    bob.wait_logged("to LinphoneCallReleased", &d);
+    let audio = media::wav::decode(&std::fs::read(&heard).unwrap()).unwrap();
+    let secs = |s: f64| Duration::from_secs_f64(s);
+    let talk = (secs(0.5), t_hold - secs(0.3));
+    let held = (t_hold + secs(0.8), t_resume - secs(0.3));
+    let after = (t_resume + secs(0.6), t_resume + secs(1.3));
+    let report = format!(
+        "bob's phone played {:.1} s at {} Hz; RMS talking {:.0} (1 kHz {:.0}), held {:.0} (1 kHz {:.0}), after {:.0} (1 kHz {:.0}); relay sent him {sent_during} packets in the 4 s hold",
+        audio.samples.len() as f64 / f64::from(audio.rate),
+        audio.rate,
+        rms_between(&audio, talk.0, talk.1),
+        tone_level(&audio, 1000.0, talk.0, talk.1),
+        rms_between(&audio, held.0, held.1),
+        tone_level(&audio, 1000.0, held.0, held.1),
+        rms_between(&audio, after.0, after.1),
+        tone_level(&audio, 1000.0, after.0, after.1),
+    );
+    println!("hold-g722: {report}");
+    let music = dominant_between(&audio, held.0, held.1);
+    assert!(
+        tone_level(&audio, 1000.0, talk.0, talk.1) > 300.0,
+        "bob heard alice before the hold: {report}"
+    );
+    assert!(
+        rms_between(&audio, held.0, held.1) > 1000.0,
+        "music, not silence: {report}"
+    );
+    assert!(
+        tone_level(&audio, 1000.0, held.0, held.1) < 30.0,
+        "none of alice while held: {report}"
+    );
+    assert!(
+        (200.0..=600.0).contains(&music),
+        "the music's chords (220-590 Hz) dominate, not {music} Hz: {report}"
+    );
+    assert!(
+        tone_level(&audio, 1000.0, after.0, after.1) > 300.0,
+        "alice again after the resume: {report}"
+    );
+    assert!(sent_during > 150, "{report}");
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// RMS of `audio` between `from` and `to` (seconds from its start).
+fn rms_between(audio: &media::Frame, from: Duration, to: Duration) -> f64 {
+    let rate = f64::from(audio.rate);
+    let a = ((from.as_secs_f64() * rate) as usize).min(audio.samples.len());
+    let b = ((to.as_secs_f64() * rate) as usize).min(audio.samples.len());
+    let w = &audio.samples[a..b];
+    if w.is_empty() {
+        return 0.0;
+    }
+    (w.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / w.len() as f64).sqrt()
+}
+
+/// The strongest frequency (10 Hz steps, 100-3400 Hz) of `audio` between
+/// `from` and `to`.
+fn dominant_between(audio: &media::Frame, from: Duration, to: Duration) -> f64 {
+    let rate = f64::from(audio.rate);
+    let a = ((from.as_secs_f64() * rate) as usize).min(audio.samples.len());
+    let b = ((to.as_secs_f64() * rate) as usize).min(audio.samples.len());
+    assert!(
+        b > a + audio.rate as usize / 4,
+        "too little audio between {from:?} and {to:?}: {} samples in all",
+        audio.samples.len()
+    );
+    let window = &audio.samples[a..b];
+    (10..=340)
+        .map(|i| f64::from(i) * 10.0)
+        .max_by(|x, y| {
+            goertzel_power(window, *x, rate).total_cmp(&goertzel_power(window, *y, rate))
+        })
+        .unwrap()
+}
+
+/// A tiny HTTP/1.1 server on loopback for the play test: `GET PATH`
+/// answers the file registered under that path (404 otherwise), one
+/// request per connection. It stops when dropped (or after 2 minutes).
+struct FileServer {
+    addr: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FileServer {
+    fn start(files: Vec<(&'static str, Vec<u8>)>) -> FileServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                let Ok((conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut reader = BufReader::new(&conn);
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                // The rest of the head, up to the empty line.
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    header.clear();
+                }
+                let path = line.split(' ').nth(1).unwrap_or("");
+                let response = match files.iter().find(|(p, _)| *p == path) {
+                    Some((_, body)) => {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        r.extend_from_slice(body);
+                        r
+                    }
+                    None => {
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec()
+                    }
+                };
+                let _ = (&conn).write_all(&response);
+            }
+        });
+        FileServer { addr, stop }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// DTMF: baresip (100) sends the digits 1, 2 and # during a call (RFC
@@ -1215,6 +1559,19 @@ impl Linphone {
         algorithm: &str,
         auto_answer: bool,
     ) -> Linphone {
+        Linphone::start_with(d, extension, password, algorithm, auto_answer, None)
+    }
+
+    /// [`Linphone::start`] with only the audio codec `only` (its SDP name,
+    /// e.g. `G722`) enabled, if given.
+    fn start_with(
+        d: &Dialtone,
+        extension: &str,
+        password: &str,
+        algorithm: &str,
+        auto_answer: bool,
+        only: Option<&str>,
+    ) -> Linphone {
         let dir = d.dir.join(format!("linphone-{extension}"));
         // liblinphone keeps its databases here; without the directory it
         // never opens its SIP port.
@@ -1227,7 +1584,30 @@ impl Linphone {
             ("algorithm", algorithm.to_owned()),
         ];
         let rc = dir.join("linphonerc");
-        std::fs::write(&rc, template("linphonerc", &vars)).unwrap();
+        let mut config = template("linphonerc", &vars);
+        if let Some(only) = only {
+            // liblinphone's codec table: the one wanted enabled, the
+            // others it would offer disabled.
+            let codecs = [
+                ("G722", 8000),
+                ("PCMU", 8000),
+                ("PCMA", 8000),
+                ("opus", 48000),
+                ("speex", 16000),
+                ("speex", 8000),
+                ("speex", 32000),
+                ("GSM", 8000),
+                ("iLBC", 8000),
+                ("L16", 44100),
+            ];
+            for (i, (mime, rate)) in codecs.iter().enumerate() {
+                let enabled = u8::from(mime.eq_ignore_ascii_case(only));
+                config += &format!(
+                    "\n[audio_codec_{i}]\nmime={mime}\nrate={rate}\nchannels=1\nenabled={enabled}\n"
+                );
+            }
+        }
+        std::fs::write(&rc, config).unwrap();
         let tone = dir.join("tone.wav");
         write_tone_wav(&tone, 440.0, 30);
         let out = std::fs::File::create(dir.join("linphonec.out")).unwrap();

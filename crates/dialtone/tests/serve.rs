@@ -256,6 +256,65 @@ fn a_taken_port_is_a_clear_error() {
     assert!(err.contains("cannot listen for SIP on"), "{err}");
 }
 
+/// `--moh-file` is decoded at start: a file that is not a WAV stops the
+/// start with a message naming the setting, the file and the fault; a
+/// WAV one is taken (and `check-config` shows it, with the media
+/// directory).
+#[test]
+fn a_moh_file_that_is_not_a_wav_is_a_clear_start_error() {
+    let dir = temp_dir("moh");
+    let bad = dir.join("hold.mp3");
+    std::fs::write(&bad, b"ID3 not a wav file").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+        .args([
+            "serve",
+            "--sip-listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .args(["--http-listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--rtp-ports", "39800-39819"])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("DIALTONE_API_KEY", API_KEY)
+        .env("DIALTONE_MOH_FILE", &bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("moh_file {}: not a RIFF/WAVE file", bad.display())),
+        "{err}"
+    );
+
+    let good = dir.join("hold.wav");
+    let spec = media::wav::WavSpec {
+        rate: 8000,
+        channels: 1,
+    };
+    let mut w = media::wav::WavWriter::new(std::fs::File::create(&good).unwrap(), spec).unwrap();
+    w.write_samples(&[1000; 8000]).unwrap();
+    w.finish().unwrap();
+    let good_arg = good.display().to_string();
+    let server = Dialtone::start("moh-good", "", &["--moh-file", &good_arg]);
+    assert_eq!(server.get("/healthz").0, 200);
+    assert_eq!(server.stop().code(), Some(0));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+        .args([
+            "check-config",
+            "--moh-file",
+            &good_arg,
+            "--data-dir",
+            "/srv/dialtone",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["moh_file"], good_arg.as_str());
+    assert_eq!(v["media_dir"], "/srv/dialtone/media");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A real peer: SIPp (Debian `sip-tester`) pings the server with 50 OPTIONS
 /// over UDP and 20 over TCP and must get 200 for each. Skipped, with a
 /// message, where `sipp` is not installed.

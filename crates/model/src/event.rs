@@ -24,6 +24,14 @@ pub enum EventType {
     /// A recording of the call ended (stopped, call ended, error); `data`:
     /// the recording with its `duration_ms`, `size_bytes` and `sha256`.
     RecordingFinished,
+    /// A play (`POST /v1/calls/{id}/play`) began: the call's party hears
+    /// it; `data`: `call_id`, `play_id`, `urls`.
+    PlayStarted,
+    /// A play ended; `data`: `call_id`, `play_id`, `urls`, `reason`:
+    /// `finished` (played `loop_count` times), `stopped` (`DELETE
+    /// /v1/calls/{id}/play`, or replaced by a new play), `hangup` (the call
+    /// ended first).
+    PlayFinished,
 }
 
 /// One event. `sequence` counts the events of one call from 1, so a

@@ -70,6 +70,14 @@ pub struct Config {
     /// restated in the caller's. Off: codec lists pass through and both
     /// phones must share a codec. Default on.
     pub transcoding: bool,
+    /// A WAV file (PCM or G.711, any rate, mono or stereo) held calls hear,
+    /// looped, instead of the built-in music on hold. Read and decoded once
+    /// at start: a file that is not a readable WAV stops the start.
+    pub moh_file: Option<PathBuf>,
+    /// The only directory `file://` URLs given to `POST
+    /// /v1/calls/{id}/play` may name files in (so the API cannot read
+    /// other files). Default `<data_dir>/media` (created at start).
+    pub media_dir: PathBuf,
     /// Extensions defined in the file (read-only over the API).
     pub extensions: Vec<ExtensionConfig>,
 }
@@ -103,6 +111,8 @@ pub struct Overrides {
     pub ring_timeout: Option<u64>,
     pub max_call_duration: Option<u64>,
     pub transcoding: Option<bool>,
+    pub moh_file: Option<PathBuf>,
+    pub media_dir: Option<PathBuf>,
 }
 
 /// The config file as written: every key optional, unknown keys rejected.
@@ -120,6 +130,8 @@ struct FileConfig {
     ring_timeout: Option<u64>,
     max_call_duration: Option<u64>,
     transcoding: Option<bool>,
+    moh_file: Option<PathBuf>,
+    media_dir: Option<PathBuf>,
     #[serde(default)]
     extensions: Vec<ExtensionConfig>,
 }
@@ -165,12 +177,18 @@ impl Config {
             .rtp_ports
             .or(f.rtp_ports)
             .unwrap_or(PortRange(10000, 20000));
+        let data_dir = o
+            .data_dir
+            .clone()
+            .or(f.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
         let config = Config {
-            data_dir: o
-                .data_dir
+            media_dir: o
+                .media_dir
                 .clone()
-                .or(f.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./data")),
+                .or(f.media_dir)
+                .unwrap_or_else(|| data_dir.join("media")),
+            data_dir,
             sip_listen: o
                 .sip_listen
                 .or(f.sip_listen)
@@ -199,6 +217,7 @@ impl Config {
                     .unwrap_or(4 * 3600),
             ),
             transcoding: o.transcoding.or(f.transcoding).unwrap_or(true),
+            moh_file: o.moh_file.clone().or(f.moh_file),
             extensions: f.extensions,
         };
         config.check()?;
@@ -346,6 +365,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("extensions[0].password:"), "{err}");
+    }
+
+    #[test]
+    fn media_settings_default_to_the_data_dir_and_flags_win() {
+        let c = Config::load(Some("data_dir = \"/srv/d\""), &Overrides::default()).unwrap();
+        assert_eq!(c.media_dir, PathBuf::from("/srv/d/media"));
+        assert_eq!(c.moh_file, None);
+        let file = "moh_file = \"/srv/hold.wav\"\nmedia_dir = \"/srv/prompts\"";
+        let c = Config::load(Some(file), &Overrides::default()).unwrap();
+        assert_eq!(c.moh_file, Some(PathBuf::from("/srv/hold.wav")));
+        assert_eq!(c.media_dir, PathBuf::from("/srv/prompts"));
+        let flags = Overrides {
+            moh_file: Some("/tmp/other.wav".into()),
+            media_dir: Some("/tmp/m".into()),
+            ..Overrides::default()
+        };
+        let c = Config::load(Some(file), &flags).unwrap();
+        assert_eq!(c.moh_file, Some(PathBuf::from("/tmp/other.wav")));
+        assert_eq!(c.media_dir, PathBuf::from("/tmp/m"));
     }
 
     #[test]

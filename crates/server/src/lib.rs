@@ -1,12 +1,14 @@
 //! # `server`: Dialtone's server
 //!
 //! [`config`] (defaults < file < env < flags), the REST + WebSocket
-//! [`api`], the [`switch`] handle on the running engine, and [`run`], which
-//! wires switch, media relay, store and API together.
+//! [`api`], the [`switch`] handle on the running engine, [`playback`]
+//! (the audio of plays and music on hold), and [`run`], which wires
+//! switch, media relay, store and API together.
 
 pub mod api;
 pub mod config;
 pub mod emit;
+pub mod playback;
 pub mod recordings;
 pub mod run;
 pub mod switch;

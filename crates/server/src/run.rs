@@ -36,6 +36,13 @@ pub enum StartError {
     Http { addr: SocketAddr, message: String },
     #[error("RTP ports {range}: {message}")]
     Rtp { range: String, message: String },
+    /// `moh_file` is not a readable WAV, or `media_dir` cannot be made.
+    #[error("{setting} {path}: {message}")]
+    Media {
+        setting: &'static str,
+        path: String,
+        message: String,
+    },
 }
 
 /// How long shutdown waits for far ends to answer our BYEs and CANCELs.
@@ -106,6 +113,32 @@ impl Server {
             range,
             message: e.to_string(),
         })?;
+        let media_error = |setting, path: &std::path::Path, message: String| StartError::Media {
+            setting,
+            path: path.display().to_string(),
+            message,
+        };
+        if let Some(path) = config.moh_file.clone() {
+            let music = tokio::task::spawn_blocking({
+                let path = path.clone();
+                move || crate::playback::load_hold_music(&path)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            let music = music.map_err(|m| {
+                media_error(
+                    "moh_file",
+                    &path,
+                    format!("{m} (a PCM or G.711 WAV file is needed)"),
+                )
+            })?;
+            relay.set_hold_music(music);
+        }
+        std::fs::create_dir_all(&config.media_dir)
+            .map_err(|e| media_error("media_dir", &config.media_dir, e.to_string()))?;
+        let fetcher = crate::playback::Fetcher::new(&config.media_dir)
+            .map_err(|m| media_error("media_dir", &config.media_dir, m))?;
 
         let mut sip = sip_core::EndpointConfig::new(
             SocketAddr::new(public_ip, config.sip_listen.port()),
@@ -184,14 +217,18 @@ impl Server {
             eprintln!("dialtone: {repaired} recording(s) cut off at the last stop were repaired");
         }
         let final_stats = crate::api::FinalStats::default();
+        let plays = crate::playback::Plays::default();
         let pump_task = tokio::spawn(pump(
             events,
             store.clone(),
-            emitter,
-            relay.clone(),
-            switch.clone(),
-            final_stats.clone(),
-            recordings.clone(),
+            Outputs {
+                emitter,
+                relay: relay.clone(),
+                switch: switch.clone(),
+                final_stats: final_stats.clone(),
+                recordings: recordings.clone(),
+                plays: plays.clone(),
+            },
         ));
 
         let listener = tokio::net::TcpListener::bind(config.http_listen)
@@ -212,6 +249,8 @@ impl Server {
             relay: relay.clone(),
             final_stats,
             recordings: recordings.clone(),
+            fetcher,
+            plays,
         });
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let http_task = tokio::spawn(async move {
@@ -251,17 +290,31 @@ impl Server {
     }
 }
 
-/// Engine events → media relay and event stream at once, in order; call
-/// records → the store writer (see [`store_writer`]).
-async fn pump(
-    mut events: mpsc::UnboundedReceiver<SwitchEvent>,
-    store: Arc<dyn store::Store>,
+/// Where the event pump's events go besides the store.
+struct Outputs {
     emitter: Emitter,
     relay: Relay,
     switch: SwitchHandle,
     final_stats: crate::api::FinalStats,
     recordings: Arc<Recordings>,
+    plays: crate::playback::Plays,
+}
+
+/// Engine events → media relay and event stream at once, in order; call
+/// records → the store writer (see [`store_writer`]).
+async fn pump(
+    mut events: mpsc::UnboundedReceiver<SwitchEvent>,
+    store: Arc<dyn store::Store>,
+    outputs: Outputs,
 ) {
+    let Outputs {
+        emitter,
+        relay,
+        switch,
+        final_stats,
+        recordings,
+        plays,
+    } = outputs;
     let (records, records_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(store_writer(records_rx, store));
     let mut batch = Vec::new();
@@ -277,7 +330,7 @@ async fn pump(
         let n = tokio::select! {
             n = events.recv_many(&mut batch, PUMP_BATCH) => n,
             Some(ev) = from_relay => {
-                relay_event(ev, &emitter, &recordings);
+                relay_event(ev, &emitter, &recordings, &plays);
                 continue;
             }
         };
@@ -296,6 +349,12 @@ async fn pump(
                 engine::Event::Call { kind, call } => {
                     if kind == EventType::CallCreated {
                         switch.count_created();
+                    }
+                    if kind == EventType::CallHangup {
+                        // A play cut short by the hangup is reported first.
+                        for (play, record) in plays.remove_call(call.id) {
+                            play_event(play, &record, Some("hangup"), &emitter);
+                        }
                     }
                     emitter.emit(call.id, kind, true, || {
                         serde_json::to_value(&call).unwrap_or_default()
@@ -319,9 +378,15 @@ async fn pump(
 
 /// A relay event as an envelope on the event stream, numbered in its
 /// call's sequence.
-fn relay_event(ev: net::rtp::RelayEvent, emitter: &Emitter, recordings: &Arc<Recordings>) {
+fn relay_event(
+    ev: net::rtp::RelayEvent,
+    emitter: &Emitter,
+    recordings: &Arc<Recordings>,
+    plays: &crate::playback::Plays,
+) {
+    use net::rtp::{PlayEnd, RelayEvent};
     match ev {
-        net::rtp::RelayEvent::Dtmf {
+        RelayEvent::Dtmf {
             leg,
             digit,
             duration_ms,
@@ -329,12 +394,51 @@ fn relay_event(ev: net::rtp::RelayEvent, emitter: &Emitter, recordings: &Arc<Rec
             let call = Uuid::from_u128(leg.0);
             dtmf_event(call, digit, Some(duration_ms), "rfc4733", emitter);
         }
-        net::rtp::RelayEvent::RecordingFinished(done) => {
+        RelayEvent::RecordingFinished(done) => {
             let recordings = recordings.clone();
             tokio::spawn(async move { recordings.finalize(done).await });
         }
+        RelayEvent::PlayStarted { play, .. } => {
+            if let Some(record) = plays.get(play) {
+                play_event(play, &record, None, emitter);
+            }
+        }
+        RelayEvent::PlayFinished { play, reason, .. } => {
+            // Gone already when the call's hangup reported it.
+            if let Some(record) = plays.remove(play) {
+                let reason = match reason {
+                    PlayEnd::Finished => "finished",
+                    PlayEnd::Stopped => "stopped",
+                    _ => "hangup",
+                };
+                play_event(play, &record, Some(reason), emitter);
+            }
+        }
         _ => {}
     }
+}
+
+/// `play_started` (no `reason`) or `play_finished`.
+fn play_event(
+    play: net::rtp::PlayId,
+    record: &crate::playback::PlayRecord,
+    reason: Option<&str>,
+    emitter: &Emitter,
+) {
+    let mut data = serde_json::json!({
+        "call_id": record.call,
+        "play_id": play.0,
+        "urls": &*record.urls,
+    });
+    let kind = match reason {
+        Some(reason) => {
+            data["reason"] = reason.into();
+            EventType::PlayFinished
+        }
+        None => EventType::PlayStarted,
+    };
+    tracing::debug!(call = %record.call, play = play.0, ?reason, "play event");
+    emitter.emit(record.call, kind, false, || data);
 }
 
 /// A `dtmf_received` envelope, numbered in its call's sequence.

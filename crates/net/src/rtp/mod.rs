@@ -74,6 +74,17 @@
 //!   10-15 µs, PCMU to PCMA 0.2 µs; so a core carries about 90 PCMU-Opus
 //!   calls (both directions), and a control call ([`Relay::stats`], ...)
 //!   may wait for a batch of such packets.
+//! - **Generated sources** ([`Relay::play`], [`Relay::set_hold`]): a leg
+//!   whose peer must hear something other than the bridge (WAV clips
+//!   played through the API, music on hold: built-in or a recording,
+//!   [`Relay::set_hold_music`]) gets a source that encodes 20 ms frames in
+//!   the leg's codec and sends them as the leg's own stream, paced from
+//!   the source's start by the worker's epoll timeout (late wake-ups send
+//!   what is due, up to 100 ms of it, and skip the rest: no drift, no
+//!   bursts). Meanwhile the bridged leg's RTP is not sent to that peer
+//!   (`dropped_for_source`). A play comes before music on hold; when it
+//!   ends ([`RelayEvent::PlayFinished`]) the music or the bridge comes
+//!   back. The passthrough path pays one `is_some` check for this.
 //!
 //! ```
 //! use net::rtp::{LegId, Relay, RtpPool};
@@ -110,6 +121,7 @@ mod packet;
 mod pool;
 mod record;
 mod relay;
+mod source;
 mod transcode;
 mod worker;
 
@@ -118,6 +130,7 @@ pub use record::{
     EndReason, RecordingDone, RecordingId, RecordingSpec, RecordingStarted, StreamSender,
 };
 pub use relay::Relay;
+pub use source::{HoldMusic, PlayEnd, PlayId};
 
 pub use transcode::LegCodec;
 
@@ -139,6 +152,16 @@ pub enum RelayEvent {
     /// [`Relay::stop_recording`] (which returns its end instead): its leg
     /// closed, its file could not be written, or the relay shut down.
     RecordingFinished(RecordingDone),
+    /// A play ([`Relay::play`]) began: the leg's peer hears it from now on.
+    PlayStarted { leg: LegId, play: PlayId },
+    /// A play ended (every clip played `loop_count` times, stopped or
+    /// replaced, or its leg closed); the peer hears the bridge again (or
+    /// music on hold if the leg is held).
+    PlayFinished {
+        leg: LegId,
+        play: PlayId,
+        reason: PlayEnd,
+    },
 }
 
 /// Names one call leg to the relay (the switch uses its leg's UUID).
@@ -192,8 +215,14 @@ pub struct StreamStats {
     pub dropped_late: u64,
     /// RTP packets not relayed because a mute or hold was in force and
     /// their payload could not be turned into silence (a codec other than
-    /// G.711, telephone-events). G.711 packets go on carrying silence.
+    /// G.711, telephone-events). G.711 packets go on carrying silence. (A
+    /// held leg's peer hears music on hold: what the bridged leg sends it
+    /// is counted in `dropped_for_source`.)
     pub dropped_muted: u64,
+    /// RTP packets accepted but not relayed because the bridged leg's peer
+    /// was hearing a source the relay generates instead (a play, music on
+    /// hold): counted on the leg they arrived on.
+    pub dropped_for_source: u64,
     /// RTP packets whose audio a transcoding bridge decoded for the bridged
     /// leg (counted on the receiving leg).
     pub transcoded_packets: u64,

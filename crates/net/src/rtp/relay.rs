@@ -10,9 +10,10 @@
 
 use super::pool::RtpPool;
 use super::record::{EndReason, RecordingDone, RecordingId, RecordingSpec, RecordingStarted};
+use super::source::{self, HoldMusic, PlayEnd, PlayId, Playlist, SourceEncoder};
 use super::transcode::Path;
-use super::worker::{self, Leg, Shared};
-use super::{LegCodec, LegId, LegStats};
+use super::worker::{self, Leg, Shared, SourceChange};
+use super::{LegCodec, LegId, LegStats, RelayEvent};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
@@ -36,6 +37,8 @@ struct Inner {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// The receiving end of the workers' events, until taken.
     events: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<super::RelayEvent>>>,
+    /// What held legs' peers hear.
+    hold_music: Mutex<HoldMusic>,
 }
 
 /// Where each open leg lives.
@@ -77,6 +80,7 @@ impl Relay {
             workers: shared,
             threads: Mutex::new(Vec::with_capacity(workers)),
             events: Mutex::new(Some(events_rx)),
+            hold_music: Mutex::new(HoldMusic::BuiltIn),
         });
         for (i, s) in inner.workers.iter().enumerate() {
             let s = Arc::clone(s);
@@ -264,7 +268,7 @@ impl Relay {
             return;
         };
         let shared = &inner.workers[place.worker];
-        let partner = {
+        let (partner, has_source) = {
             let mut table = shared.lock();
             let Some(open) = table.get_mut(place.slot) else {
                 return;
@@ -273,9 +277,18 @@ impl Relay {
                 return;
             }
             open.set_codec(codec);
+            let has_source = open.source_state().is_some();
             let partner = open.partner();
-            partner.and_then(|p| Some((p, table.get(p)?.codec())))
+            (
+                partner.and_then(|p| Some((p, table.get(p)?.codec()))),
+                has_source,
+            )
         };
+        if has_source {
+            // A play or music on hold goes on in the new codec.
+            let encoder = codec.and_then(|c| SourceEncoder::new(c).ok());
+            shared.lock().set_source_encoder(place.slot, encoder);
+        }
         let Some((slot, other)) = partner else {
             return;
         };
@@ -322,11 +335,17 @@ impl Relay {
         Ok(())
     }
 
-    /// Holds a leg (or resumes it): its peer hears the built-in music on
-    /// hold (G.711 legs; other codecs are dropped) and the bridged leg's
-    /// peer hears silence, whatever the mute.
+    /// Holds a leg (or resumes it): its peer hears music on hold
+    /// ([`set_hold_music`](Self::set_hold_music)) in its own codec, every
+    /// 20 ms whether or not the bridged leg sends anything (a play, while
+    /// one runs, comes first), and the bridged leg's peer hears silence
+    /// (G.711 payloads overwritten, other codecs dropped), whatever the
+    /// mute.
     pub fn set_hold(&self, leg: LegId, held: bool) {
-        if self.inner.with_leg(leg, |l| l.set_held(held)).is_none() {
+        let music = held.then(|| lock(&self.inner.hold_music).clone());
+        let change = SourceChange::Hold(music);
+        let found = self.inner.change_source(leg, change, |l| l.set_held(held));
+        if found.is_err() {
             tracing::debug!(?leg, "set_hold for a leg that is not open");
         }
     }
@@ -387,6 +406,54 @@ impl Relay {
     /// [`RelayEvent::RecordingFinished`](super::RelayEvent)).
     pub fn stop_recording(&self, leg: LegId, id: RecordingId) -> Option<RecordingDone> {
         self.inner.with_leg(leg, |l| l.stop_recording(id)).flatten()
+    }
+
+    /// What held legs' peers hear from the next hold on: the built-in
+    /// music (the default) or a recording, looped.
+    pub fn set_hold_music(&self, music: HoldMusic) {
+        *lock(&self.inner.hold_music) = music;
+    }
+
+    /// Plays `clips` to `leg`'s peer, one after the other, the whole list
+    /// `loop_count` times (0: until [`stop_play`](Self::stop_play)), in
+    /// place of the bridged party (whose packets are dropped meanwhile,
+    /// counted as `dropped_for_source`). The audio is encoded in the leg's
+    /// codec and sent every 20 ms as the leg's own RTP stream; clips at
+    /// [`source_rate`](Self::source_rate) play as they are, others are
+    /// interpolated. A play already running on the leg is replaced. A play
+    /// is heard whatever the mute (which silences the bridge), and before
+    /// music on hold, which comes back when it ends.
+    ///
+    /// Reported as [`RelayEvent::PlayStarted`], then
+    /// [`RelayEvent::PlayFinished`]. `Err` when the leg is not open.
+    pub fn play(
+        &self,
+        leg: LegId,
+        play: PlayId,
+        clips: Vec<Arc<media::Frame>>,
+        loop_count: u32,
+    ) -> Result<(), String> {
+        let playlist = Playlist::new(play, clips.into(), loop_count);
+        self.inner
+            .change_source(leg, SourceChange::Play(playlist), |_| {})
+            .map_err(|()| "the call has no open media leg".to_owned())
+    }
+
+    /// Stops the play on `leg` (reported finished, [`PlayEnd::Stopped`]);
+    /// the play it stopped, if one was running.
+    pub fn stop_play(&self, leg: LegId) -> Option<PlayId> {
+        let mut stopped = None;
+        let _ = self.inner.change_source(leg, SourceChange::StopPlay, |l| {
+            stopped = l.source_play();
+        });
+        stopped
+    }
+
+    /// The sample rate (Hz) audio played to `leg` is encoded from: 16000
+    /// for G.722 and Opus legs, 8000 for G.711 or an unknown codec. Clips
+    /// handed to [`play`](Self::play) at this rate need no conversion.
+    pub fn source_rate(&self, leg: LegId) -> u32 {
+        source::source_rate(self.inner.with_leg(leg, |l| l.codec()).flatten())
     }
 
     /// Ends the bridge of `a` (on both sides): its packets are dropped
@@ -453,6 +520,47 @@ impl Inner {
             .flatten()
     }
 
+    /// Runs `prepare` on the leg, then applies `change` to its generated
+    /// source, with an encoder for its codec built (outside the table lock:
+    /// an Opus encoder takes a while) if the source needs one; wakes the
+    /// worker. `Err` when the leg is not open.
+    fn change_source(
+        &self,
+        leg: LegId,
+        change: SourceChange,
+        prepare: impl FnOnce(&mut Leg),
+    ) -> Result<(), ()> {
+        // The control lock keeps the codec as read until the change is in.
+        let control = lock(&self.control);
+        let place = *control.legs.get(&leg).ok_or(())?;
+        let shared = &self.workers[place.worker];
+        let codec = {
+            let mut table = shared.lock();
+            let open = table.get_mut(place.slot).ok_or(())?;
+            prepare(open);
+            let needs_encoder = change.starts() && open.source_state() != Some(true);
+            open.codec().filter(|_| needs_encoder)
+        };
+        let encoder = codec.and_then(|c| match SourceEncoder::new(c) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                tracing::error!(?leg, error = %e, "cannot encode for a play or music on hold");
+                None
+            }
+        });
+        let now = std::time::Instant::now();
+        let changed =
+            shared
+                .lock()
+                .change_source(place.slot, now, encoder, change, shared.events());
+        shared.wake();
+        if changed {
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
     /// Closes `leg`'s sockets and frees its ports; false when it is not open.
     fn close(&self, control: &mut Control, leg: LegId) -> bool {
         let Some(place) = control.legs.remove(&leg) else {
@@ -462,6 +570,13 @@ impl Inner {
         let shared = &self.workers[place.worker];
         let removed = shared.lock().remove(place.slot, shared);
         if let Some(mut removed) = removed {
+            if let Some(play) = removed.take_play() {
+                let _ = shared.events().send(RelayEvent::PlayFinished {
+                    leg,
+                    play,
+                    reason: PlayEnd::Closed,
+                });
+            }
             let port = removed.rtp_port();
             shared.report_recordings(removed.finish_recordings(EndReason::LegClosed));
             drop(removed);

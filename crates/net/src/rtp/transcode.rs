@@ -175,9 +175,25 @@ impl Sender {
         }
     }
 
+    /// A stream with these starting values (for tests).
+    #[cfg(test)]
+    pub(crate) fn with_values(ssrc: u32, sequence: u16, timestamp: u32) -> Sender {
+        Sender {
+            ssrc,
+            sequence,
+            timestamp,
+        }
+    }
+
     /// The stream's next audio timestamp (an event sent now starts here).
     pub(crate) fn timestamp(&self) -> u32 {
         self.timestamp
+    }
+
+    /// Moves the next audio timestamp on by `ticks` (audio sent, or time
+    /// that passed without any).
+    pub(crate) fn advance(&mut self, ticks: u32) {
+        self.timestamp = self.timestamp.wrapping_add(ticks);
     }
 
     /// Writes the header of the next packet into `packet[..12]`.
@@ -300,6 +316,17 @@ impl Transcode {
         } else if let Err(why) = self.handle_event(&header, payload, sender, &mut send) {
             why.count(stats);
         }
+    }
+
+    /// Forgets the incoming stream, as after a change of source: the next
+    /// packet starts afresh (marked), without concealing or skipping the
+    /// time since the last one. Called when a generated source stops
+    /// standing in for this direction, whose output timestamps moved on
+    /// meanwhile.
+    pub(crate) fn restart(&mut self) {
+        self.input = None;
+        self.anchor = None;
+        self.marker = true;
     }
 
     /// Follows the sequence numbers; false for a late or duplicate packet.

@@ -19,6 +19,7 @@
 //! leg when it bridges across workers), so forwarding never crosses threads.
 
 use super::record::{EndReason, RecordingDone, RecordingId, Tap};
+use super::source::{HoldMusic, PlayEnd, Playlist, Schedule, Source, SourceEncoder};
 use super::transcode::{Path, Sender};
 use super::{LegCodec, LegId, LegStats, RelayEvent, StreamStats};
 use rustix::event::epoll;
@@ -82,6 +83,11 @@ impl Shared {
             stop: AtomicBool::new(false),
             events,
         }))
+    }
+
+    /// Where relay events go (the control side reports plays there too).
+    pub(crate) fn events(&self) -> &Events {
+        &self.events
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, LegTable> {
@@ -150,8 +156,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
     };
     let mut events = vec![none; EVENTS];
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    // The next DTMF packet to send or recording tick, if any: epoll waits
-    // at most until then.
+    // The next DTMF or source packet to send or recording tick, if any:
+    // epoll waits at most until then.
     let mut deadline: Option<Instant> = None;
     let mut finished = Vec::new();
     loop {
@@ -181,10 +187,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
         let now = Instant::now();
         let dtmf = table.flush_dtmf(now);
         let tick = table.tick_recordings(now, &mut finished);
-        deadline = match (dtmf, tick) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let sources = table.flush_sources(now, &shared.events);
+        deadline = [dtmf, tick, sources].into_iter().flatten().min();
         drop(table);
         if !finished.is_empty() {
             shared.report_recordings(finished.drain(..));
@@ -208,6 +212,8 @@ pub(crate) struct LegTable {
     /// first tick started and how many 20 ms ticks were written since.
     recording: Vec<usize>,
     clock: Option<(Instant, u64)>,
+    /// When the generated sources are due (see `source.rs`).
+    sources: Schedule,
 }
 
 /// One call leg: its two sockets and where their datagrams go.
@@ -246,26 +252,10 @@ pub(crate) struct Leg {
     /// moved up by `seq_shift`, the count of packets inserted.
     relayed: Option<(u32, u16, u32)>,
     seq_shift: u16,
-    /// Music on hold for the peer while the leg is held.
-    moh: Option<Box<MohSource>>,
+    /// What the peer hears instead of the bridge (a play, music on hold).
+    source: Option<Box<Source>>,
     /// The leg's recordings, while it has some.
     tap: Option<Box<Tap>>,
-}
-
-/// The built-in music on hold at 8 kHz and a buffer for one packet of it.
-#[derive(Debug)]
-struct MohSource {
-    music: media::tones::MusicOnHold,
-    samples: Vec<i16>,
-}
-
-impl Default for MohSource {
-    fn default() -> MohSource {
-        MohSource {
-            music: media::tones::MusicOnHold::new(8000),
-            samples: Vec::new(),
-        }
-    }
 }
 
 impl Leg {
@@ -293,7 +283,7 @@ impl Leg {
             dtmf_out: None,
             relayed: None,
             seq_shift: 0,
-            moh: None,
+            source: None,
             tap: None,
         }
     }
@@ -476,9 +466,75 @@ impl Leg {
         self.muted = [hear, speak];
     }
 
+    /// Holds the leg (its music on hold is its source's business).
     pub(crate) fn set_held(&mut self, held: bool) {
         self.held = held;
-        self.moh = held.then(|| Box::new(MohSource::default()));
+    }
+
+    /// Whether the leg has a generated source, and whether it can encode.
+    pub(crate) fn source_state(&self) -> Option<bool> {
+        self.source.as_deref().map(Source::has_encoder)
+    }
+
+    /// A packet of the bridged leg that the peer does not hear (it hears
+    /// the source): with the leg's codec unknown, its static payload type
+    /// tells the source which codec the peer takes.
+    fn hear_source_instead(&mut self, packet: &[u8]) {
+        let Some(source) = self.source.as_deref_mut() else {
+            return;
+        };
+        if self.codec.is_none() && !source.has_encoder() && packet.len() >= 2 {
+            let encoder = SourceEncoder::for_static_payload_type(packet[1] & 0x7F);
+            if encoder.is_some() {
+                source.set_encoder(encoder);
+            }
+        }
+    }
+
+    /// Sends the source packets due at `now` from the leg's socket, in its
+    /// own stream; the next deadline, or `None` when the source ended.
+    fn flush_source(&mut self, now: Instant, events: &Events) -> Option<Instant> {
+        let to = self.destination(RTP);
+        let Leg {
+            id,
+            source,
+            sender,
+            sockets,
+            counters,
+            tap,
+            codec,
+            ..
+        } = self;
+        let polled = source.as_deref_mut()?.poll(now, sender, |p| {
+            if let Some(to) = to {
+                send(&sockets[RTP], &mut counters[RTP], p, to);
+            }
+            // What the party hears is recorded, plays and music included.
+            if let Some(tap) = tap.as_mut() {
+                tap.tx(p, *codec);
+            }
+        });
+        if let Some(play) = polled.finished {
+            let _ = events.send(RelayEvent::PlayFinished {
+                leg: *id,
+                play,
+                reason: PlayEnd::Finished,
+            });
+        }
+        if polled.next.is_none() {
+            *source = None;
+        }
+        polled.next
+    }
+
+    /// The play in progress.
+    pub(crate) fn source_play(&self) -> Option<super::PlayId> {
+        self.source.as_deref()?.play_id()
+    }
+
+    /// The play in progress, taken out (the leg is being closed).
+    pub(crate) fn take_play(&mut self) -> Option<super::PlayId> {
+        self.source.as_deref_mut()?.stop_play()
     }
 
     /// Whether the peer must hear nothing of the bridge.
@@ -565,6 +621,7 @@ impl LegTable {
         } else {
             self.slots[slot] = Some(leg);
         }
+        self.adopt_source(slot, shared);
         Ok(slot)
     }
 
@@ -731,6 +788,123 @@ impl LegTable {
         next
     }
 
+    /// Changes the generated source of the leg in `slot` (created, starting
+    /// `now` and encoding with `encoder`, if it has none), and reports the
+    /// plays it starts, replaces and stops on `events`. False when the leg
+    /// is not open.
+    pub(crate) fn change_source(
+        &mut self,
+        slot: usize,
+        now: Instant,
+        encoder: Option<SourceEncoder>,
+        change: SourceChange,
+        events: &Events,
+    ) -> bool {
+        let generation = self.sources.next_generation();
+        let Some(leg) = self.get_mut(slot) else {
+            return false;
+        };
+        if leg.source.is_none() && !change.starts() {
+            return true;
+        }
+        let created = leg.source.is_none();
+        let source = leg
+            .source
+            .get_or_insert_with(|| Box::new(Source::new(now, generation, None)));
+        if encoder.is_some() && !source.has_encoder() {
+            source.set_encoder(encoder);
+        }
+        let stopped = match change {
+            SourceChange::Play(play) => {
+                let id = play.id();
+                let replaced = source.start_play(play);
+                if let Some(old) = replaced {
+                    let _ = events.send(RelayEvent::PlayFinished {
+                        leg: leg.id,
+                        play: old,
+                        reason: PlayEnd::Stopped,
+                    });
+                }
+                let _ = events.send(RelayEvent::PlayStarted {
+                    leg: leg.id,
+                    play: id,
+                });
+                None
+            }
+            SourceChange::StopPlay => source.stop_play(),
+            SourceChange::Hold(music) => {
+                source.set_hold_music(music);
+                None
+            }
+        };
+        if let Some(old) = stopped {
+            let _ = events.send(RelayEvent::PlayFinished {
+                leg: leg.id,
+                play: old,
+                reason: PlayEnd::Stopped,
+            });
+        }
+        if source.is_idle() {
+            leg.source = None;
+            self.source_ended(slot);
+        } else if created {
+            self.sources.add(now, slot, generation);
+        }
+        true
+    }
+
+    /// The leg's codec changed: its source (if any) encodes with `encoder`.
+    pub(crate) fn set_source_encoder(&mut self, slot: usize, encoder: Option<SourceEncoder>) {
+        if let Some(source) = self.get_mut(slot).and_then(|l| l.source.as_deref_mut()) {
+            source.set_encoder(encoder);
+        }
+    }
+
+    /// A leg that arrived with a source (moved from another worker) is
+    /// scheduled here, and the worker woken to take it into account.
+    fn adopt_source(&mut self, slot: usize, shared: &Shared) {
+        let generation = self.sources.next_generation();
+        if let Some(source) = self.get_mut(slot).and_then(|l| l.source.as_deref_mut()) {
+            source.set_generation(generation);
+            let due = source.next_due();
+            self.sources.add(due, slot, generation);
+            shared.wake();
+        }
+    }
+
+    /// Sends the source packets due; the earliest next deadline.
+    fn flush_sources(&mut self, now: Instant, events: &Events) -> Option<Instant> {
+        while let Some((slot, generation, at)) = self.sources.pop_due(now) {
+            let Some(leg) = self.slots.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            let live = leg
+                .source
+                .as_deref()
+                .is_some_and(|s| s.generation() == generation && s.next_due() == at);
+            if !live {
+                continue;
+            }
+            match leg.flush_source(now, events) {
+                Some(next) => self.sources.add(next, slot, generation),
+                None => self.source_ended(slot),
+            }
+        }
+        self.sources.next()
+    }
+
+    /// The source of the leg in `slot` ended: a transcoder feeding its peer
+    /// from the bridged leg starts its stream afresh (its output
+    /// timestamps moved on while the source played).
+    fn source_ended(&mut self, slot: usize) {
+        let Some(partner) = self.get(slot).and_then(|l| l.partner) else {
+            return;
+        };
+        if let Some(Path::Transcode(t)) = self.get_mut(partner).map(|l| &mut l.path) {
+            t.restart();
+        }
+    }
+
     /// Moves one datagram from the socket of `token`.
     ///
     /// A token whose slot is empty or now holds another leg (it was closed
@@ -782,15 +956,18 @@ impl LegTable {
         let Some((leg, out)) = self.pair_mut(slot, partner) else {
             return;
         };
+        if kind == RTP && out.source.is_some() {
+            // Its peer hears a generated source instead (play, music on hold).
+            out.hear_source_instead(&buf[..len]);
+            leg.counters[RTP].dropped_for_source += 1;
+            return;
+        }
         let Some(to) = out.destination(kind) else {
             leg.counters[kind].dropped_unrouted += 1;
             return;
         };
         let packet = &mut buf[..len];
-        if kind == RTP
-            && (leg.silenced() || out.deaf())
-            && !silence(packet, leg.codec, out.moh.as_deref_mut())
-        {
+        if kind == RTP && (leg.silenced() || out.deaf()) && !silence(packet, leg.codec) {
             leg.counters[RTP].dropped_muted += 1;
             return;
         }
@@ -848,13 +1025,10 @@ impl LegTable {
 /// 0xFF, A-law 0xD5, ITU-T G.711), so the stream and its timing go on and
 /// the listener hears true silence rather than a gap its phone may fill or
 /// report as a dead line. `false` for anything else (other codecs,
-/// telephone-events, malformed packets): the caller drops it.
-///
-/// With `moh` (the listener is held), the payload becomes the next stretch
-/// of music on hold instead, in the same codec and length.
-fn silence(packet: &mut [u8], codec: Option<LegCodec>, moh: Option<&mut MohSource>) -> bool {
-    use media::codec::{g711, CodecKind};
-    use media::tones::Generator;
+/// telephone-events, malformed packets): the caller drops it. (A held
+/// listener hears music on hold from its leg's source instead.)
+fn silence(packet: &mut [u8], codec: Option<LegCodec>) -> bool {
+    use media::codec::CodecKind;
     let Ok(h) = super::packet::Header::parse(packet) else {
         return false;
     };
@@ -863,23 +1037,12 @@ fn silence(packet: &mut [u8], codec: Option<LegCodec>, moh: Option<&mut MohSourc
         Some(_) => None,
         None => CodecKind::from_static_payload_type(h.payload_type),
     };
-    let (fill, encode): (u8, fn(i16) -> u8) = match kind {
-        Some(CodecKind::Pcmu) => (0xFF, g711::ulaw_encode),
-        Some(CodecKind::Pcma) => (0xD5, g711::alaw_encode),
+    let fill = match kind {
+        Some(CodecKind::Pcmu) => 0xFF,
+        Some(CodecKind::Pcma) => 0xD5,
         _ => return false,
     };
-    let payload = &mut packet[h.payload.0..h.payload.1];
-    match moh {
-        Some(m) => {
-            // One G.711 byte per 8 kHz sample.
-            m.samples.resize(payload.len(), 0);
-            m.music.fill(&mut m.samples);
-            for (b, &s) in payload.iter_mut().zip(&m.samples) {
-                *b = encode(s);
-            }
-        }
-        None => payload.fill(fill),
-    }
+    packet[h.payload.0..h.payload.1].fill(fill);
     true
 }
 
@@ -902,5 +1065,23 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
     match addr {
         SocketAddr::V4(_) => addr,
         SocketAddr::V6(v6) => SocketAddr::new(v6.ip().to_canonical(), v6.port()),
+    }
+}
+
+/// A change to a leg's generated source.
+#[derive(Debug)]
+pub(crate) enum SourceChange {
+    /// Start a play (replacing any).
+    Play(Playlist),
+    /// Stop the play, if any.
+    StopPlay,
+    /// Music on hold on (`Some`) or off.
+    Hold(Option<HoldMusic>),
+}
+
+impl SourceChange {
+    /// Whether it gives a leg without a source one.
+    pub(crate) fn starts(&self) -> bool {
+        matches!(self, SourceChange::Play(_) | SourceChange::Hold(Some(_)))
     }
 }

@@ -41,6 +41,16 @@ impl ApiError {
         }
     }
 
+    /// 422: the request is well-formed but what it names cannot be used
+    /// (a URL that cannot be fetched, a file that is not a WAV).
+    pub fn unprocessable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "unprocessable",
+            message: message.into(),
+        }
+    }
+
     pub fn unauthorized() -> ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,

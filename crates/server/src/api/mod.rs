@@ -8,7 +8,7 @@
 //! | `GET /metrics` | Prometheus text, no auth |
 //! | `/v1/extensions` `GET POST`, `/v1/extensions/{id}` `GET PUT DELETE` | accounts |
 //! | `GET /v1/registrations` | current registrar bindings |
-//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup`, `POST\|DELETE /v1/calls/{id}/mute`, `POST\|DELETE /v1/calls/{id}/hold`, `POST /v1/calls/{id}/dtmf`, `GET /v1/calls/{id}/stats` | calls |
+//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup`, `POST\|DELETE /v1/calls/{id}/mute`, `POST\|DELETE /v1/calls/{id}/hold`, `POST /v1/calls/{id}/dtmf`, `POST\|DELETE /v1/calls/{id}/play`, `GET /v1/calls/{id}/stats` | calls |
 //! | `GET /v1/events` | WebSocket event stream |
 
 mod auth;
@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod extensions;
 mod json;
+mod play;
 mod recordings;
 
 pub use error::ApiError;
@@ -46,6 +47,10 @@ pub struct AppState {
     /// Counters of legs that already ended.
     pub final_stats: FinalStats,
     pub recordings: Arc<crate::recordings::Recordings>,
+    /// Fetches and decodes the audio of plays.
+    pub fetcher: crate::playback::Fetcher,
+    /// Plays in progress (shared with the event pump).
+    pub plays: crate::playback::Plays,
 }
 
 /// The last media counters of legs that ended, newest 10,000 kept.
@@ -97,6 +102,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/calls/{id}/mute", post(calls::mute).delete(calls::unmute))
         .route("/calls/{id}/hold", post(calls::hold).delete(calls::unhold))
         .route("/calls/{id}/dtmf", post(calls::dtmf))
+        .route("/calls/{id}/play", post(play::play).delete(play::stop))
         .route("/calls/{id}/stats", get(calls::stats))
         .route("/calls/{id}/recording_start", post(recordings::start))
         .route("/calls/{id}/recording_stop", post(recordings::stop))

@@ -1,0 +1,131 @@
+//! `POST|DELETE /v1/calls/{id}/play`: WAV files played to an answered
+//! call's party in place of the other party (fetching and decoding in
+//! [`crate::playback`], sending in the relay's generated sources).
+
+use super::json::JsonBody;
+use super::{parse_id, ApiError, AppState};
+use crate::playback::{PlayRecord, MAX_URLS};
+use axum::extract::{Path, State};
+use axum::Json;
+use model::CallStatus;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Most passes over a play's list.
+pub const MAX_LOOPS: u32 = 100;
+
+/// `POST /v1/calls/{id}/play` body: `urls` (or one `url`), `loop_count`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlayBody {
+    urls: Option<Vec<String>>,
+    url: Option<String>,
+    /// Passes over the whole list, 1-100, default 1; 0 plays until
+    /// `DELETE /v1/calls/{id}/play` (or the hangup).
+    loop_count: Option<u32>,
+}
+
+/// Plays WAV files (`http://`, `https://`, or `file://` inside the media
+/// directory) to the call's party, one after the other, the list
+/// `loop_count` times; the other party's audio resumes when it ends. The
+/// files are fetched and decoded before the answer: any failure is a 4xx
+/// naming the URL, and the call goes on as before.
+pub async fn play(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PlayBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let urls = match (body.urls, body.url) {
+        (Some(_), Some(_)) => return Err(ApiError::invalid("give either urls or url, not both")),
+        (Some(urls), None) => urls,
+        (None, Some(url)) => vec![url],
+        (None, None) => return Err(ApiError::invalid("urls: missing (a list of WAV file URLs)")),
+    };
+    if urls.is_empty() || urls.len() > MAX_URLS {
+        return Err(ApiError::invalid(format!(
+            "urls: {} URLs; give 1 to {MAX_URLS}",
+            urls.len()
+        )));
+    }
+    let loop_count = body.loop_count.unwrap_or(1);
+    if loop_count > MAX_LOOPS {
+        return Err(ApiError::invalid(format!(
+            "loop_count: {loop_count} is not within 0-{MAX_LOOPS} (0: until stopped)"
+        )));
+    }
+    answered(&state, id).await?;
+    let leg = net::rtp::LegId(id.as_u128());
+    let clips = state
+        .fetcher
+        .load_all(&urls, state.relay.source_rate(leg))
+        .await?;
+    let duration_ms: u64 = clips
+        .iter()
+        .map(|c| c.samples.len() as u64 * 1000 / u64::from(c.rate.max(1)))
+        .sum();
+    let urls: Arc<[String]> = urls.into();
+    let play = state.plays.add(PlayRecord {
+        call: id,
+        urls: urls.clone(),
+    });
+    if let Err(why) = state.relay.play(leg, play, clips, loop_count) {
+        state.plays.remove(play);
+        return Err(ApiError::conflict(format!("call {id}: {why}")));
+    }
+    Ok(Json(serde_json::json!({
+        "call_id": id,
+        "play_id": play.0,
+        "urls": &*urls,
+        "loop_count": loop_count,
+        "duration_ms": duration_ms,
+    })))
+}
+
+/// Stops the call's play (reported `play_finished`, reason `stopped`);
+/// 404 when none is running.
+pub async fn stop(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = parse_id(&id)?;
+    answered(&state, id).await?;
+    // Read first: the event pump forgets the play once the relay reports
+    // it stopped.
+    let latest = state.plays.latest(id);
+    let Some(play) = state.relay.stop_play(net::rtp::LegId(id.as_u128())) else {
+        return Err(ApiError::not_found(format!(
+            "call {id} has no play in progress"
+        )));
+    };
+    let urls = latest
+        .filter(|(p, _)| *p == play)
+        .map(|(_, r)| r.urls)
+        .unwrap_or_default();
+    Ok(Json(serde_json::json!({
+        "call_id": id,
+        "play_id": play.0,
+        "urls": &*urls,
+    })))
+}
+
+/// `Ok` for a live, answered call; 409 if it is not answered or ended,
+/// 404 if it does not exist.
+async fn answered(state: &AppState, id: uuid::Uuid) -> Result<(), ApiError> {
+    let Some(call) = state.switch.call(id).await else {
+        return match state.store.call(id).await? {
+            Some(c) if c.status == CallStatus::Hangup => Err(ApiError::conflict(format!(
+                "call {id} already ended ({})",
+                c.hangup_reason.map(|r| r.as_str()).unwrap_or("hangup")
+            ))),
+            _ => Err(ApiError::not_found(format!("call {id} does not exist"))),
+        };
+    };
+    if call.status != CallStatus::Progressing {
+        return Err(ApiError::conflict(format!(
+            "call {id} is not answered (status {}): play needs status progressing",
+            call.status.as_str()
+        )));
+    }
+    Ok(())
+}
