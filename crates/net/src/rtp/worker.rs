@@ -15,9 +15,15 @@
 //! transcoding path reuses its buffers; only G.722 allocates inside its
 //! codec crate); counters are plain integers behind the table lock.
 //!
+//! RTCP is not moved: a datagram on a leg's RTCP socket goes to the leg's
+//! statistics (`rtcp.rs`), and after each batch the loop sends the reports
+//! its timer heap says are due; epoll waits at most until the next one (or
+//! the next DTMF packet).
+//!
 //! Bridged legs always live on the same worker (the control side moves a
 //! leg when it bridges across workers), so forwarding never crosses threads.
 
+use super::rtcp::{LegRtcp, RtcpTimers};
 use super::transcode::{Path, Sender};
 use super::{LegCodec, LegId, LegStats, RelayEvent, StreamStats};
 use rustix::event::epoll;
@@ -27,7 +33,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Index of the RTP and RTCP socket, counters and peer of a leg.
 const RTP: usize = 0;
@@ -55,12 +61,16 @@ pub(crate) struct Shared {
     events: Events,
 }
 
+/// Room for one compound RTCP report (SR with a block, SDES, BYE).
+const REPORT_CAPACITY: usize = 128;
+
 /// The sending half of the relay's event channel.
 pub(crate) type Events = tokio::sync::mpsc::UnboundedSender<RelayEvent>;
 
 impl Shared {
-    /// The state of a new worker (start it with [`run`]).
-    pub(crate) fn new(events: Events) -> io::Result<Arc<Shared>> {
+    /// The state of a new worker (start it with [`run`]); its legs send
+    /// RTCP reports every `rtcp_interval` (nominal, RFC 3550 §6.2).
+    pub(crate) fn new(events: Events, rtcp_interval: Duration) -> io::Result<Arc<Shared>> {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let (wake_tx, wake_rx) = UnixDatagram::pair()?;
         wake_tx.set_nonblocking(true)?;
@@ -72,7 +82,7 @@ impl Shared {
             epoll::EventFlags::IN,
         )?;
         Ok(Arc::new(Shared {
-            table: Mutex::new(LegTable::default()),
+            table: Mutex::new(LegTable::new(rtcp_interval)),
             epoll,
             wake_tx,
             wake_rx,
@@ -140,7 +150,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
     };
     let mut events = vec![none; EVENTS];
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    // The next DTMF packet to send, if any: epoll waits at most until then.
+    let mut report = Vec::with_capacity(REPORT_CAPACITY);
+    // The next DTMF packet or RTCP report to send, if any: epoll waits at
+    // most until then.
     let mut deadline: Option<Instant> = None;
     loop {
         let timeout = deadline.and_then(|d| {
@@ -158,15 +170,23 @@ pub(crate) fn run(shared: Arc<Shared>) {
             return;
         }
         let mut table = shared.lock();
+        // One clock read per wake-up: the arrival time of this batch.
+        let now = Instant::now();
         for event in &events[..n] {
             let token = event.data.u64();
             if token == WAKER {
                 shared.drain_wakeups();
             } else {
-                table.forward(token, &mut buf, &shared.events);
+                table.forward(token, &mut buf, &shared.events, now);
             }
         }
-        deadline = table.flush_dtmf(Instant::now());
+        let now = Instant::now();
+        let dtmf = table.flush_dtmf(now);
+        let rtcp = table.flush_rtcp(now, &mut report);
+        deadline = match (dtmf, rtcp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 }
 
@@ -176,12 +196,14 @@ fn token(slot: usize, kind: usize) -> u64 {
 }
 
 /// The legs one worker relays, in slots that name their sockets' tokens.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct LegTable {
     slots: Vec<Option<Leg>>,
     free: Vec<usize>,
     /// Slots of legs sending DTMF (so only they are visited on a timer).
     sending: Vec<usize>,
+    /// When each leg with media sends its next RTCP report.
+    rtcp: RtcpTimers,
 }
 
 /// One call leg: its two sockets and where their datagrams go.
@@ -222,6 +244,8 @@ pub(crate) struct Leg {
     seq_shift: u16,
     /// Music on hold for the peer while the leg is held.
     moh: Option<Box<MohSource>>,
+    /// RTP statistics and RTCP reports (terminated here, see `rtcp.rs`).
+    rtcp: Box<LegRtcp>,
 }
 
 /// The built-in music on hold at 8 kHz and a buffer for one packet of it.
@@ -248,6 +272,13 @@ impl Leg {
         rtcp: UdpSocket,
         hint: Option<SocketAddr>,
     ) -> Leg {
+        let sender = Sender::new(id.0 ^ u128::from(rtp_port));
+        let stats = LegRtcp::new(
+            id.0 ^ u128::from(rtp_port),
+            sender.ssrc(),
+            Instant::now(),
+            SystemTime::now(),
+        );
         Leg {
             id,
             rtp_port,
@@ -258,7 +289,7 @@ impl Leg {
             counters: [StreamStats::default(), StreamStats::default()],
             codec: None,
             path: Path::Passthrough,
-            sender: Sender::new(id.0 ^ u128::from(rtp_port)),
+            sender,
             muted: [false, false],
             held: false,
             dtmf: None,
@@ -266,6 +297,7 @@ impl Leg {
             relayed: None,
             seq_shift: 0,
             moh: None,
+            rtcp: Box::new(stats),
         }
     }
 
@@ -293,6 +325,7 @@ impl Leg {
             });
         }
         self.codec = codec;
+        self.rtcp.set_codec(codec);
     }
 
     /// A packet of the bridged leg goes to this leg's peer unchanged:
@@ -354,6 +387,7 @@ impl Leg {
             counters,
             relayed,
             seq_shift,
+            rtcp,
             ..
         } = self;
         let (pt, events) = dtmf_out.as_mut()?;
@@ -378,7 +412,9 @@ impl Leg {
                 None => sender.stamp(&mut packet, p.marker, *pt, p.timestamp),
             }
             packet[12..].copy_from_slice(&p.payload.to_bytes());
-            send(&sockets[RTP], &mut counters[RTP], &packet, to);
+            if send(&sockets[RTP], &mut counters[RTP], &packet, to) {
+                rtcp.on_rtp_sent(now, &packet);
+            }
         }
         let next = events.poll_timeout();
         if next.is_none() {
@@ -470,9 +506,45 @@ impl Leg {
         rtcp.peer = self.peers[RTCP];
         LegStats {
             rtp_port: self.rtp_port,
+            local: self.sockets[RTP].local_addr().ok().map(canonical),
             rtp,
             rtcp,
             codec: self.codec,
+            quality: self.rtcp.snapshot(Instant::now()),
+        }
+    }
+
+    /// Sends `packet` to the peer from the RTP socket; what left is
+    /// accounted in the leg's statistics.
+    fn send_rtp(&mut self, now: Instant, packet: &[u8], to: SocketAddr) {
+        if send(&self.sockets[RTP], &mut self.counters[RTP], packet, to) {
+            self.rtcp.on_rtp_sent(now, packet);
+        }
+    }
+
+    /// Sends the leg's RTCP report to the peer's RTCP address (none known:
+    /// none sent) and schedules the next.
+    fn send_report(&mut self, now: Instant, out: &mut Vec<u8>) {
+        if let Some(to) = self.destination(RTCP) {
+            match self.rtcp.write_report(now, out) {
+                Ok(()) => {
+                    send(&self.sockets[RTCP], &mut self.counters[RTCP], out, to);
+                }
+                Err(e) => tracing::warn!(leg = ?self.id, error = %e, "cannot write an RTCP report"),
+            }
+        }
+        self.rtcp.reschedule(now);
+    }
+
+    /// The leg closes: a last report and BYE (RFC 3550 §6.6) to the peer,
+    /// if the leg ever sent it a report.
+    pub(crate) fn say_goodbye(&mut self) {
+        let Some(to) = self.destination(RTCP) else {
+            return;
+        };
+        let mut out = Vec::with_capacity(REPORT_CAPACITY);
+        if self.rtcp.write_bye(Instant::now(), &mut out) {
+            send(&self.sockets[RTCP], &mut self.counters[RTCP], &out, to);
         }
     }
 
@@ -493,6 +565,16 @@ impl Leg {
 }
 
 impl LegTable {
+    /// An empty table whose legs report every `rtcp_interval`.
+    fn new(rtcp_interval: Duration) -> LegTable {
+        LegTable {
+            slots: Vec::new(),
+            free: Vec::new(),
+            sending: Vec::new(),
+            rtcp: RtcpTimers::new(rtcp_interval),
+        }
+    }
+
     /// Adds `leg` and registers its sockets; on a registration error the
     /// leg is dropped (its sockets close).
     pub(crate) fn insert(&mut self, leg: Leg, shared: &Shared) -> io::Result<usize> {
@@ -503,6 +585,8 @@ impl LegTable {
             }
             return Err(e);
         }
+        let mut leg = leg;
+        self.rtcp.adopt(slot, &mut leg.rtcp);
         if slot == self.slots.len() {
             self.slots.push(Some(leg));
         } else {
@@ -615,10 +699,47 @@ impl LegTable {
             if let Some(t) = due {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
+            self.arm_rtcp(slot);
             due.is_some()
         });
         self.sending = sending;
         next
+    }
+
+    /// Sends the RTCP reports due (O(log n) per report, nothing for legs
+    /// not due); the earliest next deadline.
+    fn flush_rtcp(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<Instant> {
+        let slots = &mut self.slots;
+        while let Some(slot) = self
+            .rtcp
+            .pop_due(now, |s| slots.get(s)?.as_ref()?.rtcp.due())
+        {
+            if let Some(leg) = slots.get_mut(slot).and_then(Option::as_mut) {
+                leg.send_report(now, out);
+                self.rtcp.rearm(slot, &leg.rtcp);
+            }
+        }
+        self.rtcp.next()
+    }
+
+    /// Puts the report deadline of the leg in `slot` on the timer heap if
+    /// its RTCP just started (a bool test otherwise).
+    fn arm_rtcp(&mut self, slot: usize) {
+        if let Some(Some(leg)) = self.slots.get_mut(slot) {
+            self.rtcp.arm(slot, &mut leg.rtcp);
+        }
+    }
+
+    /// Moves one datagram from the socket of `token` (see
+    /// [`LegTable::move_datagram`]), then arms the RTCP timers of the legs
+    /// it touched.
+    fn forward(&mut self, token: u64, buf: &mut [u8], events: &Events, now: Instant) {
+        let slot = (token / 2) as usize;
+        self.move_datagram(token, buf, events, now);
+        self.arm_rtcp(slot);
+        if let Some(partner) = self.get(slot).and_then(Leg::partner) {
+            self.arm_rtcp(partner);
+        }
     }
 
     /// Moves one datagram from the socket of `token`.
@@ -626,7 +747,10 @@ impl LegTable {
     /// A token whose slot is empty or now holds another leg (it was closed
     /// or moved after the event was taken) does no harm: the socket read is
     /// the one in the slot, and it reads `WouldBlock` or a real datagram.
-    fn forward(&mut self, token: u64, buf: &mut [u8], events: &Events) {
+    ///
+    /// RTCP from the peer is consumed (statistics, RTT), never relayed:
+    /// each leg reports for itself (see `rtcp.rs` and the module docs).
+    fn move_datagram(&mut self, token: u64, buf: &mut [u8], events: &Events, now: Instant) {
         let (slot, kind) = ((token / 2) as usize, (token % 2) as usize);
         let Some(leg) = self.get_mut(slot) else {
             return;
@@ -657,8 +781,16 @@ impl LegTable {
         }
         counters.received_packets += 1;
         counters.received_bytes += len as u64;
-        if kind == RTP && leg.dtmf.is_some() {
-            leg.watch_dtmf(&buf[..len], Instant::now(), events);
+        if kind == RTCP {
+            if let Err(e) = leg.rtcp.on_rtcp(now, &buf[..len]) {
+                counters.dropped_malformed += 1;
+                tracing::trace!(port = leg.rtp_port, error = %e, "RTCP dropped");
+            }
+            return;
+        }
+        leg.rtcp.on_rtp_received(now, &buf[..len]);
+        if leg.dtmf.is_some() {
+            leg.watch_dtmf(&buf[..len], now, events);
         }
         let Some(partner) = leg.partner else {
             leg.counters[kind].dropped_unrouted += 1;
@@ -679,25 +811,15 @@ impl LegTable {
             leg.counters[RTP].dropped_muted += 1;
             return;
         }
-        if kind == RTCP {
-            if leg.path.transcodes() {
-                // It would report on streams the peer never sees (other
-                // SSRCs, counts, timestamps).
-                leg.counters[RTCP].dropped_unrouted += 1;
-            } else {
-                send(&out.sockets[RTCP], &mut out.counters[RTCP], packet, to);
-            }
-            return;
-        }
         match &mut leg.path {
             Path::Passthrough => {
                 out.relayed(packet);
-                send(&out.sockets[RTP], &mut out.counters[RTP], packet, to)
+                out.send_rtp(now, packet, to);
             }
             Path::Rewrite(rewrite) => match rewrite.apply(packet) {
                 Ok(()) => {
                     out.relayed(packet);
-                    send(&out.sockets[RTP], &mut out.counters[RTP], packet, to)
+                    out.send_rtp(now, packet, to);
                 }
                 Err(why) => why.count(&mut leg.counters[RTP]),
             },
@@ -708,10 +830,13 @@ impl LegTable {
                     sockets,
                     counters,
                     sender,
+                    rtcp,
                     ..
                 } = out;
                 transcode.handle_rtp(packet, &mut leg.counters[RTP], sender, |p| {
-                    send(&sockets[RTP], &mut counters[RTP], p, to)
+                    if send(&sockets[RTP], &mut counters[RTP], p, to) {
+                        rtcp.on_rtp_sent(now, p);
+                    }
                 });
             }
         }
@@ -757,16 +882,19 @@ fn silence(packet: &mut [u8], codec: Option<LegCodec>, moh: Option<&mut MohSourc
     true
 }
 
-/// Sends `packet` to `to` from `socket`, counting it in `counters`.
-fn send(socket: &UdpSocket, counters: &mut StreamStats, packet: &[u8], to: SocketAddr) {
+/// Sends `packet` to `to` from `socket`, counting it in `counters`;
+/// whether it was sent.
+fn send(socket: &UdpSocket, counters: &mut StreamStats, packet: &[u8], to: SocketAddr) -> bool {
     match socket.send_to(packet, to) {
         Ok(_) => {
             counters.sent_packets += 1;
             counters.sent_bytes += packet.len() as u64;
+            true
         }
         Err(e) => {
             counters.send_errors += 1;
             tracing::trace!(%to, error = %e, "RTP send failed");
+            false
         }
     }
 }

@@ -65,7 +65,7 @@ impl FinalStats {
 
     pub fn get(&self, leg: Uuid) -> Option<net::rtp::LegStats> {
         let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        q.iter().rev().find(|(id, _)| *id == leg).map(|(_, s)| *s)
+        q.iter().rev().find(|(id, _)| *id == leg).map(|(_, s)| s.clone())
     }
 }
 
