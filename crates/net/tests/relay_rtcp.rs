@@ -412,22 +412,32 @@ fn before_any_rtcp_reports_go_to_the_latched_rtp_source_plus_one() {
 fn malformed_or_foreign_rtcp_is_counted_and_dropped() {
     let relay = relay(25960);
     let (alice, _bob, pa, _) = call(&relay);
-    // Not compound RTCP (RFC 3550 §A.2): short, SDES first, version 1,
-    // a length past the end. Then a valid one to latch, and one from
-    // another source.
-    let mut sdes_first = Vec::new();
-    rtcp::write_sdes_cname(&mut sdes_first, 1, b"x").unwrap();
+    // Not RTCP (RFC 3550 §A.2): short, version 1, a length past the end,
+    // an SDES item past its chunk.
+    let mut sdes = Vec::new();
+    rtcp::write_sdes_cname(&mut sdes, 1, b"x").unwrap();
+    let mut bad_sdes = sdes.clone();
+    bad_sdes[9] = 200;
     let bad: [&[u8]; 4] = [
         &[0x80],
-        &sdes_first,
         &[0x40, 201, 0, 1, 0, 0, 0, 1],
         &[0x80, 201, 0, 9, 0, 0, 0, 1],
+        &bad_sdes,
     ];
     for datagram in bad {
         alice.rtcp.send_to(datagram, at(pa + 1)).unwrap();
     }
     let a = stats_when(&relay, A, |s| s.rtcp.dropped_malformed == 4);
     assert_eq!((a.rtcp.received_packets, a.rtcp.dropped_malformed), (4, 4));
+    // Reduced-size RTCP (RFC 5506) is not malformed: a lone SDES, and the
+    // lone APP "PING" baresip sends as a NAT keep-alive.
+    let ping = [
+        0x80, 204, 0, 3, 1, 2, 3, 4, b'P', b'I', b'N', b'G', b'P', b'O', b'N', b'G',
+    ];
+    alice.rtcp.send_to(&sdes, at(pa + 1)).unwrap();
+    alice.rtcp.send_to(&ping, at(pa + 1)).unwrap();
+    let a = stats_when(&relay, A, |s| s.rtcp.received_packets == 6);
+    assert_eq!((a.rtcp.received_packets, a.rtcp.dropped_malformed), (6, 4));
     let mallory = Phone::new().rtcp;
     let mut rr = Vec::new();
     rtcp::write_receiver_report(&mut rr, 9, &[]).unwrap();

@@ -138,9 +138,12 @@ impl LegRtcp {
     /// A datagram on the leg's RTCP port: a compound packet (RFC 3550
     /// §6.1, checked as §A.2 says) whose SR gives the LSR of our next
     /// report and `remote-outbound-rtp`, and whose report block about our
-    /// stream gives `remote-inbound-rtp` and the RTT. `Err`: not one.
+    /// stream gives `remote-inbound-rtp` and the RTT. Reduced-size RTCP
+    /// (RFC 5506: a lone APP, SDES or feedback packet) is taken too, for
+    /// what it holds: peers send it unasked (baresip's NAT keep-alive is a
+    /// lone APP). `Err`: not RTCP.
     pub(crate) fn on_rtcp(&mut self, now: Instant, datagram: &[u8]) -> Result<(), RtcpError> {
-        let compound = RtcpCompound::parse(datagram)?;
+        let compound = RtcpCompound::parse_reduced_size(datagram)?;
         self.stats.on_rtcp(now, &compound);
         Ok(())
     }
@@ -502,15 +505,18 @@ mod tests {
             (3, 0.25, 0.01)
         );
         assert_eq!(remote.round_trip_time_measurements, 1);
-        let sender = s.remote_outbound.unwrap();
+        let sender = s.remote_outbound.clone().unwrap();
         assert_eq!(
             (sender.ssrc, sender.packets_sent, sender.bytes_sent),
             (0xBEEF, 50, 8000)
         );
-        // Malformed: a truncated SR, an SDES first, random bytes.
+        // Malformed: a truncated SR, a length past the end, random bytes.
         assert!(a.on_rtcp(t0, &peer[..20]).is_err());
-        assert!(a.on_rtcp(t0, &peer[28..]).is_err());
+        assert!(a.on_rtcp(t0, &peer[..peer.len() - 4]).is_err());
         assert!(a.on_rtcp(t0, b"not rtcp").is_err());
+        // Reduced-size (a lone SDES) is RTCP, and changes nothing here.
+        assert_eq!(a.on_rtcp(t0, &peer[28..]), Ok(()));
+        assert_eq!(a.snapshot(t0 + MS * 700).remote_outbound, s.remote_outbound);
     }
 
     #[test]
