@@ -188,6 +188,7 @@ impl Server {
             events: broadcast_tx,
             api_key: api_key.clone(),
             relay: relay.clone(),
+            public_ip,
             final_stats,
         });
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();

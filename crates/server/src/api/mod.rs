@@ -17,6 +17,7 @@ mod error;
 mod events;
 mod extensions;
 mod json;
+mod stats;
 
 pub use error::ApiError;
 pub use json::JsonBody;
@@ -42,6 +43,9 @@ pub struct AppState {
     pub api_key: String,
     /// Live media counters.
     pub relay: net::rtp::Relay,
+    /// The address Dialtone puts in its SDP for media (the local side of
+    /// each leg's `candidate-pair` in the stats).
+    pub public_ip: std::net::IpAddr,
     /// Counters of legs that already ended.
     pub final_stats: FinalStats,
 }
@@ -65,7 +69,10 @@ impl FinalStats {
 
     pub fn get(&self, leg: Uuid) -> Option<net::rtp::LegStats> {
         let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        q.iter().rev().find(|(id, _)| *id == leg).map(|(_, s)| s.clone())
+        q.iter()
+            .rev()
+            .find(|(id, _)| *id == leg)
+            .map(|(_, s)| s.clone())
     }
 }
 
