@@ -38,6 +38,11 @@ const WAIT: Duration = Duration::from_secs(20);
 /// How long audio flows before the counters are read.
 const MEDIA: Duration = Duration::from_secs(2);
 
+/// The longest wait for a round-trip time: Dialtone's first SR comes
+/// within 3.75 s of media, baresip reports every 5 s (randomized up to
+/// 7.5 s), and its next report after our SR echoes it.
+const RTCP_WAIT: Duration = Duration::from_secs(30);
+
 /// For baresip: challenge with MD5 only (see the module docs).
 const MD5_ONLY: &str = r#"
 auth_algorithms = ["MD5"]
@@ -64,7 +69,9 @@ name = "Bob"
 "#;
 
 /// Two baresips: 100 calls 200, who answers; a tone flows both ways
-/// through Dialtone; 100 hangs up and both calls end.
+/// through Dialtone; each leg's stats show the round-trip time measured
+/// from baresip's own RTCP and no loss either way; 100 hangs up and both
+/// calls end.
 #[test]
 fn two_baresips_call_with_media_both_ways() {
     if !installed(BARESIP) {
@@ -85,6 +92,45 @@ fn two_baresips_call_with_media_both_ways() {
         "baresip -> baresip",
         wait_media_both_ways(&d, &m, &o, &phones),
     );
+    // RTCP: baresip (libre) reports every 5 s or so; once it has seen a
+    // sender report of Dialtone's, its report block echoes it (LSR) and
+    // the leg computes the round trip.
+    for (leg, call) in [("caller", &m), ("callee", &o)] {
+        let s = wait_round_trip(&d, call, &phones);
+        let remote = &s["remote-inbound-rtp"];
+        let rtt = remote["roundTripTime"].as_f64().unwrap();
+        println!(
+            "baresip -> baresip: {leg}'s leg: roundTripTime {:.1} ms over {} measurement(s), \
+             baresip reports {} lost, Dialtone counts {} lost of {} received, jitter {:.2} ms",
+            rtt * 1000.0,
+            remote["roundTripTimeMeasurements"],
+            remote["packetsLost"],
+            s["inbound-rtp"]["packetsLost"],
+            s["inbound-rtp"]["packetsReceived"],
+            s["inbound-rtp"]["jitter"].as_f64().unwrap_or(-1.0) * 1000.0
+        );
+        assert!(rtt >= 0.0, "{s:#}");
+        assert_eq!(
+            remote["packetsLost"], 0,
+            "baresip lost nothing on loopback: {s:#}"
+        );
+        assert_eq!(
+            remote["ssrc"], s["outbound-rtp"]["ssrc"],
+            "the report is about the stream the leg sends: {s:#}"
+        );
+        assert_eq!(s["inbound-rtp"]["packetsLost"], 0, "{s:#}");
+        assert!(
+            s["inbound-rtp"]["packetsReceived"].as_u64() > Some(0),
+            "{s:#}"
+        );
+        // baresip sends RTP, so its reports are SRs.
+        assert!(
+            s["remote-outbound-rtp"]["packetsSent"].as_u64() > Some(0),
+            "{s:#}"
+        );
+        assert!(s["rtcp"]["reportsSent"].as_u64() > Some(0), "{s:#}");
+        assert_eq!(s["rtcp"]["packetsMalformed"], 0, "{s:#}");
+    }
 
     alice.command("hangup", "", &d, &phones);
     let (m, o) = wait_call(&d, &phones, "both calls hung up", |c| {
@@ -1772,6 +1818,25 @@ fn wait_media_both_ways(
             diag(d, phones)
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The leg's stats once they hold a round-trip time from the phone's
+/// RTCP (within [`RTCP_WAIT`]).
+fn wait_round_trip(d: &Dialtone, call: &Value, phones: &[&dyn Phone]) -> Value {
+    let id = call["id"].as_str().unwrap();
+    let deadline = Instant::now() + RTCP_WAIT;
+    loop {
+        let (status, s) = d.get(&format!("/v1/calls/{id}/stats"));
+        if status == 200 && s["remote-inbound-rtp"]["roundTripTime"].is_f64() {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no roundTripTime from the phone's RTCP within {RTCP_WAIT:?}: {status} {s:#}\n{}",
+            diag(d, phones)
+        );
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 

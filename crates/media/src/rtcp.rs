@@ -20,7 +20,8 @@
 //!
 //! Packet types this module does not interpret (APP, RTPFB, PSFB, XR, ...)
 //! are skipped over and offered as [`RtcpPacket::Other`]. Reduced-size RTCP
-//! (RFC 5506, a compound that does not start with SR/RR) is rejected.
+//! (RFC 5506, a datagram that does not start with SR/RR) is rejected by
+//! [`RtcpCompound::parse`] and taken by [`RtcpCompound::parse_reduced_size`].
 
 use std::time::Duration;
 
@@ -236,7 +237,8 @@ pub struct SenderInfo {
 }
 
 /// A validated compound RTCP packet (RFC 3550 §6.1): the datagram passed
-/// the §A.2 checks and every packet in it is well formed.
+/// the §A.2 checks and every packet in it is well formed (or, from
+/// [`RtcpCompound::parse_reduced_size`], a reduced-size RTCP datagram).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RtcpCompound<'a> {
     buf: &'a [u8],
@@ -247,10 +249,24 @@ impl<'a> RtcpCompound<'a> {
     /// first, padding only on the last packet, lengths that add up to the
     /// datagram's, and well-formed SR, RR, SDES and BYE bodies.
     pub fn parse(buf: &'a [u8]) -> Result<RtcpCompound<'a>, RtcpError> {
+        Self::parse_checked(buf, true)
+    }
+
+    /// As [`RtcpCompound::parse`], but also takes a datagram whose first
+    /// packet is not a report, such as a lone APP or feedback packet:
+    /// reduced-size RTCP (RFC 5506 §3), which some peers send without
+    /// negotiating it (baresip's libre sends a lone APP "PING" as a NAT
+    /// keep-alive). Every packet must still be well formed, and padding is
+    /// only allowed on the last.
+    pub fn parse_reduced_size(buf: &'a [u8]) -> Result<RtcpCompound<'a>, RtcpError> {
+        Self::parse_checked(buf, false)
+    }
+
+    fn parse_checked(buf: &'a [u8], compound: bool) -> Result<RtcpCompound<'a>, RtcpError> {
         let mut offset = 0;
         while offset < buf.len() || offset == 0 {
             let (packet, len) = parse_packet(buf, offset)?;
-            if offset == 0 {
+            if offset == 0 && compound {
                 let pt = buf[1];
                 if !matches!(
                     packet,
@@ -988,6 +1004,52 @@ mod tests {
         let mut bye = good.clone();
         bye[76] = 5;
         assert_eq!(RtcpCompound::parse(&bye), Err(RtcpError::BadBye));
+    }
+
+    #[test]
+    fn reduced_size_rtcp_is_taken_only_when_asked_for() {
+        // What baresip 1.0 (libre) sends first: a lone APP "PING"/"PONG".
+        let ping = [
+            0x80, 204, 0, 3, 0xe1, 0x9b, 0x7a, 0x41, b'P', b'I', b'N', b'G', b'P', b'O', b'N', b'G',
+        ];
+        assert_eq!(
+            RtcpCompound::parse(&ping),
+            Err(RtcpError::FirstPacketNotReport(PT_APP))
+        );
+        let lone = RtcpCompound::parse_reduced_size(&ping).unwrap();
+        let packets: Vec<_> = lone.packets().collect();
+        let [RtcpPacket::Other(app)] = packets[..] else {
+            panic!("{packets:?}")
+        };
+        assert_eq!((app.packet_type, app.body.len()), (PT_APP, 12));
+        // A lone SDES, padded (the last packet may be).
+        let mut sdes = Vec::new();
+        write_sdes_cname(&mut sdes, 7, b"abc").unwrap();
+        sdes[0] |= 0x20;
+        sdes[3] += 1;
+        sdes.extend_from_slice(&[0, 0, 0, 4]);
+        let last = sdes.len() - 1;
+        let padded = RtcpCompound::parse_reduced_size(&sdes).unwrap();
+        let Some(RtcpPacket::SourceDescription(d)) = padded.packets().next() else {
+            panic!()
+        };
+        assert_eq!(d.chunks().next().unwrap().cname(), Some(&b"abc"[..]));
+        // Still checked: lengths, versions, padding count, bodies.
+        assert!(RtcpCompound::parse_reduced_size(&ping[..12]).is_err());
+        let mut v1 = ping;
+        v1[0] = 0x40;
+        assert_eq!(
+            RtcpCompound::parse_reduced_size(&v1),
+            Err(RtcpError::BadVersion(1))
+        );
+        sdes[last] = 0;
+        assert!(RtcpCompound::parse_reduced_size(&sdes).is_err());
+        // A full compound parses the same either way.
+        let good = hand_built();
+        assert_eq!(
+            RtcpCompound::parse_reduced_size(&good),
+            RtcpCompound::parse(&good)
+        );
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl ReceiveStats {
             jitter_q4: 0,
         };
         stats.init_seq(seq);
-        stats.count(now, rtp_timestamp, payload_len, true);
+        stats.count(now, Some(rtp_timestamp), payload_len);
         stats
     }
 
@@ -134,6 +134,50 @@ impl ReceiveStats {
         now: Instant,
         seq: u16,
         rtp_timestamp: u32,
+        payload_len: usize,
+    ) -> Arrival {
+        self.update(now, seq, Some(rtp_timestamp), payload_len)
+    }
+
+    /// Accounts one received packet whose timestamp does not follow the
+    /// sampling clock, such as an RFC 4733 telephone-event (every packet
+    /// of an event carries the event's start time, §2.5.1.2): it counts in
+    /// the sequence and the totals, but not in the jitter (§A.8 assumes
+    /// timestamps that advance with the media).
+    pub fn on_untimed_packet(&mut self, now: Instant, seq: u16, payload_len: usize) -> Arrival {
+        self.update(now, seq, None, payload_len)
+    }
+
+    /// Statistics that start with an untimed packet (see
+    /// [`ReceiveStats::on_untimed_packet`]).
+    pub fn new_untimed(
+        ssrc: u32,
+        clock_rate: u32,
+        now: Instant,
+        seq: u16,
+        payload_len: usize,
+    ) -> Self {
+        let mut stats = ReceiveStats::new(ssrc, clock_rate, now, seq, 0, payload_len);
+        stats.transit = None;
+        stats
+    }
+
+    /// Changes the clock rate (the peer's codec changed): jitter starts
+    /// over, in the new clock's units.
+    pub fn set_clock_rate(&mut self, clock_rate: u32) {
+        let clock_rate = clock_rate.max(1);
+        if clock_rate != self.clock_rate {
+            self.clock_rate = clock_rate;
+            self.transit = None;
+            self.jitter_q4 = 0;
+        }
+    }
+
+    fn update(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        rtp_timestamp: Option<u32>,
         payload_len: usize,
     ) -> Arrival {
         let udelta = seq.wrapping_sub(self.max_seq);
@@ -176,12 +220,8 @@ impl ReceiveStats {
             Arrival::OutOfOrder => self.out_of_order += 1,
             _ => {}
         }
-        self.count(
-            now,
-            rtp_timestamp,
-            payload_len,
-            arrival != Arrival::Duplicate,
-        );
+        let timing = rtp_timestamp.filter(|_| arrival != Arrival::Duplicate);
+        self.count(now, timing, payload_len);
         arrival
     }
 
@@ -196,17 +236,16 @@ impl ReceiveStats {
         self.window = 1;
     }
 
-    /// Counters and, unless a duplicate, the jitter estimate (§A.8).
-    fn count(&mut self, now: Instant, rtp_timestamp: u32, payload_len: usize, update_jitter: bool) {
+    /// Counters and, given a timestamp, the jitter estimate (§A.8).
+    fn count(&mut self, now: Instant, rtp_timestamp: Option<u32>, payload_len: usize) {
         self.received += 1;
         self.packets += 1;
         self.bytes += payload_len as u64;
         self.last_arrival = self.last_arrival.max(now);
-        if !update_jitter {
+        let Some(rtp_timestamp) = rtp_timestamp else {
             return;
-        }
-        let elapsed = now.saturating_duration_since(self.origin).as_nanos();
-        let arrival = (elapsed * self.clock_rate as u128 / 1_000_000_000) as u32;
+        };
+        let arrival = clock_ticks(now.saturating_duration_since(self.origin), self.clock_rate);
         let transit = arrival.wrapping_sub(rtp_timestamp);
         if let Some(prev) = self.transit {
             let d = (transit.wrapping_sub(prev) as i32).unsigned_abs() as i64;
@@ -284,6 +323,18 @@ impl ReceiveStats {
     }
 }
 
+/// `elapsed` in ticks of a `rate` Hz clock, rounded down, modulo 2^32 (as
+/// RTP timestamps wrap): whole seconds and nanoseconds apart, in u64
+/// products and a division by a constant, so the per-packet path does no
+/// 128-bit division. Equal to `elapsed_ns * rate / 10^9`.
+fn clock_ticks(elapsed: Duration, rate: u32) -> u32 {
+    let rate = u64::from(rate);
+    elapsed
+        .as_secs()
+        .wrapping_mul(rate)
+        .wrapping_add(u64::from(elapsed.subsec_nanos()) * rate / 1_000_000_000) as u32
+}
+
 /// RTT from a report block about us (RFC 3550 §6.4.1): `now` minus LSR
 /// minus DLSR, all in 16.16 fixed-point seconds (`now` is the middle 32
 /// bits of our NTP clock when the report arrived). `None` when LSR is 0
@@ -316,8 +367,11 @@ pub struct LegStats {
     remote_receiver: Option<RemoteInboundRtpStats>,
     packets_sent: u64,
     bytes_sent: u64,
-    /// When we last sent and the RTP timestamp we sent.
+    /// When we last sent a packet whose timestamp follows the media clock,
+    /// and that timestamp: the SR's RTP timestamp is extrapolated from it.
     last_sent: Option<(Instant, u32)>,
+    /// When we last sent any packet.
+    last_sent_at: Option<Instant>,
     /// `packets_sent` when the last two reports were written (older first).
     sent_at_reports: [u64; 2],
     /// Compact NTP times of our recent SRs (0 = unused).
@@ -344,6 +398,7 @@ impl LegStats {
             packets_sent: 0,
             bytes_sent: 0,
             last_sent: None,
+            last_sent_at: None,
             sent_at_reports: [0; 2],
             our_srs: [0; SR_HISTORY],
             next_sr: 0,
@@ -363,6 +418,51 @@ impl LegStats {
         self.packets_sent += 1;
         self.bytes_sent += payload_len as u64;
         self.last_sent = Some((now, rtp_timestamp));
+        self.last_sent_at = Some(now);
+    }
+
+    /// Accounts one packet we sent whose timestamp does not follow the
+    /// media clock (an RFC 4733 telephone-event keeps its start time):
+    /// counted, but the SR's RTP timestamp is not extrapolated from it
+    /// unless nothing else was sent.
+    pub fn on_rtp_event_sent(&mut self, now: Instant, rtp_timestamp: u32, payload_len: usize) {
+        self.packets_sent += 1;
+        self.bytes_sent += payload_len as u64;
+        self.last_sent.get_or_insert((now, rtp_timestamp));
+        self.last_sent_at = Some(now);
+    }
+
+    /// The SSRC we send as (and report as, RFC 3550 §6.4).
+    pub fn local_ssrc(&self) -> u32 {
+        self.local_ssrc
+    }
+
+    /// We now send as `ssrc` (a relay passing a stream on sends in the
+    /// stream's SSRC, and that stream may change). A new SSRC is a new
+    /// stream: its send counters start at zero (§6.4.1: "SHOULD be reset if
+    /// the sender changes its SSRC identifier"), and what the remote
+    /// reported about the old one (`remote-inbound-rtp`) is forgotten. The
+    /// same SSRC changes nothing.
+    pub fn set_local_ssrc(&mut self, ssrc: u32) {
+        if ssrc == self.local_ssrc {
+            return;
+        }
+        self.local_ssrc = ssrc;
+        self.packets_sent = 0;
+        self.bytes_sent = 0;
+        self.last_sent = None;
+        self.sent_at_reports = [0; 2];
+        self.our_srs = [0; SR_HISTORY];
+        self.remote_receiver = None;
+    }
+
+    /// The media clock rate (Hz) changed (the codec did): jitter is
+    /// measured, and reported, in the new clock's units from now on.
+    pub fn set_clock_rate(&mut self, clock_rate: u32) {
+        self.clock_rate = clock_rate.max(1);
+        if let Some(rx) = &mut self.receive {
+            rx.set_clock_rate(self.clock_rate);
+        }
     }
 
     /// Accounts one RTP packet received from `ssrc`. A new SSRC replaces the
@@ -384,6 +484,33 @@ impl LegStats {
                     now,
                     seq,
                     rtp_timestamp,
+                    payload_len,
+                ));
+                self.bye_received = false;
+                Arrival::InOrder
+            }
+        }
+    }
+
+    /// [`LegStats::on_rtp_received`] for a packet whose timestamp does not
+    /// follow the media clock (an RFC 4733 telephone-event): counted in
+    /// the sequence and totals, left out of the jitter
+    /// ([`ReceiveStats::on_untimed_packet`]).
+    pub fn on_rtp_event_received(
+        &mut self,
+        now: Instant,
+        ssrc: u32,
+        seq: u16,
+        payload_len: usize,
+    ) -> Arrival {
+        match &mut self.receive {
+            Some(rx) if rx.ssrc == ssrc => rx.on_untimed_packet(now, seq, payload_len),
+            _ => {
+                self.receive = Some(ReceiveStats::new_untimed(
+                    ssrc,
+                    self.clock_rate,
+                    now,
+                    seq,
                     payload_len,
                 ));
                 self.bye_received = false;
@@ -507,8 +634,10 @@ impl LegStats {
         if self.packets_sent > self.sent_at_reports[0] {
             let ntp_time = self.ntp_time(now);
             let rtp_timestamp = self.last_sent.map_or(0, |(at, ts)| {
-                let elapsed = now.saturating_duration_since(at).as_nanos();
-                ts.wrapping_add((elapsed * self.clock_rate as u128 / 1_000_000_000) as u32)
+                ts.wrapping_add(clock_ticks(
+                    now.saturating_duration_since(at),
+                    self.clock_rate,
+                ))
             });
             let info = SenderInfo {
                 ntp_time,
@@ -566,7 +695,7 @@ impl LegStats {
                 packets_sent: self.packets_sent,
                 bytes_sent: self.bytes_sent,
                 reports_sent: self.reports_sent,
-                last_packet_sent_timestamp: self.last_sent.map(|(at, _)| since_start(at)),
+                last_packet_sent_timestamp: self.last_sent_at.map(since_start),
             },
             remote_inbound: self.remote_receiver.clone(),
             remote_outbound: self.remote_sender.clone(),
@@ -1059,6 +1188,171 @@ mod tests {
             s.last_packet_received_timestamp,
             Some(arrivals.last().unwrap().0)
         );
+    }
+
+    #[test]
+    fn clock_ticks_equal_the_128_bit_formula() {
+        let mut rng = StdRng::seed_from_u64(77);
+        for _ in 0..10_000 {
+            let elapsed = Duration::from_nanos(rng.gen_range(0..400_000 * 1_000_000_000u64));
+            let rate = [8000, 16_000, 48_000, 90_000, 1][rng.gen_range(0..5)];
+            let wide = (elapsed.as_nanos() * rate as u128 / 1_000_000_000) as u32;
+            assert_eq!(clock_ticks(elapsed, rate), wide, "{elapsed:?} at {rate} Hz");
+        }
+    }
+
+    #[test]
+    fn telephone_events_count_but_leave_jitter_and_sr_timestamps_alone() {
+        let t0 = testkit::FakeClock::new().now();
+        let mut leg = LegStats::new(0xA, 8000, t0, ntp(1_700_000_000));
+        // 50 audio packets on time, then a 400 ms digit (20 event packets,
+        // one start timestamp), then audio again, all on time.
+        let mut seq = 0u16;
+        for i in 0..50u32 {
+            leg.on_rtp_received(t0 + MS * 20 * i, 0xB, seq, 160 * i, 160);
+            seq += 1;
+        }
+        for i in 50..70u32 {
+            leg.on_rtp_event_received(t0 + MS * 20 * i, 0xB, seq, 4);
+            seq += 1;
+        }
+        for i in 70..100u32 {
+            leg.on_rtp_received(t0 + MS * 20 * i, 0xB, seq, 160 * i, 160);
+            seq += 1;
+        }
+        let s = leg.snapshot(t0 + MS * 2000).inbound;
+        assert_eq!((s.packets_received, s.packets_lost), (100, 0));
+        assert_eq!(s.bytes_received, 80 * 160 + 20 * 4);
+        assert_eq!(s.jitter, 0.0, "events with frozen timestamps are no jitter");
+        // Had they been timed, each would have moved transit by 20 ms.
+        let mut timed = LegStats::new(0xA, 8000, t0, ntp(1_700_000_000));
+        for i in 0..70u32 {
+            timed.on_rtp_received(t0 + MS * 20 * i, 0xB, i as u16, 160 * i.min(50), 160);
+        }
+        assert!(timed.snapshot(t0).inbound.jitter > 0.005);
+
+        // Sending: an event sent after audio does not move the SR's clock.
+        leg.on_rtp_sent(t0 + MS * 1000, 8000, 160);
+        leg.on_rtp_event_sent(t0 + MS * 1100, 8000, 4);
+        let mut out = Vec::new();
+        leg.write_report(t0 + MS * 1500, b"a", &mut out).unwrap();
+        let compound = RtcpCompound::parse(&out).unwrap();
+        let Some(RtcpPacket::SenderReport(sr)) = compound.packets().next() else {
+            panic!()
+        };
+        // 500 ms after the audio packet: 4000 ticks on.
+        assert_eq!(sr.info.rtp_timestamp, 12_000);
+        assert_eq!((sr.info.packet_count, sr.info.octet_count), (2, 164));
+        // Only events sent: they give the clock.
+        let mut events_only = LegStats::new(0xA, 8000, t0, ntp(1_700_000_000));
+        events_only.on_rtp_event_sent(t0, 100, 4);
+        out.clear();
+        events_only
+            .write_report(t0 + MS * 10, b"a", &mut out)
+            .unwrap();
+        let compound = RtcpCompound::parse(&out).unwrap();
+        let Some(RtcpPacket::SenderReport(sr)) = compound.packets().next() else {
+            panic!()
+        };
+        assert_eq!(sr.info.rtp_timestamp, 180);
+    }
+
+    #[test]
+    fn a_new_local_ssrc_is_a_new_stream_in_reports() {
+        let t0 = testkit::FakeClock::new().now();
+        let mut leg = LegStats::new(0xA, 8000, t0, ntp(1_700_000_000));
+        let report = |leg: &mut LegStats, at: Duration| {
+            let mut out = Vec::new();
+            leg.write_report(t0 + at, b"a", &mut out).unwrap();
+            out
+        };
+        for i in 0..10u32 {
+            leg.on_rtp_sent(t0 + MS * 20 * i, 160 * i, 160);
+        }
+        let first = report(&mut leg, MS * 1000);
+        let lsr = {
+            let c = RtcpCompound::parse(&first).unwrap();
+            let Some(RtcpPacket::SenderReport(sr)) = c.packets().next() else {
+                panic!()
+            };
+            assert_eq!((sr.ssrc, sr.info.packet_count), (0xA, 10));
+            sr.info.ntp_time.compact()
+        };
+        // The remote reports on 0xA with our LSR: RTT measured.
+        let block = |ssrc, lsr| ReportBlock {
+            ssrc,
+            last_sender_report: lsr,
+            delay_since_last_sender_report: 0x0800, // 31.25 ms
+            ..ReportBlock::default()
+        };
+        let mut rr = Vec::new();
+        rtcp::write_receiver_report(&mut rr, 0xB, &[block(0xA, lsr)]).unwrap();
+        leg.on_rtcp(t0 + MS * 1100, &RtcpCompound::parse(&rr).unwrap());
+        let rtt = leg
+            .snapshot(t0)
+            .remote_inbound
+            .unwrap()
+            .round_trip_time
+            .unwrap();
+        assert!((rtt - 0.06875).abs() < 1e-4, "{rtt}");
+
+        // From now on the leg sends another stream, 0xC.
+        assert_eq!(leg.local_ssrc(), 0xA);
+        leg.set_local_ssrc(0xC);
+        leg.set_local_ssrc(0xC);
+        assert_eq!(leg.local_ssrc(), 0xC);
+        let s = leg.snapshot(t0 + MS * 1200);
+        assert_eq!((s.outbound.ssrc, s.outbound.packets_sent), (0xC, 0));
+        assert_eq!(s.remote_inbound, None, "reports about 0xA are forgotten");
+        // A late block about 0xA is not about us any more.
+        leg.on_rtcp(t0 + MS * 1300, &RtcpCompound::parse(&rr).unwrap());
+        assert_eq!(leg.snapshot(t0).remote_inbound, None);
+        leg.on_rtp_sent(t0 + MS * 1400, 555, 80);
+        let second = report(&mut leg, MS * 2000);
+        let c = RtcpCompound::parse(&second).unwrap();
+        let mut packets = c.packets();
+        let Some(RtcpPacket::SenderReport(sr)) = packets.next() else {
+            panic!()
+        };
+        assert_eq!(
+            (sr.ssrc, sr.info.packet_count, sr.info.octet_count),
+            (0xC, 1, 80)
+        );
+        let Some(RtcpPacket::SourceDescription(sdes)) = packets.next() else {
+            panic!()
+        };
+        assert_eq!(sdes.chunks().next().unwrap().ssrc, 0xC);
+        // An LSR echo of 0xA's SR in a block about 0xC gives no RTT.
+        rr.clear();
+        rtcp::write_receiver_report(&mut rr, 0xB, &[block(0xC, lsr)]).unwrap();
+        leg.on_rtcp(t0 + MS * 2100, &RtcpCompound::parse(&rr).unwrap());
+        let remote = leg.snapshot(t0).remote_inbound.unwrap();
+        assert_eq!((remote.ssrc, remote.round_trip_time), (0xC, None));
+    }
+
+    #[test]
+    fn a_new_clock_rate_restarts_jitter_in_its_units() {
+        let t0 = testkit::FakeClock::new().now();
+        let mut leg = LegStats::new(0xA, 8000, t0, ntp(1_700_000_000));
+        // Transit alternating 0 and 10 ms at 8 kHz: real jitter.
+        for i in 0..40u32 {
+            leg.on_rtp_received(
+                t0 + MS * (20 * i + 10 * (i % 2)),
+                0xB,
+                i as u16,
+                160 * i,
+                160,
+            );
+        }
+        assert!(leg.snapshot(t0).inbound.jitter > 0.005);
+        leg.set_clock_rate(48_000);
+        // Now a steady 48 kHz stream (960 ticks per 20 ms): no jitter.
+        for i in 40..80u32 {
+            leg.on_rtp_received(t0 + MS * 20 * i, 0xB, i as u16, 960 * i, 960);
+        }
+        let s = leg.snapshot(t0).inbound;
+        assert_eq!(s.jitter, 0.0);
+        assert_eq!((s.packets_received, s.packets_lost), (80, 0));
     }
 
     #[test]

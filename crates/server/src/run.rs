@@ -247,6 +247,7 @@ impl Server {
             events: broadcast_tx,
             api_key: api_key.clone(),
             relay: relay.clone(),
+            public_ip,
             final_stats,
             recordings: recordings.clone(),
             fetcher,

@@ -59,8 +59,21 @@ struct Place {
 impl Relay {
     /// Starts `workers` relay threads (named `rtp-relay-N`) over the ports
     /// of `pool`. One worker moves tens of thousands of packets per second;
-    /// more only help with more cores.
+    /// more only help with more cores. Legs send RTCP reports every 5 s
+    /// (RFC 3550 §6.2's recommended minimum, randomized 0.5–1.5 times).
     pub fn new(pool: RtpPool, workers: usize) -> io::Result<Relay> {
+        Relay::with_rtcp_interval(pool, workers, media::stats::RtcpScheduler::DEFAULT_INTERVAL)
+    }
+
+    /// [`Relay::new`] with another nominal RTCP report interval (RFC 3550
+    /// §6.2; each report comes 0.5–1.5 times that after the previous one,
+    /// the first 0.25–0.75 times that after the leg's media starts). Below
+    /// 5 s only for tests or a peer that asks for it.
+    pub fn with_rtcp_interval(
+        pool: RtpPool,
+        workers: usize,
+        rtcp_interval: std::time::Duration,
+    ) -> io::Result<Relay> {
         if workers == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -69,7 +82,7 @@ impl Relay {
         }
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = (0..workers)
-            .map(|_| Shared::new(events_tx.clone()))
+            .map(|_| Shared::new(events_tx.clone(), rtcp_interval))
             .collect::<io::Result<Vec<_>>>()?;
         let inner = Arc::new(Inner {
             pool,
@@ -463,7 +476,8 @@ impl Relay {
     }
 
     /// Stops the leg and releases its ports back to the pool: always, even
-    /// if it was never bridged. Closing a leg that is not open does nothing.
+    /// if it was never bridged. A leg that sent RTCP reports says BYE
+    /// (RFC 3550 §6.6) first. Closing a leg that is not open does nothing.
     pub fn close_leg(&self, leg: LegId) {
         let inner = &*self.inner;
         let mut control = lock(&inner.control);
@@ -472,7 +486,7 @@ impl Relay {
         }
     }
 
-    /// Counters and latched peers of an open leg.
+    /// Counters, latched peers and RTP/RTCP statistics of an open leg.
     pub fn stats(&self, leg: LegId) -> Option<LegStats> {
         self.inner.with_leg(leg, |l| l.stats())
     }
@@ -577,6 +591,7 @@ impl Inner {
                     reason: PlayEnd::Closed,
                 });
             }
+            removed.say_goodbye();
             let port = removed.rtp_port();
             shared.report_recordings(removed.finish_recordings(EndReason::LegClosed));
             drop(removed);
@@ -604,6 +619,9 @@ impl Inner {
                 let place = Place { worker: to, slot };
                 control.legs.insert(leg, place);
                 control.load[to] += 1;
+                // Its next RTCP report may be earlier than the worker's
+                // next deadline.
+                dst.wake();
                 Some(place)
             }
             Err(e) => {

@@ -83,8 +83,8 @@ impl Path {
         }
     }
 
-    /// Whether the bridge rewrites the stream so that the peers' RTCP
-    /// (SSRCs, packet counts) no longer matches it.
+    /// Whether the bridge decodes and re-encodes.
+    #[cfg(test)]
     pub(crate) fn transcodes(&self) -> bool {
         matches!(self, Path::Transcode(_))
     }
@@ -183,6 +183,11 @@ impl Sender {
             sequence,
             timestamp,
         }
+    }
+
+    /// The stream's SSRC.
+    pub(crate) fn ssrc(&self) -> u32 {
+        self.ssrc
     }
 
     /// The stream's next audio timestamp (an event sent now starts here).

@@ -15,10 +15,16 @@
 //! transcoding path reuses its buffers; only G.722 allocates inside its
 //! codec crate); counters are plain integers behind the table lock.
 //!
+//! RTCP is not moved: a datagram on a leg's RTCP socket goes to the leg's
+//! statistics (`rtcp.rs`), and after each batch the loop sends the reports
+//! its timer heap says are due; epoll waits at most until the next one (or
+//! the next DTMF packet).
+//!
 //! Bridged legs always live on the same worker (the control side moves a
 //! leg when it bridges across workers), so forwarding never crosses threads.
 
 use super::record::{EndReason, RecordingDone, RecordingId, Tap};
+use super::rtcp::{LegRtcp, RtcpTimers};
 use super::source::{HoldMusic, PlayEnd, Playlist, Schedule, Source, SourceEncoder};
 use super::transcode::{Path, Sender};
 use super::{LegCodec, LegId, LegStats, RelayEvent, StreamStats};
@@ -29,7 +35,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Index of the RTP and RTCP socket, counters and peer of a leg.
 const RTP: usize = 0;
@@ -59,12 +65,16 @@ pub(crate) struct Shared {
     events: Events,
 }
 
+/// Room for one compound RTCP report (SR with a block, SDES, BYE).
+const REPORT_CAPACITY: usize = 128;
+
 /// The sending half of the relay's event channel.
 pub(crate) type Events = tokio::sync::mpsc::UnboundedSender<RelayEvent>;
 
 impl Shared {
-    /// The state of a new worker (start it with [`run`]).
-    pub(crate) fn new(events: Events) -> io::Result<Arc<Shared>> {
+    /// The state of a new worker (start it with [`run`]); its legs send
+    /// RTCP reports every `rtcp_interval` (nominal, RFC 3550 §6.2).
+    pub(crate) fn new(events: Events, rtcp_interval: Duration) -> io::Result<Arc<Shared>> {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let (wake_tx, wake_rx) = UnixDatagram::pair()?;
         wake_tx.set_nonblocking(true)?;
@@ -76,7 +86,7 @@ impl Shared {
             epoll::EventFlags::IN,
         )?;
         Ok(Arc::new(Shared {
-            table: Mutex::new(LegTable::default()),
+            table: Mutex::new(LegTable::new(rtcp_interval)),
             epoll,
             wake_tx,
             wake_rx,
@@ -156,8 +166,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
     };
     let mut events = vec![none; EVENTS];
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    // The next DTMF or source packet to send or recording tick, if any:
-    // epoll waits at most until then.
+    let mut report = Vec::with_capacity(REPORT_CAPACITY);
+    // The next DTMF, source or RTCP packet to send or recording tick, if
+    // any: epoll waits at most until then.
     let mut deadline: Option<Instant> = None;
     let mut finished = Vec::new();
     loop {
@@ -176,19 +187,22 @@ pub(crate) fn run(shared: Arc<Shared>) {
             return;
         }
         let mut table = shared.lock();
+        // One clock read per wake-up: the arrival time of this batch.
+        let now = Instant::now();
         for event in &events[..n] {
             let token = event.data.u64();
             if token == WAKER {
                 shared.drain_wakeups();
             } else {
-                table.forward(token, &mut buf, &shared.events);
+                table.forward(token, &mut buf, &shared.events, now);
             }
         }
         let now = Instant::now();
         let dtmf = table.flush_dtmf(now);
         let tick = table.tick_recordings(now, &mut finished);
         let sources = table.flush_sources(now, &shared.events);
-        deadline = [dtmf, tick, sources].into_iter().flatten().min();
+        let rtcp = table.flush_rtcp(now, &mut report);
+        deadline = [dtmf, tick, sources, rtcp].into_iter().flatten().min();
         drop(table);
         if !finished.is_empty() {
             shared.report_recordings(finished.drain(..));
@@ -202,7 +216,7 @@ fn token(slot: usize, kind: usize) -> u64 {
 }
 
 /// The legs one worker relays, in slots that name their sockets' tokens.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct LegTable {
     slots: Vec<Option<Leg>>,
     free: Vec<usize>,
@@ -214,6 +228,8 @@ pub(crate) struct LegTable {
     clock: Option<(Instant, u64)>,
     /// When the generated sources are due (see `source.rs`).
     sources: Schedule,
+    /// When each leg with media sends its next RTCP report.
+    rtcp: RtcpTimers,
 }
 
 /// One call leg: its two sockets and where their datagrams go.
@@ -256,6 +272,8 @@ pub(crate) struct Leg {
     source: Option<Box<Source>>,
     /// The leg's recordings, while it has some.
     tap: Option<Box<Tap>>,
+    /// RTP statistics and RTCP reports (terminated here, see `rtcp.rs`).
+    rtcp: Box<LegRtcp>,
 }
 
 impl Leg {
@@ -266,6 +284,13 @@ impl Leg {
         rtcp: UdpSocket,
         hint: Option<SocketAddr>,
     ) -> Leg {
+        let sender = Sender::new(id.0 ^ u128::from(rtp_port));
+        let stats = LegRtcp::new(
+            id.0 ^ u128::from(rtp_port),
+            sender.ssrc(),
+            Instant::now(),
+            SystemTime::now(),
+        );
         Leg {
             id,
             rtp_port,
@@ -276,7 +301,7 @@ impl Leg {
             counters: [StreamStats::default(), StreamStats::default()],
             codec: None,
             path: Path::Passthrough,
-            sender: Sender::new(id.0 ^ u128::from(rtp_port)),
+            sender,
             muted: [false, false],
             held: false,
             dtmf: None,
@@ -285,6 +310,7 @@ impl Leg {
             seq_shift: 0,
             source: None,
             tap: None,
+            rtcp: Box::new(stats),
         }
     }
 
@@ -312,6 +338,7 @@ impl Leg {
             });
         }
         self.codec = codec;
+        self.rtcp.set_codec(codec);
     }
 
     /// A packet of the bridged leg goes to this leg's peer unchanged:
@@ -373,6 +400,7 @@ impl Leg {
             counters,
             relayed,
             seq_shift,
+            rtcp,
             ..
         } = self;
         let (pt, events) = dtmf_out.as_mut()?;
@@ -397,7 +425,9 @@ impl Leg {
                 None => sender.stamp(&mut packet, p.marker, *pt, p.timestamp),
             }
             packet[12..].copy_from_slice(&p.payload.to_bytes());
-            send(&sockets[RTP], &mut counters[RTP], &packet, to);
+            if send(&sockets[RTP], &mut counters[RTP], &packet, to) {
+                rtcp.on_rtp_sent(now, &packet);
+            }
         }
         let next = events.poll_timeout();
         if next.is_none() {
@@ -503,11 +533,14 @@ impl Leg {
             counters,
             tap,
             codec,
+            rtcp,
             ..
         } = self;
         let polled = source.as_deref_mut()?.poll(now, sender, |p| {
             if let Some(to) = to {
-                send(&sockets[RTP], &mut counters[RTP], p, to);
+                if send(&sockets[RTP], &mut counters[RTP], p, to) {
+                    rtcp.on_rtp_sent(now, p);
+                }
             }
             // What the party hears is recorded, plays and music included.
             if let Some(tap) = tap.as_mut() {
@@ -583,9 +616,45 @@ impl Leg {
         rtcp.peer = self.peers[RTCP];
         LegStats {
             rtp_port: self.rtp_port,
+            local: self.sockets[RTP].local_addr().ok().map(canonical),
             rtp,
             rtcp,
             codec: self.codec,
+            quality: self.rtcp.snapshot(Instant::now()),
+        }
+    }
+
+    /// Sends `packet` to the peer from the RTP socket; what left is
+    /// accounted in the leg's statistics.
+    fn send_rtp(&mut self, now: Instant, packet: &[u8], to: SocketAddr) {
+        if send(&self.sockets[RTP], &mut self.counters[RTP], packet, to) {
+            self.rtcp.on_rtp_sent(now, packet);
+        }
+    }
+
+    /// Sends the leg's RTCP report to the peer's RTCP address (none known:
+    /// none sent) and schedules the next.
+    fn send_report(&mut self, now: Instant, out: &mut Vec<u8>) {
+        if let Some(to) = self.destination(RTCP) {
+            match self.rtcp.write_report(now, out) {
+                Ok(()) => {
+                    send(&self.sockets[RTCP], &mut self.counters[RTCP], out, to);
+                }
+                Err(e) => tracing::warn!(leg = ?self.id, error = %e, "cannot write an RTCP report"),
+            }
+        }
+        self.rtcp.reschedule(now);
+    }
+
+    /// The leg closes: a last report and BYE (RFC 3550 §6.6) to the peer,
+    /// if the leg ever sent it a report.
+    pub(crate) fn say_goodbye(&mut self) {
+        let Some(to) = self.destination(RTCP) else {
+            return;
+        };
+        let mut out = Vec::with_capacity(REPORT_CAPACITY);
+        if self.rtcp.write_bye(Instant::now(), &mut out) {
+            send(&self.sockets[RTCP], &mut self.counters[RTCP], &out, to);
         }
     }
 
@@ -606,6 +675,19 @@ impl Leg {
 }
 
 impl LegTable {
+    /// An empty table whose legs report every `rtcp_interval`.
+    fn new(rtcp_interval: Duration) -> LegTable {
+        LegTable {
+            slots: Vec::new(),
+            free: Vec::new(),
+            sending: Vec::new(),
+            recording: Vec::new(),
+            clock: None,
+            sources: Schedule::default(),
+            rtcp: RtcpTimers::new(rtcp_interval),
+        }
+    }
+
     /// Adds `leg` and registers its sockets; on a registration error the
     /// leg is dropped (its sockets close).
     pub(crate) fn insert(&mut self, leg: Leg, shared: &Shared) -> io::Result<usize> {
@@ -616,6 +698,8 @@ impl LegTable {
             }
             return Err(e);
         }
+        let mut leg = leg;
+        self.rtcp.adopt(slot, &mut leg.rtcp);
         if slot == self.slots.len() {
             self.slots.push(Some(leg));
         } else {
@@ -782,6 +866,7 @@ impl LegTable {
             if let Some(t) = due {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
+            self.arm_rtcp(slot);
             due.is_some()
         });
         self.sending = sending;
@@ -889,6 +974,8 @@ impl LegTable {
                 Some(next) => self.sources.add(next, slot, generation),
                 None => self.source_ended(slot),
             }
+            // A held leg may send nothing but its source: it reports too.
+            self.arm_rtcp(slot);
         }
         self.sources.next()
     }
@@ -905,12 +992,51 @@ impl LegTable {
         }
     }
 
+    /// Sends the RTCP reports due (O(log n) per report, nothing for legs
+    /// not due); the earliest next deadline.
+    fn flush_rtcp(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<Instant> {
+        let slots = &mut self.slots;
+        while let Some(slot) = self
+            .rtcp
+            .pop_due(now, |s| slots.get(s)?.as_ref()?.rtcp.due())
+        {
+            if let Some(leg) = slots.get_mut(slot).and_then(Option::as_mut) {
+                leg.send_report(now, out);
+                self.rtcp.rearm(slot, &leg.rtcp);
+            }
+        }
+        self.rtcp.next()
+    }
+
+    /// Puts the report deadline of the leg in `slot` on the timer heap if
+    /// its RTCP just started (a bool test otherwise).
+    fn arm_rtcp(&mut self, slot: usize) {
+        if let Some(Some(leg)) = self.slots.get_mut(slot) {
+            self.rtcp.arm(slot, &mut leg.rtcp);
+        }
+    }
+
+    /// Moves one datagram from the socket of `token` (see
+    /// [`LegTable::move_datagram`]), then arms the RTCP timers of the legs
+    /// it touched.
+    fn forward(&mut self, token: u64, buf: &mut [u8], events: &Events, now: Instant) {
+        let slot = (token / 2) as usize;
+        self.move_datagram(token, buf, events, now);
+        self.arm_rtcp(slot);
+        if let Some(partner) = self.get(slot).and_then(Leg::partner) {
+            self.arm_rtcp(partner);
+        }
+    }
+
     /// Moves one datagram from the socket of `token`.
     ///
     /// A token whose slot is empty or now holds another leg (it was closed
     /// or moved after the event was taken) does no harm: the socket read is
     /// the one in the slot, and it reads `WouldBlock` or a real datagram.
-    fn forward(&mut self, token: u64, buf: &mut [u8], events: &Events) {
+    ///
+    /// RTCP from the peer is consumed (statistics, RTT), never relayed:
+    /// each leg reports for itself (see `rtcp.rs` and the module docs).
+    fn move_datagram(&mut self, token: u64, buf: &mut [u8], events: &Events, now: Instant) {
         let (slot, kind) = ((token / 2) as usize, (token % 2) as usize);
         let Some(leg) = self.get_mut(slot) else {
             return;
@@ -941,13 +1067,19 @@ impl LegTable {
         }
         counters.received_packets += 1;
         counters.received_bytes += len as u64;
-        if kind == RTP {
-            if let Some(tap) = &mut leg.tap {
-                tap.rx(&buf[..len], leg.codec);
+        if kind == RTCP {
+            if let Err(e) = leg.rtcp.on_rtcp(now, &buf[..len]) {
+                counters.dropped_malformed += 1;
+                tracing::trace!(port = leg.rtp_port, error = %e, "RTCP dropped");
             }
+            return;
         }
-        if kind == RTP && leg.dtmf.is_some() {
-            leg.watch_dtmf(&buf[..len], Instant::now(), events);
+        leg.rtcp.on_rtp_received(now, &buf[..len]);
+        if let Some(tap) = &mut leg.tap {
+            tap.rx(&buf[..len], leg.codec);
+        }
+        if leg.dtmf.is_some() {
+            leg.watch_dtmf(&buf[..len], now, events);
         }
         let Some(partner) = leg.partner else {
             leg.counters[kind].dropped_unrouted += 1;
@@ -971,20 +1103,10 @@ impl LegTable {
             leg.counters[RTP].dropped_muted += 1;
             return;
         }
-        if kind == RTCP {
-            if leg.path.transcodes() {
-                // It would report on streams the peer never sees (other
-                // SSRCs, counts, timestamps).
-                leg.counters[RTCP].dropped_unrouted += 1;
-            } else {
-                send(&out.sockets[RTCP], &mut out.counters[RTCP], packet, to);
-            }
-            return;
-        }
         match &mut leg.path {
             Path::Passthrough => {
                 out.relayed(packet);
-                send(&out.sockets[RTP], &mut out.counters[RTP], packet, to);
+                out.send_rtp(now, packet, to);
                 if let Some(tap) = &mut out.tap {
                     tap.tx(packet, out.codec);
                 }
@@ -992,7 +1114,7 @@ impl LegTable {
             Path::Rewrite(rewrite) => match rewrite.apply(packet) {
                 Ok(()) => {
                     out.relayed(packet);
-                    send(&out.sockets[RTP], &mut out.counters[RTP], packet, to);
+                    out.send_rtp(now, packet, to);
                     if let Some(tap) = &mut out.tap {
                         tap.tx(packet, out.codec);
                     }
@@ -1008,10 +1130,13 @@ impl LegTable {
                     sender,
                     tap,
                     codec,
+                    rtcp,
                     ..
                 } = out;
                 transcode.handle_rtp(packet, &mut leg.counters[RTP], sender, |p| {
-                    send(&sockets[RTP], &mut counters[RTP], p, to);
+                    if send(&sockets[RTP], &mut counters[RTP], p, to) {
+                        rtcp.on_rtp_sent(now, p);
+                    }
                     if let Some(tap) = tap.as_mut() {
                         tap.tx(p, *codec);
                     }
@@ -1046,16 +1171,19 @@ fn silence(packet: &mut [u8], codec: Option<LegCodec>) -> bool {
     true
 }
 
-/// Sends `packet` to `to` from `socket`, counting it in `counters`.
-fn send(socket: &UdpSocket, counters: &mut StreamStats, packet: &[u8], to: SocketAddr) {
+/// Sends `packet` to `to` from `socket`, counting it in `counters`;
+/// whether it was sent.
+fn send(socket: &UdpSocket, counters: &mut StreamStats, packet: &[u8], to: SocketAddr) -> bool {
     match socket.send_to(packet, to) {
         Ok(_) => {
             counters.sent_packets += 1;
             counters.sent_bytes += packet.len() as u64;
+            true
         }
         Err(e) => {
             counters.send_errors += 1;
             tracing::trace!(%to, error = %e, "RTP send failed");
+            false
         }
     }
 }

@@ -270,9 +270,10 @@ async fn set_mute(
     }
 }
 
-/// Media counters of the call's leg, named after the WebRTC statistics
-/// (`inbound-rtp`, `outbound-rtp`, `candidate-pair`). Live while the call
-/// runs; the last values for a while after it ended.
+/// Media statistics of the call's leg, named after the WebRTC statistics
+/// (`inbound-rtp`, `outbound-rtp`, `remote-inbound-rtp`, ...: see
+/// [`super::stats`]). Live while the call runs; the last values for a
+/// while after it ended.
 pub async fn stats(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -291,35 +292,5 @@ pub async fn stats(
             None => Err(ApiError::not_found(format!("call {id} does not exist"))),
         };
     };
-    Ok(Json(serde_json::json!({
-        "call_id": id,
-        "live": live,
-        "inbound-rtp": {
-            "packetsReceived": s.rtp.received_packets,
-            "bytesReceived": s.rtp.received_bytes,
-            "packetsDiscarded": s.rtp.dropped_wrong_source,
-        },
-        "outbound-rtp": {
-            "packetsSent": s.rtp.sent_packets,
-            "bytesSent": s.rtp.sent_bytes,
-        },
-        "rtcp": {
-            "packetsReceived": s.rtcp.received_packets,
-            "packetsSent": s.rtcp.sent_packets,
-        },
-        "codec": s.codec.map(|c| serde_json::json!({
-            "mimeType": format!("audio/{}", c.codec.encoding_name()),
-            "clockRate": c.codec.clock_rate(),
-            "payloadType": c.payload_type,
-            "channels": c.codec.rtpmap_channels(),
-        })),
-        "transcoding": {
-            "packetsTranscoded": s.rtp.transcoded_packets,
-            "decodeErrors": s.rtp.decode_errors,
-        },
-        "candidate-pair": {
-            "localPort": s.rtp_port,
-            "remoteAddress": s.rtp.peer.map(|p| p.to_string()),
-        },
-    })))
+    Ok(Json(super::stats::render(id, live, &s, state.public_ip)))
 }

@@ -19,6 +19,7 @@ mod extensions;
 mod json;
 mod play;
 mod recordings;
+mod stats;
 
 pub use error::ApiError;
 pub use json::JsonBody;
@@ -44,6 +45,9 @@ pub struct AppState {
     pub api_key: String,
     /// Live media counters.
     pub relay: net::rtp::Relay,
+    /// The address Dialtone puts in its SDP for media (the local side of
+    /// each leg's `candidate-pair` in the stats).
+    pub public_ip: std::net::IpAddr,
     /// Counters of legs that already ended.
     pub final_stats: FinalStats,
     pub recordings: Arc<crate::recordings::Recordings>,
@@ -72,7 +76,10 @@ impl FinalStats {
 
     pub fn get(&self, leg: Uuid) -> Option<net::rtp::LegStats> {
         let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        q.iter().rev().find(|(id, _)| *id == leg).map(|(_, s)| *s)
+        q.iter()
+            .rev()
+            .find(|(id, _)| *id == leg)
+            .map(|(_, s)| s.clone())
     }
 }
 
