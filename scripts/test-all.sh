@@ -17,6 +17,8 @@ need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need+=(baresip)
 command -v linphonec >/dev/null 2>&1 || need+=(linphone-cli)
+# Speech for the end-to-end audio tests.
+command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 # media's Opus interop test drives the real libopus through python3 ctypes.
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 ldconfig -p 2>/dev/null | grep -q 'libopus\.so\.0' || need+=(libopus0)

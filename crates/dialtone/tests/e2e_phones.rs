@@ -168,6 +168,158 @@ fn a_tone_crosses_a_g722_pcma_bridge_with_its_frequency_intact() {
     );
 }
 
+/// Speech through real phones, recorded: espeak-ng says a sentence; alice's
+/// baresip sends it as Opus (that WAV is her microphone), bob's answers in
+/// PCMU only, so Dialtone transcodes; bob's call is recorded in stereo
+/// (left: bob, right: what bob heard). The right channel carries alice's
+/// sentence: its loudness contour (20 ms windows) follows the original's
+/// closely at the best alignment.
+#[test]
+fn speech_crosses_an_opus_pcmu_bridge_and_is_recorded_intact() {
+    if !installed(BARESIP) || !installed(ESPEAK) {
+        return;
+    }
+    let d = Dialtone::start("speech", &format!("transcoding = true\n{MD5_ONLY}"), &[]);
+    let spoken = d.dir.join("spoken.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-s", "150", "-w"])
+        .arg(&spoken)
+        .arg("Dialtone carries this sentence across two codecs, and records it.")
+        .status()
+        .expect("espeak-ng runs");
+    assert!(status.success());
+    let speech = media::wav::decode(&std::fs::read(&spoken).unwrap()).unwrap();
+    // 1.5 s of silence first (the call and the recording start meanwhile).
+    let mic = d.dir.join("mic.wav");
+    write_48k_stereo(&mic, &speech, Duration::from_millis(1500));
+    let alice = Baresip::start_with(
+        &d,
+        "100",
+        "alice-secret-1",
+        false,
+        &Audio {
+            codecs: vec!["opus.so"],
+            only: None,
+            tone_hz: 440,
+            dump: false,
+            source: Some(mic),
+        },
+    );
+    let bob = Baresip::start_with(
+        &d,
+        "200",
+        "bob-secret-22",
+        true,
+        &Audio {
+            codecs: vec!["g711.so"],
+            only: Some("PCMU"),
+            tone_hz: 440,
+            dump: false,
+            source: None,
+        },
+    );
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    wait_registered(&d, &["100", "200"], &phones);
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (_, o) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    let oid = o["id"].as_str().unwrap();
+    let (status, rec) = d.post(
+        &format!("/v1/calls/{oid}/recording_start"),
+        Some(&serde_json::json!({"channels": "stereo"})),
+    );
+    assert_eq!(status, 201, "{rec}");
+    let secs = speech.samples.len() as f64 / f64::from(speech.rate);
+    std::thread::sleep(Duration::from_secs_f64(secs + 2.0));
+    let (status, stopped) = d.post(&format!("/v1/calls/{oid}/recording_stop"), None);
+    assert_eq!(status, 200, "{stopped}");
+    alice.command("hangup", "", &d, &phones);
+    let rid = rec["id"].as_str().unwrap();
+    let (_, _, wav) = d.get_bytes(&format!("/v1/recordings/{rid}/file"));
+    let info = media::wav::parse_header(&wav).unwrap();
+    let heard: Vec<i16> = wav[info.data_offset..info.data_offset + info.data_len]
+        .chunks_exact(4)
+        .map(|f| i16::from_le_bytes([f[2], f[3]]))
+        .collect();
+    let original = envelope(&speech.samples, speech.rate);
+    let received = envelope(&heard, info.rate);
+    let (corr, lag) = best_correlation(&original, &received);
+    println!(
+        "speech: {:.1} s spoken, {:.1} s recorded at {} Hz; contour correlation {corr:.3} at {} ms",
+        secs,
+        heard.len() as f64 / f64::from(info.rate),
+        info.rate,
+        lag * 20
+    );
+    assert!(
+        corr > 0.85,
+        "the sentence bob heard follows the one alice said: {corr:.3}"
+    );
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+const ESPEAK: (&str, &str, &str) = ("espeak-ng", "--version", "espeak-ng");
+
+/// `audio` (mono, any rate) as a 48 kHz stereo 16-bit WAV after `lead` of
+/// silence, by linear interpolation, followed by 10 s of silence.
+fn write_48k_stereo(path: &Path, audio: &media::Frame, lead: Duration) {
+    let ratio = f64::from(audio.rate) / 48_000.0;
+    let n = (audio.samples.len() as f64 / ratio) as usize;
+    let mut samples = vec![0i16; (lead.as_secs_f64() * 48_000.0) as usize * 2];
+    for i in 0..n {
+        let x = i as f64 * ratio;
+        let (k, frac) = (x as usize, x.fract());
+        let a = f64::from(audio.samples[k]);
+        let b = f64::from(*audio.samples.get(k + 1).unwrap_or(&audio.samples[k]));
+        let s = (a + (b - a) * frac) as i16;
+        samples.extend_from_slice(&[s, s]);
+    }
+    // baresip ends the call when its file ends: 10 s more of silence.
+    samples.resize(samples.len() + 48_000 * 2 * 10, 0);
+    let mut wav = media::wav::header(
+        media::wav::WavSpec {
+            rate: 48_000,
+            channels: 2,
+        },
+        Some(samples.len() as u32 * 2),
+    )
+    .to_vec();
+    wav.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
+    std::fs::write(path, wav).unwrap();
+}
+
+/// RMS level of each 20 ms window.
+fn envelope(samples: &[i16], rate: u32) -> Vec<f64> {
+    samples
+        .chunks_exact(rate as usize / 50)
+        .map(|w| (w.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / w.len() as f64).sqrt())
+        .collect()
+}
+
+/// The highest Pearson correlation of `a` with an equally long stretch of
+/// `b` (b longer), and the offset (windows into `b`) where it is.
+fn best_correlation(a: &[f64], b: &[f64]) -> (f64, usize) {
+    let pearson = |x: &[f64], y: &[f64]| {
+        let n = x.len() as f64;
+        let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+        let cov: f64 = x.iter().zip(y).map(|(p, q)| (p - mx) * (q - my)).sum();
+        let vx: f64 = x.iter().map(|p| (p - mx).powi(2)).sum();
+        let vy: f64 = y.iter().map(|q| (q - my).powi(2)).sum();
+        if vx == 0.0 || vy == 0.0 {
+            0.0
+        } else {
+            cov / (vx * vy).sqrt()
+        }
+    };
+    if b.len() < a.len() {
+        return (0.0, 0);
+    }
+    (0..=b.len() - a.len())
+        .map(|lag| (pearson(a, &b[lag..lag + a.len()]), lag))
+        .fold((f64::MIN, 0), |best, x| if x.0 > best.0 { x } else { best })
+}
+
 /// A phone's codec: baresip module, `audio_codecs` restriction, and the
 /// codec the relay must be told for its leg.
 type Codec = (&'static str, Option<&'static str>, &'static str);
@@ -182,12 +334,14 @@ fn tone_across_a_bridge(name: &str, caller_codec: Codec, callee_codec: Codec) {
         only: caller_codec.1,
         tone_hz: 1000,
         dump: true,
+        source: None,
     };
     let callee = Audio {
         codecs: vec![callee_codec.0],
         only: callee_codec.1,
         tone_hz: 440,
         dump: true,
+        source: None,
     };
     let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &caller);
     let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &callee);
@@ -253,6 +407,7 @@ fn mute_and_hold_silence_the_right_party() {
         only: None,
         tone_hz: hz,
         dump: true,
+        source: None,
     };
     let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &tone(1000));
     let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &tone(440));
@@ -405,6 +560,7 @@ fn the_api_plays_wav_files_to_a_call_and_the_phone_hears_them() {
         only: None,
         tone_hz: hz,
         dump: true,
+        source: None,
     };
     let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &tone(440));
     let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &tone(1000));
@@ -541,6 +697,7 @@ fn a_held_g722_phone_hears_music_on_hold() {
         only: None,
         tone_hz: 1000,
         dump: false,
+        source: None,
     };
     let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &alice_audio);
     let mut bob = Linphone::start_with(&d, "200", "bob-secret-22", "MD5", true, Some("G722"));
@@ -847,6 +1004,7 @@ fn a_recorded_call_holds_each_party_on_its_channel() {
         only: None,
         tone_hz: hz,
         dump: false,
+        source: None,
     };
     let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &tone(1000));
     let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &tone(440));
@@ -1099,6 +1257,7 @@ fn a_recording_cut_by_a_crash_is_repaired_at_the_next_start() {
         only: None,
         tone_hz: hz,
         dump: false,
+        source: None,
     };
     let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &tone(1000));
     let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &tone(440));
@@ -1314,6 +1473,9 @@ struct Audio {
     only: Option<&'static str>,
     tone_hz: u32,
     dump: bool,
+    /// A WAV file as microphone instead of the tone (48 kHz stereo: the
+    /// rate and layout baresip's `aufile` source is configured for).
+    source: Option<PathBuf>,
 }
 
 impl Default for Audio {
@@ -1323,6 +1485,7 @@ impl Default for Audio {
             only: None,
             tone_hz: 440,
             dump: false,
+            source: None,
         }
     }
 }
@@ -1380,7 +1543,13 @@ impl Baresip {
                 "answermode",
                 if auto_answer { "auto" } else { "manual" }.to_owned(),
             ),
-            ("tone_hz", audio.tone_hz.to_string()),
+            (
+                "audio_source",
+                match &audio.source {
+                    Some(wav) => format!("aufile,{}", wav.display()),
+                    None => format!("ausine,{}", audio.tone_hz),
+                },
+            ),
             (
                 "account_params",
                 audio
