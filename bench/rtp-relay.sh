@@ -16,6 +16,9 @@
 #
 # Settings (environment):
 #   CALLS=500 SECS=10 ROUNDS=1 WORKERS=1
+#   ECHO=1: first measure the ceiling, a plain UDP echo loop (udpbench echo
+#       plain, driven closed-loop by udpbench blast) on the relay's core;
+#       the summary gives each relay's packets/s per core beside it
 #   RELAYS="c dialtone": c = udpbench srelay plain; dialtone = net::rtp;
 #       two rejected designs doing the same forwarding on one thread:
 #       mio = edge-triggered poll, each ready socket read until WouldBlock;
@@ -109,6 +112,19 @@ PY
   sleep 1
 }
 
+# The ceiling: a plain UDP echo loop (one socket, recvfrom + sendto per
+# packet) driven closed-loop by udpbench blast, pinned like the relays.
+# Relay packets/s per core = 1e6 / its CPU us per packet, beside the echo's.
+if [ "${ECHO:-1}" = 1 ]; then
+  pre=$(wait_quiet)
+  timeout -k 2 $((SECS + 5)) taskset -c "$RELAY_CPU" "$UB" echo 7000 plain 1 $((SECS + 1)) > "$OUT/echo.out" 2>&1 &
+  rpid=$!
+  sleep 0.3
+  timeout -k 2 $((SECS + 5)) taskset -c "$GEN_CPU" "$UB" blast 127.0.0.1:7000 "$SECS" 172 64 512 > "$OUT/blast.out" 2>&1 || true
+  wait "$rpid" || true
+  rpid=""
+fi
+
 column -t -s $'\t' < "$SUM"
 for round in $(seq "$ROUNDS"); do
   for relay in $RELAYS; do run_one "$round" "$relay"; done
@@ -130,5 +146,18 @@ if "c" in per:
     for relay, v in per.items():
         if relay != "c" and c > 0:
             print(f"ratio {relay}/c: {statistics.median(v) / c:.2f}")
+import os
+echo = os.path.join(os.path.dirname(sys.argv[1]), "echo.out")
+if os.path.exists(echo):
+    e = dict(x.split("=", 1) for x in open(echo).read().split())
+    upp = float(e.get("us_cpu_per_pkt", 0))
+    if upp:
+        print(f"plain UDP echo loop: {upp:.3f} us CPU per packet = {1e6 / upp:,.0f} packets/s per core "
+              f"(measured {float(e['pps']):,.0f} packets/s)")
+    for relay, v in per.items():
+        m = statistics.median(v)
+        if m:
+            print(f"{relay:6s} relay: {1e6 / m:,.0f} packets/s per core at this load"
+                  + (f" = {upp / m:.2f} of the echo loop's" if upp else ""))
 PY
 echo "results: $OUT"
