@@ -9,8 +9,8 @@ Usage: transcode_calls.py CALLS GEN_BASE MAPFILE SUT_HOST:PORT UAC_PORT UAS_PORT
 Adapted from bench/switch/media_calls.py (same SIP ends, same port plan).
 One process is both SIP ends on 127.0.0.1: the caller (UAC_PORT, a trusted
 peer calling extension `service`) and the callee (UAS_PORT, that
-extension's static contact). Call i offers RTP at A = GEN_BASE + 2i with
-CALLER_CODEC only; the callee answers from B = A + 1 with CALLEE_CODEC only,
+extension's static contact). Call i offers RTP at A = GEN_BASE + 4i with
+CALLER_CODEC only; the callee answers from B = A + 2 with CALLEE_CODEC only,
 under the payload type Dialtone's offer gave it (Dialtone widens the offer
 with PCMU, PCMA, G.722 and Opus, so a callee codec the caller lacks is
 there). Dialtone restates that answer to the caller in CALLER_CODEC and its
@@ -138,8 +138,11 @@ def respond(sock, addr, headers, code, reason, to_tag=None, body=""):
 class Call:
     def __init__(self, i):
         self.i = i
-        self.a = gen_base + 2 * i
-        self.b = self.a + 1
+        # Four ports per call: RTP at A and B, and A + 1, B + 1 left free,
+        # where Dialtone's RTCP reports go (RFC 3550 §11), so the generator
+        # never counts them as RTP.
+        self.a = gen_base + 4 * i
+        self.b = self.a + 2
         self.call_id = f"bench-{i}-{random.getrandbits(48):x}@{IP}"
         self.tag = f"{random.getrandbits(32):x}"
         self.x = None  # Dialtone's port for A (from its 200 OK)

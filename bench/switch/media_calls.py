@@ -6,7 +6,8 @@ Usage: media_calls.py CALLS GEN_BASE MAPFILE SUT_HOST:PORT UAC_PORT UAS_PORT HOL
 One process is both SIP ends on 127.0.0.1: the caller (UAC_PORT, a trusted
 peer calling extension `service`) and the callee (UAS_PORT, that
 extension's static contact). Call i offers RTP at endpoint port
-A = GEN_BASE + 2i and answers with B = A + 1, the ports the shared bench's
+A = GEN_BASE + 4i and answers with B = A + 2 (A + 1 and B + 1 stay free for
+Dialtone's RTCP), the ports the shared bench's
 `udpbench sgen` sends from. Dialtone anchors both legs: the 200 OK the
 caller gets names Dialtone's port X for A, the INVITE the callee gets names
 its port Y for B. MAPFILE receives the sgen map ("A X" and "B Y" per call)
@@ -91,8 +92,11 @@ def respond(sock, addr, headers, code, reason, to_tag=None, body=""):
 class Call:
     def __init__(self, i):
         self.i = i
-        self.a = gen_base + 2 * i
-        self.b = self.a + 1
+        # Four ports per call: RTP at A and B, and A + 1, B + 1 left free,
+        # where Dialtone's RTCP reports go (RFC 3550 §11), so the generator
+        # never counts them as RTP.
+        self.a = gen_base + 4 * i
+        self.b = self.a + 2
         self.call_id = f"bench-{i}-{random.getrandbits(48):x}@{IP}"
         self.tag = f"{random.getrandbits(32):x}"
         self.x = None  # Dialtone's port for A (from its 200 OK)
