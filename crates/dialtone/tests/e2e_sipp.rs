@@ -522,7 +522,11 @@ fn sipp_rfc4733_digits_arrive_as_dtmf_events_in_order() {
     let _bob = register_bob(&d, "u1", "answer_dtmf.xml", 60);
     let dir = d.dir.join("alice-u1-call_dtmf.xml");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("dtmf.pcap"), rfc4733_pcap(&['1', '5', '#', '9'])).unwrap();
+    std::fs::write(
+        dir.join("dtmf.pcap"),
+        rfc4733_pcap(&['1', '5', '#', '9'], 0),
+    )
+    .unwrap();
     let mut a = alice(&d, "u1", "call_dtmf.xml", 1, 3000);
     let mut got: Vec<Value> = Vec::new();
     while got.len() < 4 {
@@ -562,9 +566,10 @@ fn sipp_rfc4733_digits_arrive_as_dtmf_events_in_order() {
 /// A pcap (libpcap, Ethernet) of one RTP stream of RFC 4733 telephone-
 /// events, payload type 101, 8 kHz: per digit three updates 20 ms apart
 /// (the first marked), then three end packets with the final duration,
-/// then 100 ms of nothing. SIPp's `play_pcap_audio` sends the UDP payloads
+/// then 100 ms of nothing; the first after `lead_ms` of PCMU silence.
+/// SIPp's `play_pcap_audio` sends the UDP payloads
 /// at the capture's pace from its media port to the far end's.
-fn rfc4733_pcap(digits: &[char]) -> Vec<u8> {
+fn rfc4733_pcap(digits: &[char], lead_ms: u64) -> Vec<u8> {
     let mut out = Vec::new();
     // Global header: magic, v2.4, UTC offset, accuracy, snaplen, Ethernet.
     out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
@@ -574,7 +579,26 @@ fn rfc4733_pcap(digits: &[char]) -> Vec<u8> {
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&65535u32.to_le_bytes());
     out.extend_from_slice(&1u32.to_le_bytes());
-    let (mut t_us, mut seq, mut ts) = (0u64, 1000u16, 160_000u32);
+    let (mut t_us, mut seq, mut ts) = (lead_ms * 1000, 1000u16, 160_000u32);
+    let record = |out: &mut Vec<u8>, t_us: u64, rtp: &[u8]| {
+        let frame = ethernet_udp(rtp);
+        out.extend_from_slice(&((t_us / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((t_us % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    };
+    // The lead is PCMU silence, a packet every 20 ms (SIPp does not wait
+    // through a gap at the start of a capture).
+    let lead = lead_ms / 20;
+    for k in 0..lead {
+        let mut rtp = vec![0x80, 0];
+        rtp.extend_from_slice(&(seq.wrapping_sub((lead - k) as u16)).to_be_bytes());
+        rtp.extend_from_slice(&(ts.wrapping_sub(((lead - k) * 160) as u32)).to_be_bytes());
+        rtp.extend_from_slice(&0x5199_0001u32.to_be_bytes());
+        rtp.extend_from_slice(&[0xff; 160]);
+        record(&mut out, k * 20_000, &rtp);
+    }
     for &digit in digits {
         let event = media::dtmf::Digit::from_char(digit).unwrap().event_code();
         let mut packets: Vec<(bool, bool, u16)> =
@@ -588,12 +612,7 @@ fn rfc4733_pcap(digits: &[char]) -> Vec<u8> {
             rtp.extend_from_slice(&[event, if end { 0x80 | 10 } else { 10 }]);
             rtp.extend_from_slice(&duration.to_be_bytes());
             seq = seq.wrapping_add(1);
-            let frame = ethernet_udp(&rtp);
-            out.extend_from_slice(&((t_us / 1_000_000) as u32).to_le_bytes());
-            out.extend_from_slice(&((t_us % 1_000_000) as u32).to_le_bytes());
-            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-            out.extend_from_slice(&frame);
+            record(&mut out, t_us, &rtp);
             // Updates 20 ms apart; the end packets close together.
             t_us += if i < 3 { 20_000 } else { 5_000 };
         }
@@ -624,4 +643,71 @@ fn ethernet_udp(payload: &[u8]) -> Vec<u8> {
     f.extend_from_slice(&0u16.to_be_bytes());
     f.extend_from_slice(payload);
     f
+}
+
+/// DTMF interworking: the same SIPp caller sends RFC 4733 events, but the
+/// callee (a SIPp answering PCMU only, without telephone-event) could not
+/// read them: Dialtone plays each digit to it as tones instead. A
+/// recording of the callee's call (`out`: what it heard) holds the tones
+/// of 1 5 # 9 in order, found by the Goertzel detector.
+#[test]
+fn rfc4733_digits_reach_a_phone_without_telephone_event_as_tones() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("sipp-dtmf-interwork", CONFIG, &[]);
+    let _bob = register_bob(&d, "u1", "answer.xml", 60);
+    let dir = d.dir.join("alice-u1-call_dtmf.xml");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("dtmf.pcap"),
+        rfc4733_pcap(&['1', '5', '#', '9'], 2500),
+    )
+    .unwrap();
+    let mut a = alice(&d, "u1", "call_dtmf.xml", 1, 4000);
+    // Record bob's call as soon as it is up (the digits start 2.5 s in).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let bob_call = loop {
+        let (_, page) = d.get("/v1/calls?direction=outgoing&status=progressing");
+        if let Some(c) = page["items"].as_array().and_then(|i| i.first()) {
+            break c["id"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answered call: {}",
+            d.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (status, rec) = d.post(
+        &format!("/v1/calls/{bob_call}/recording_start"),
+        Some(&serde_json::json!({"direction": "out"})),
+    );
+    assert_eq!(status, 201, "{rec}");
+    assert!(
+        a.wait(Duration::from_secs(20)).is_some_and(|s| s.success()),
+        "{}",
+        a.errors()
+    );
+    d.wait_all_hung_up(2, Duration::from_secs(10));
+    let rid = rec["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while d.get(&format!("/v1/recordings/{rid}")).1["status"] == "recording" {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _, wav) = d.get_bytes(&format!("/v1/recordings/{rid}/file"));
+    assert_eq!(status, 200);
+    let audio = media::wav::decode(&wav).unwrap();
+    let mut detector = media::dtmf::Detector::new(audio.rate).unwrap();
+    detector.process(&audio.samples);
+    detector.flush();
+    let mut heard = String::new();
+    while let Some(ev) = detector.poll_event() {
+        if let media::dtmf::ToneEvent::Ended { digit, .. } = ev {
+            heard.push(digit.to_char());
+        }
+    }
+    assert_eq!(heard, "15#9", "the tones bob heard");
+    assert_eq!(d.stop().code(), Some(0));
 }

@@ -331,7 +331,7 @@ async fn pump(
         let n = tokio::select! {
             n = events.recv_many(&mut batch, PUMP_BATCH) => n,
             Some(ev) = from_relay => {
-                relay_event(ev, &emitter, &recordings, &plays);
+                relay_event(ev, &emitter, &recordings, &plays, &relay);
                 continue;
             }
         };
@@ -384,6 +384,7 @@ fn relay_event(
     emitter: &Emitter,
     recordings: &Arc<Recordings>,
     plays: &crate::playback::Plays,
+    relay: &Relay,
 ) {
     use net::rtp::{PlayEnd, RelayEvent};
     match ev {
@@ -394,6 +395,15 @@ fn relay_event(
         } => {
             let call = Uuid::from_u128(leg.0);
             dtmf_event(call, digit, Some(duration_ms), "rfc4733", emitter);
+            interwork(relay, leg, digit, duration_ms);
+        }
+        RelayEvent::InbandDtmf {
+            leg,
+            digit,
+            duration_ms,
+        } => {
+            let call = Uuid::from_u128(leg.0);
+            dtmf_event(call, digit, Some(duration_ms), "inband", emitter);
         }
         RelayEvent::RecordingFinished(done) => {
             let recordings = recordings.clone();
@@ -416,6 +426,32 @@ fn relay_event(
             }
         }
         _ => {}
+    }
+}
+
+/// DTMF interworking: an RFC 4733 digit from `from` reaches the bridged
+/// party as tones when its phone did not negotiate telephone-event (the
+/// relay drops events such a phone could not read). Digits between legs
+/// that both negotiated telephone-event cross as events (in the relay);
+/// SIP INFO crosses as INFO (the engine carries it); in-band tones cross in
+/// the audio.
+fn interwork(relay: &Relay, from: LegId, digit: char, duration_ms: u32) {
+    let Some(to) = relay.partner(from) else {
+        return;
+    };
+    let lacks_events = relay
+        .stats(to)
+        .and_then(|s| s.codec)
+        .is_some_and(|c| c.dtmf.is_none());
+    if !lacks_events {
+        return;
+    }
+    let Some(d) = media::dtmf::Digit::from_char(digit) else {
+        return;
+    };
+    let play = net::rtp::PlayId(rand::random());
+    if let Err(e) = relay.send_inband_dtmf(to, play, &[d], duration_ms.clamp(80, 1000)) {
+        tracing::debug!(?to, error = %e, "cannot interwork a DTMF digit as tones");
     }
 }
 

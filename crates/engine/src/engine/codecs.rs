@@ -160,6 +160,9 @@ impl Engine {
                 }
             }
         }
+        if let (Some(offer), false) = (x_offer, list.is_empty()) {
+            keep_telephone_event(&mut out, offer);
+        }
         if x_offer.is_some() {
             self.set_leg_codec(x, leg_codec(&out));
             self.set_leg_codec(y, leg_codec(answer));
@@ -179,6 +182,33 @@ impl Engine {
         l.media.codec = codec.clone();
         if l.media.opened {
             self.media(MediaCommand::SetCodec { leg, codec });
+        }
+    }
+}
+
+/// DTMF interworking: when the answer (restated or not) drops the
+/// telephone-event the offerer asked for, it is kept at the voice codec's
+/// clock rate: the relay terminates the events (reports them, and plays
+/// them as tones to a party that cannot read them), so the offerer's phone
+/// can send its digits the way it prefers.
+fn keep_telephone_event(answer: &mut SessionDescription, offer: &SessionDescription) {
+    let mut codecs = codecs::audio_codecs(answer);
+    if codecs
+        .iter()
+        .any(|c| c.name.eq_ignore_ascii_case("telephone-event"))
+    {
+        return;
+    }
+    let Some(voice) = codecs::voice_codec(answer) else {
+        return;
+    };
+    let offered = codecs::audio_codecs(offer).into_iter().find(|c| {
+        c.name.eq_ignore_ascii_case("telephone-event") && c.clock_rate == voice.clock_rate
+    });
+    if let Some(te) = offered {
+        if codecs.iter().all(|c| c.payload_type != te.payload_type) {
+            codecs.push(te);
+            codecs::set_codecs(answer, &codecs);
         }
     }
 }

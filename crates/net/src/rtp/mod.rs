@@ -79,6 +79,14 @@
 //!   10-15 µs, PCMU to PCMA 0.2 µs; so a core carries about 90 PCMU-Opus
 //!   calls (both directions), and a control call ([`Relay::stats`], ...)
 //!   may wait for a batch of such packets.
+//! - **In-band DTMF** ([`Relay::set_inband_detection`],
+//!   [`Relay::send_inband_dtmf`]): a leg whose phone did not negotiate
+//!   telephone-event (or one forced on) decodes what its phone sends, at
+//!   8 kHz, into `media`'s Goertzel detector (ITU-T Q.24), and reports each
+//!   digit when its tone ends ([`RelayEvent::InbandDtmf`]); off, it costs
+//!   one `Option` check per packet. Digits sent in-band are tones (the
+//!   usual -8/-6 dBm0 pair, 100 ms apart) played to the leg's phone as a
+//!   generated source (below), which replaces a play that was running.
 //! - **Generated sources** ([`Relay::play`], [`Relay::set_hold`]): a leg
 //!   whose peer must hear something other than the bridge (WAV clips
 //!   played through the API, music on hold: built-in or a recording,
@@ -179,6 +187,7 @@
 //! # }
 //! ```
 
+mod inband;
 mod packet;
 mod pool;
 mod record;
@@ -206,6 +215,15 @@ pub enum RelayEvent {
     /// An RFC 4733 telephone-event digit the leg's peer sent, reported
     /// once, when it ended, with its duration.
     Dtmf {
+        leg: LegId,
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+        duration_ms: u32,
+    },
+    /// A DTMF digit the leg's phone sent as tones in its audio (in-band),
+    /// reported once its tone ended, with its duration (see
+    /// [`Relay::set_inband_detection`]).
+    InbandDtmf {
         leg: LegId,
         /// `0`-`9`, `*`, `#`, `A`-`D`.
         digit: char,

@@ -247,9 +247,10 @@ impl Active {
     }
 }
 
-/// The decoder of one direction and its buffers, reused.
+/// The decoder of one direction and its buffers, reused (also the in-band
+/// DTMF detector's, see `inband.rs`).
 #[derive(Debug, Default)]
-struct Side {
+pub(crate) struct Side {
     decoder: Option<Decoder>,
     resampler: Option<Resampler>,
     decoded: Frame,
@@ -258,7 +259,12 @@ struct Side {
 
 impl Side {
     /// The audio of `packet` at `rate`, or `None` if it carries none.
-    fn decode(&mut self, packet: &[u8], codec: Option<LegCodec>, rate: u32) -> Option<&Frame> {
+    pub(crate) fn decode(
+        &mut self,
+        packet: &[u8],
+        codec: Option<LegCodec>,
+        rate: u32,
+    ) -> Option<&Frame> {
         let h = Header::parse(packet).ok()?;
         let kind = match codec {
             Some(c) if c.payload_type == h.payload_type => c.codec,

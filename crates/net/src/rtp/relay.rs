@@ -348,6 +348,60 @@ impl Relay {
         Ok(())
     }
 
+    /// Turns in-band DTMF detection on the leg on or off (`None`: the
+    /// default, on exactly when its phone did not negotiate
+    /// telephone-event); whether it is on now, or `None` if the leg is not
+    /// open. Detected digits come as [`RelayEvent::InbandDtmf`].
+    pub fn set_inband_detection(&self, leg: LegId, forced: Option<bool>) -> Option<bool> {
+        self.inband_with(leg, |l| l.set_inband_detection(forced))
+    }
+
+    /// Plays DTMF `digits` to the leg's phone as tones in its audio
+    /// (in-band: `duration_ms` each, 100 ms apart, at the usual telephone
+    /// levels, encoded in the leg's codec) through a play (replacing one
+    /// that runs). `Err` when the leg is not open.
+    pub fn send_inband_dtmf(
+        &self,
+        leg: LegId,
+        play: PlayId,
+        digits: &[media::dtmf::Digit],
+        duration_ms: u32,
+    ) -> Result<(), String> {
+        let rate = self.source_rate(leg);
+        let mut generator =
+            media::dtmf::DtmfGenerator::new(rate, media::dtmf::ToneLevels::default())
+                .map_err(|e| e.to_string())?;
+        for &d in digits {
+            generator.push(d, duration_ms, 100);
+        }
+        let total_ms = (duration_ms + 100) * digits.len() as u32;
+        let mut frame = media::Frame::silence(rate, total_ms);
+        generator.fill(&mut frame.samples);
+        self.play(leg, play, vec![Arc::new(frame)], 1)
+    }
+
+    /// The leg bridged with `leg`, if any.
+    pub fn partner(&self, leg: LegId) -> Option<LegId> {
+        self.inner
+            .with_place(leg, |table, slot| {
+                let other = table.get(slot)?.partner()?;
+                table.get(other).map(Leg::id)
+            })
+            .flatten()
+    }
+
+    /// Whether the leg detects in-band DTMF now (`None`: not open).
+    pub fn inband_detection(&self, leg: LegId) -> Option<bool> {
+        self.inband_with(leg, |_| {})
+    }
+
+    fn inband_with(&self, leg: LegId, f: impl FnOnce(&mut Leg)) -> Option<bool> {
+        self.inner.with_leg(leg, |l| {
+            f(l);
+            l.inband_detection()
+        })
+    }
+
     /// Holds a leg (or resumes it): its peer hears music on hold
     /// ([`set_hold_music`](Self::set_hold_music)) in its own codec, every
     /// 20 ms whether or not the bridged leg sends anything (a play, while

@@ -272,6 +272,10 @@ pub(crate) struct Leg {
     source: Option<Box<Source>>,
     /// The leg's recordings, while it has some.
     tap: Option<Box<Tap>>,
+    /// The in-band DTMF detector (see `inband.rs` for when a leg has one),
+    /// and the API's override of that policy.
+    inband: Option<Box<super::inband::Inband>>,
+    inband_forced: Option<bool>,
     /// RTP statistics and RTCP reports (terminated here, see `rtcp.rs`).
     rtcp: Box<LegRtcp>,
 }
@@ -310,6 +314,8 @@ impl Leg {
             seq_shift: 0,
             source: None,
             tap: None,
+            inband: None,
+            inband_forced: None,
             rtcp: Box::new(stats),
         }
     }
@@ -339,6 +345,25 @@ impl Leg {
         }
         self.codec = codec;
         self.rtcp.set_codec(codec);
+        self.update_inband();
+    }
+
+    /// Forces in-band DTMF detection on or off (`None`: the default policy).
+    pub(crate) fn set_inband_detection(&mut self, forced: Option<bool>) {
+        self.inband_forced = forced;
+        self.update_inband();
+    }
+
+    /// Whether the leg detects in-band DTMF now.
+    pub(crate) fn inband_detection(&self) -> bool {
+        self.inband.is_some()
+    }
+
+    fn update_inband(&mut self) {
+        let wanted = super::inband::wanted(self.codec, self.inband_forced);
+        if wanted != self.inband.is_some() {
+            self.inband = wanted.then(|| Box::new(super::inband::Inband::new()));
+        }
     }
 
     /// A packet of the bridged leg goes to this leg's peer unchanged:
@@ -1077,6 +1102,9 @@ impl LegTable {
         leg.rtcp.on_rtp_received(now, &buf[..len]);
         if let Some(tap) = &mut leg.tap {
             tap.rx(&buf[..len], leg.codec);
+        }
+        if let Some(inband) = &mut leg.inband {
+            inband.rx(&buf[..len], leg.codec, leg.id, events);
         }
         if leg.dtmf.is_some() {
             leg.watch_dtmf(&buf[..len], now, events);

@@ -150,9 +150,10 @@ pub struct DtmfBody {
     /// Milliseconds per digit, 100-1000; default 250.
     duration: Option<u32>,
     /// `rfc4733` (telephone-events in the RTP stream), `sip_info` (one SIP
-    /// INFO `application/dtmf-relay` per digit), or `auto` (default:
-    /// rfc4733 when the call's phone negotiated telephone-event, else
-    /// sip_info).
+    /// INFO `application/dtmf-relay` per digit), `inband` (tones in the
+    /// audio, in place of the other party's while they play), or `auto`
+    /// (default: rfc4733 when the call's phone negotiated telephone-event,
+    /// else sip_info).
     method: Option<String>,
 }
 
@@ -174,9 +175,9 @@ pub async fn dtmf(
         ))
     })?;
     let method = body.method.as_deref().unwrap_or("auto");
-    if !["auto", "rfc4733", "sip_info"].contains(&method) {
+    if !["auto", "rfc4733", "sip_info", "inband"].contains(&method) {
         return Err(ApiError::invalid(format!(
-            "method: '{method}' is not one of auto, rfc4733, sip_info"
+            "method: '{method}' is not one of auto, rfc4733, sip_info, inband"
         )));
     }
     let duration = body.duration.unwrap_or(250);
@@ -200,6 +201,14 @@ pub async fn dtmf(
         )));
     }
     let leg = net::rtp::LegId(id.as_u128());
+    if method == "inband" {
+        let play = net::rtp::PlayId(rand::random());
+        state
+            .relay
+            .send_inband_dtmf(leg, play, &digits, duration)
+            .map_err(|why| ApiError::conflict(format!("call {id}: {why}")))?;
+        return Ok(Json(call));
+    }
     let rfc4733 = match method {
         "rfc4733" => true,
         "sip_info" => false,
@@ -293,4 +302,41 @@ pub async fn stats(
         };
     };
     Ok(Json(super::stats::render(id, live, &s, state.public_ip)))
+}
+
+/// `PUT /v1/calls/{id}/dtmf_detection` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionBody {
+    /// Detect DTMF tones in the audio the call's phone sends: `true`,
+    /// `false`, or `null` for the default (on exactly when the phone did
+    /// not negotiate telephone-event).
+    inband: Option<bool>,
+}
+
+/// Turns in-band DTMF detection on the call's leg on or off; returns
+/// `{"call_id", "inband"}` with what is now in force.
+pub async fn dtmf_detection(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<DetectionBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let leg = net::rtp::LegId(id.as_u128());
+    match state.relay.set_inband_detection(leg, body.inband) {
+        Some(on) => Ok(Json(serde_json::json!({"call_id": id, "inband": on}))),
+        None => match state.switch.call(id).await {
+            Some(c) => Err(ApiError::conflict(format!(
+                "call {id} has no media yet (status {})",
+                c.status.as_str()
+            ))),
+            None => not_live(
+                &state,
+                id,
+                ApiError::not_found(format!("call {id} does not exist")),
+            )
+            .await
+            .map(|_| Json(serde_json::Value::Null)),
+        },
+    }
 }

@@ -28,7 +28,7 @@ use crate::switch::SwitchHandle;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use model::Envelope;
 use serde::Deserialize;
@@ -109,6 +109,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/calls/{id}/mute", post(calls::mute).delete(calls::unmute))
         .route("/calls/{id}/hold", post(calls::hold).delete(calls::unhold))
         .route("/calls/{id}/dtmf", post(calls::dtmf))
+        .route("/calls/{id}/dtmf_detection", put(calls::dtmf_detection))
         .route("/calls/{id}/play", post(play::play).delete(play::stop))
         .route("/calls/{id}/stats", get(calls::stats))
         .route("/calls/{id}/recording_start", post(recordings::start))
