@@ -9,7 +9,8 @@
 //! The phones run headless on loopback, with no sound card, from the
 //! configs in `tests/e2e/phones/`:
 //! - baresip 1.0: a config directory per instance (`baresip -f DIR`), a
-//!   440 Hz `ausine` microphone and an `aubridge` player that goes nowhere,
+//!   tone (`ausine`) or a WAV file (`aufile`: espeak-ng speech) as
+//!   microphone and an `aubridge` player that goes nowhere,
 //!   driven over `ctrl_tcp` (netstring-framed JSON: `dial`, `hangup`,
 //!   `listcalls`); the callee answers by itself (`answermode=auto`).
 //! - linphonec 5.1: a fresh config file per instance, `soundcard use files`
