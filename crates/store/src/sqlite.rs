@@ -153,6 +153,52 @@ fn call_from(body: &str) -> Result<Call, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Database(format!("decode call: {e}")))
 }
 
+/// Runs a newest-first listing: `sql` selects `id, tm_create, body` with
+/// its filters bound by `binds`; the keyset position of `page.1` (a token
+/// of listing `kind`), the order and the limit of `page.0` are added here.
+async fn newest_first<T>(
+    pool: &SqlitePool,
+    mut sql: String,
+    mut binds: Vec<String>,
+    kind: &str,
+    (size, page_token): (u32, Option<&str>),
+    decode: fn(&str) -> Result<T, StoreError>,
+) -> Result<PageOf<T>, StoreError> {
+    if let Some(token) = page_token {
+        let after = TimeCursor::decode(kind, token)?;
+        sql += " AND (tm_create < ? OR (tm_create = ? AND id < ?))";
+        binds.push(after.tm_create.clone());
+        binds.push(after.tm_create);
+        binds.push(after.id);
+    }
+    sql += " ORDER BY tm_create DESC, id DESC LIMIT ?";
+    let mut q = sqlx::query(&sql);
+    for b in &binds {
+        q = q.bind(b);
+    }
+    let rows = q.bind(i64::from(size) + 1).fetch_all(pool).await?;
+    let more = rows.len() > size as usize;
+    let rows = &rows[..rows.len().min(size as usize)];
+    let next_page_token = match (more, rows.last()) {
+        (true, Some(last)) => Some(
+            TimeCursor {
+                tm_create: last.try_get("tm_create")?,
+                id: last.try_get("id")?,
+            }
+            .encode(kind),
+        ),
+        _ => None,
+    };
+    let items = rows
+        .iter()
+        .map(|r| decode(&r.try_get::<String, _>("body")?))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PageOf {
+        items,
+        next_page_token,
+    })
+}
+
 fn recording_from(body: &str) -> Result<Recording, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Database(format!("decode recording: {e}")))
 }
@@ -377,39 +423,8 @@ impl Store for SqliteStore {
             sql += " AND tm_create < ?";
             binds.push(ts(t));
         }
-        if let Some(token) = &f.page_token {
-            let after = TimeCursor::decode(token::CALLS, token)?;
-            sql += " AND (tm_create < ? OR (tm_create = ? AND id < ?))";
-            binds.push(after.tm_create.clone());
-            binds.push(after.tm_create);
-            binds.push(after.id);
-        }
-        sql += " ORDER BY tm_create DESC, id DESC LIMIT ?";
-        let mut q = sqlx::query(&sql);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let rows = q.bind(i64::from(size) + 1).fetch_all(&self.pool).await?;
-        let more = rows.len() > size as usize;
-        let rows = &rows[..rows.len().min(size as usize)];
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => Some(
-                TimeCursor {
-                    tm_create: last.try_get("tm_create")?,
-                    id: last.try_get("id")?,
-                }
-                .encode(token::CALLS),
-            ),
-            _ => None,
-        };
-        let items = rows
-            .iter()
-            .map(|r| call_from(&r.try_get::<String, _>("body")?))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PageOf {
-            items,
-            next_page_token,
-        })
+        let page = (size, f.page_token.as_deref());
+        newest_first(&self.pool, sql, binds, token::CALLS, page, call_from).await
     }
 
     async fn fail_active_calls(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -472,39 +487,16 @@ impl Store for SqliteStore {
             sql += " AND status = ?";
             binds.push(s.as_str().to_owned());
         }
-        if let Some(token) = &f.page_token {
-            let after = TimeCursor::decode(token::RECORDINGS, token)?;
-            sql += " AND (tm_create < ? OR (tm_create = ? AND id < ?))";
-            binds.push(after.tm_create.clone());
-            binds.push(after.tm_create);
-            binds.push(after.id);
-        }
-        sql += " ORDER BY tm_create DESC, id DESC LIMIT ?";
-        let mut q = sqlx::query(&sql);
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let rows = q.bind(i64::from(size) + 1).fetch_all(&self.pool).await?;
-        let more = rows.len() > size as usize;
-        let rows = &rows[..rows.len().min(size as usize)];
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => Some(
-                TimeCursor {
-                    tm_create: last.try_get("tm_create")?,
-                    id: last.try_get("id")?,
-                }
-                .encode(token::RECORDINGS),
-            ),
-            _ => None,
-        };
-        let items = rows
-            .iter()
-            .map(|r| recording_from(&r.try_get::<String, _>("body")?))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PageOf {
-            items,
-            next_page_token,
-        })
+        let page = (size, f.page_token.as_deref());
+        newest_first(
+            &self.pool,
+            sql,
+            binds,
+            token::RECORDINGS,
+            page,
+            recording_from,
+        )
+        .await
     }
 
     async fn unfinished_recordings(&self) -> Result<Vec<Recording>, StoreError> {
