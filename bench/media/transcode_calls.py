@@ -27,6 +27,8 @@ OPTIONS) for HOLD_SECS and exits, hanging up what is left.
 Exit status 0 when every call was set up, 1 otherwise (the map is written
 only on success). Bounded: gives up setting up after 60 s.
 """
+import functools
+import os
 import random
 import re
 import select
@@ -39,6 +41,9 @@ calls, gen_base, uac_port, uas_port, hold = int(calls), int(gen_base), int(uac_p
 sut_host, sut_port = sut.rsplit(":", 1)
 SUT = (sut_host, int(sut_port))
 IP = "127.0.0.1"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sipmsg import all_headers, header, media_port, parse  # noqa: E402
+import sipmsg  # noqa: E402
 RATE = 400  # INVITEs per second while setting up
 
 uac = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -47,6 +52,7 @@ uas = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 uas.bind((IP, uas_port))
 for s in (uac, uas):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+respond = functools.partial(sipmsg.respond, contact=f"<sip:service@{IP}:{uas_port}>")
 
 
 # name in SDP, clock rate, channels, static payload type, RTP ticks per 20 ms, tone file
@@ -88,51 +94,6 @@ def first_payload_type(body):
 
 
 CALLER_PT = CALLER[3] if CALLER[3] is not None else 111
-
-
-def parse(data):
-    text = data.decode("utf-8", "replace")
-    head, _, body = text.partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    headers = []
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers.append((name.strip().lower(), value.strip()))
-    return lines[0], headers, body
-
-
-def header(headers, *names):
-    for n, v in headers:
-        if n in names:
-            return v
-    return None
-
-
-def all_headers(headers, *names):
-    return [v for n, v in headers if n in names]
-
-
-def media_port(body):
-    m = re.search(r"^m=audio (\d+)", body, re.M)
-    return int(m.group(1)) if m else None
-
-
-def respond(sock, addr, headers, code, reason, to_tag=None, body=""):
-    out = [f"SIP/2.0 {code} {reason}"]
-    for v in all_headers(headers, "via", "v"):
-        out.append(f"Via: {v}")
-    out.append(f"From: {header(headers, 'from', 'f')}")
-    to = header(headers, "to", "t")
-    if to_tag and ";tag=" not in to:
-        to += f";tag={to_tag}"
-    out.append(f"To: {to}")
-    out.append(f"Call-ID: {header(headers, 'call-id', 'i')}")
-    out.append(f"CSeq: {header(headers, 'cseq')}")
-    if body:
-        out.append(f"Contact: <sip:service@{IP}:{uas_port}>")
-        out.append("Content-Type: application/sdp")
-    out.append(f"Content-Length: {len(body.encode())}")
-    sock.sendto(("\r\n".join(out) + "\r\n\r\n" + body).encode(), addr)
 
 
 class Call:
