@@ -108,6 +108,25 @@ fn recv(s: &UdpSocket) -> Vec<u8> {
     buf[..n].to_vec()
 }
 
+/// Sends `packets` from `from` to `to` as a phone does, one every 20 ms
+/// (`None`: a packet lost on the way, its time passes all the same): a
+/// transcoding bridge plays what it receives through a jitter buffer,
+/// which a whole second of audio arriving at once would overflow.
+fn send_paced<'a>(
+    from: &UdpSocket,
+    to: SocketAddr,
+    packets: impl IntoIterator<Item = Option<&'a [u8]>>,
+) {
+    let start = Instant::now();
+    for (i, p) in packets.into_iter().enumerate() {
+        let due = start + Duration::from_millis(20 * i as u64);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        if let Some(p) = p {
+            from.send_to(p, to).unwrap();
+        }
+    }
+}
+
 /// Datagrams arriving on `s` until `count` have, or none comes for 2 s.
 fn recv_up_to(s: &UdpSocket, count: usize) -> Vec<Rtp> {
     let mut buf = [0u8; 2048];
@@ -246,18 +265,16 @@ fn pcmu_and_pcma_legs_hear_each_other() {
     let relay = relay(25000);
     let (alice, bob, pa, pb) = call(&relay, PCMU, PCMA);
 
-    for p in tone_packets(PCMU, ALICE_SSRC, 1000, 8000) {
-        alice.send_to(&p, at(pa)).unwrap();
-    }
+    let packets = tone_packets(PCMU, ALICE_SSRC, 1000, 8000);
+    send_paced(&alice, at(pa), packets.iter().map(|p| Some(&p[..])));
     let got = recv_up_to(&bob, 50);
     assert_eq!(got.len(), 50, "20 ms out for every 20 ms in");
     assert_tone_stream(&got, PCMA, ALICE_SSRC, 1.0);
     assert!(got[0].marker, "the first packet's marker is copied");
     assert!(got[1..].iter().all(|p| !p.marker));
 
-    for p in tone_packets(PCMA, BOB_SSRC, 7, 0xFFFF_FF00) {
-        bob.send_to(&p, at(pb)).unwrap();
-    }
+    let packets = tone_packets(PCMA, BOB_SSRC, 7, 0xFFFF_FF00);
+    send_paced(&bob, at(pb), packets.iter().map(|p| Some(&p[..])));
     let back = recv_up_to(&alice, 50);
     assert_eq!(back.len(), 50);
     assert_tone_stream(&back, PCMU, BOB_SSRC, 1.0);
@@ -279,15 +296,13 @@ fn pcmu_and_opus_legs_hear_each_other() {
     relay.set_codec(B, None);
     relay.set_codec(B, Some(OPUS));
 
-    for p in tone_packets(PCMU, ALICE_SSRC, 1, 0) {
-        alice.send_to(&p, at(pa)).unwrap();
-    }
+    let packets = tone_packets(PCMU, ALICE_SSRC, 1, 0);
+    send_paced(&alice, at(pa), packets.iter().map(|p| Some(&p[..])));
     let got = recv_up_to(&bob, 50);
     assert_tone_stream(&got, OPUS, ALICE_SSRC, 2.0);
 
-    for p in tone_packets(OPUS, BOB_SSRC, 1, 0) {
-        bob.send_to(&p, at(pb)).unwrap();
-    }
+    let packets = tone_packets(OPUS, BOB_SSRC, 1, 0);
+    send_paced(&bob, at(pb), packets.iter().map(|p| Some(&p[..])));
     let back = recv_up_to(&alice, 50);
     assert_eq!(back.len(), 50, "Opus is decoded straight to 8 kHz");
     assert_tone_stream(&back, PCMU, BOB_SSRC, 2.0);
@@ -358,16 +373,13 @@ fn lost_packets_are_concealed_and_the_timestamps_keep_step() {
     );
     packets.extend(tone_packets(PCMU, ALICE_SSRC, seq, ts));
     // 51 packets, every 10th lost: 46 arrive.
-    let sent: Vec<_> = packets[..51]
+    let sent: Vec<Option<&[u8]>> = packets[..51]
         .iter()
         .enumerate()
-        .filter(|(i, _)| i % 10 != 9)
-        .map(|(_, p)| p)
+        .map(|(i, p)| (i % 10 != 9).then_some(&p[..]))
         .collect();
-    assert_eq!(sent.len(), 46);
-    for p in &sent {
-        alice.send_to(p, at(pa)).unwrap();
-    }
+    assert_eq!(sent.iter().flatten().count(), 46);
+    send_paced(&alice, at(pa), sent);
     let got = recv_up_to(&bob, 51);
     assert_eq!(got.len(), 51, "a concealed packet for each lost one");
     for (i, p) in got.iter().enumerate() {
@@ -467,4 +479,68 @@ fn malformed_rtp_and_rtcp_do_not_cross_a_transcoding_bridge() {
     let a = stats_when(&relay, A, |s| s.rtcp.dropped_malformed == 1);
     assert_eq!((a.rtcp.received_packets, a.rtcp.dropped_malformed), (1, 1));
     assert_silent(&bob);
+}
+
+/// The jitter buffer of a transcoding bridge: a phone's packets arrive
+/// reordered (pairs swapped) and in bursts (five at once after 100 ms of
+/// nothing); the other phone still gets every packet's audio, in order,
+/// 20 ms of timestamp apart (plus a pause where the buffer ran dry before
+/// it adapted), carrying the whole tone (nothing dropped as late).
+#[test]
+fn reordered_and_bursty_packets_come_out_in_order_and_whole() {
+    let relay = relay(26450);
+    let (alice, bob, pa, _) = call(&relay, PCMU, PCMA);
+    let packets = tone_packets(PCMU, ALICE_SSRC, 500, 16_000);
+    let start = Instant::now();
+    let mut i = 0;
+    while i < packets.len() {
+        // Even seconds' worth of 100 ms: a burst of five; otherwise pairs
+        // swapped, each pair sent when its later packet is due.
+        let burst = (i / 10) % 2 == 1;
+        let n = if burst { 5 } else { 2 };
+        let last = (i + n).min(packets.len());
+        let due = start + Duration::from_millis(20 * (last as u64 - 1));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let group: Vec<&Vec<u8>> = if burst {
+            packets[i..last].iter().collect()
+        } else {
+            packets[i..last].iter().rev().collect()
+        };
+        for p in group {
+            alice.send_to(p, at(pa)).unwrap();
+        }
+        i = last;
+    }
+    let got = recv_up_to(&bob, 50);
+    assert_eq!(got.len(), 50, "one packet out per packet in");
+    for (k, p) in got.iter().enumerate() {
+        assert_eq!(p.seq, got[0].seq.wrapping_add(k as u16), "in order");
+    }
+    // 20 ms apart; where the buffer ran dry before it had adapted to the
+    // bursts (the first one), the stream paused: whole frames of time, few.
+    let steps: Vec<u32> = got
+        .windows(2)
+        .map(|w| w[1].ts.wrapping_sub(w[0].ts))
+        .collect();
+    assert!(steps.iter().all(|&d| d >= 160 && d.is_multiple_of(160)), "{steps:?}");
+    let paused = steps.iter().map(|d| d / 160 - 1).sum::<u32>();
+    assert!(paused <= 5, "{paused} frames of pause: {steps:?}");
+    // The audio, frame after frame, is the continuous tone.
+    let mut decoder = Decoder::new(CodecKind::Pcma).unwrap();
+    let mut frame = Frame::default();
+    let mut heard = Vec::new();
+    for p in &got {
+        decoder.decode(&p.payload, &mut frame).unwrap();
+        heard.extend_from_slice(&frame.samples);
+    }
+    let f = zero_crossing_frequency(&heard[1600..], 8000);
+    assert!((f - 1000.0).abs() < 5.0, "{f:.1} Hz");
+    let level = 20.0 * (amplitude_at(&heard[1600..], 8000, 1000.0) / 8000.0).log10();
+    assert!(level.abs() < 1.0, "level {level:.2} dB");
+    let a = stats_when(&relay, A, |s| s.rtp.transcoded_packets == 50);
+    assert_eq!(
+        (a.rtp.transcoded_packets, a.rtp.dropped_late),
+        (50, 0),
+        "every packet played"
+    );
 }

@@ -57,13 +57,24 @@
 //!   [`media::codec::Transcoder`] per direction, built when the codecs of a
 //!   bridged pair become known and rebuilt (its state starting over) when
 //!   they change. The RTP header is parsed (RFC 3550 §5.1; anything else is
-//!   dropped and counted), the payload decoded, and every 20 ms of audio
-//!   goes out as a packet of the sending leg's own stream: its random SSRC,
-//!   sequence numbers +1 per packet, timestamps +20 ms of its codec's clock
-//!   per packet, the marker copied onto the first packet after a marked
-//!   one. Lost packets (up to 10 in a row) are concealed so the outgoing
-//!   timestamps stay in step; longer gaps and silence suppression move them
-//!   on by the same time; late and duplicate packets are dropped. Opus is
+//!   dropped and counted), and the audio goes into an adaptive jitter
+//!   buffer (`media::jitter`: 40-200 ms, following the measured jitter;
+//!   reordered packets wait for their turn, late and duplicate ones are
+//!   dropped, sender clock drift is absorbed by dropping or holding a
+//!   frame). A playout clock on the worker (every 20 ms from an epoch, as
+//!   the recording clock) takes one frame per tick: decoded, or concealed
+//!   when lost (a later one is there), or nothing in a pause (silence
+//!   suppression, a stall). Every 20 ms of audio goes out as a packet of
+//!   the sending leg's own stream: its random SSRC, sequence numbers +1 per
+//!   packet, timestamps +20 ms of its codec's clock per tick, pauses
+//!   included (so the outgoing stream keeps wall-clock time whatever the
+//!   arrivals did), the marker on the first packet after a pause. The
+//!   buffer adds 40 ms or more of latency where the relay decodes (only
+//!   there: pass-through and rewrite paths are not buffered).
+//!   Telephone-events are not buffered: they go out at once, their
+//!   timestamps mapped onto the timeline the audio is played on, and the
+//!   buffer numbers audio frames without them (a digit is not lost audio).
+//!   Opus is
 //!   encoded at the rate of the audio it is fed (8 kHz from G.711, 16 kHz
 //!   from G.722: the other side carries at most wideband audio),
 //!   32 kbit/s, complexity 5, with in-band FEC, and decoded straight at the

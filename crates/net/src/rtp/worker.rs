@@ -201,8 +201,12 @@ pub(crate) fn run(shared: Arc<Shared>) {
         let dtmf = table.flush_dtmf(now);
         let tick = table.tick_recordings(now, &mut finished);
         let sources = table.flush_sources(now, &shared.events);
+        let playout = table.flush_playout(now);
         let rtcp = table.flush_rtcp(now, &mut report);
-        deadline = [dtmf, tick, sources, rtcp].into_iter().flatten().min();
+        deadline = [dtmf, tick, sources, playout, rtcp]
+            .into_iter()
+            .flatten()
+            .min();
         drop(table);
         if !finished.is_empty() {
             shared.report_recordings(finished.drain(..));
@@ -228,6 +232,10 @@ pub(crate) struct LegTable {
     clock: Option<(Instant, u64)>,
     /// When the generated sources are due (see `source.rs`).
     sources: Schedule,
+    /// Slots of legs whose path transcodes (their playout ticks), and the
+    /// instant the 20 ms playout ticks count from.
+    playout: Vec<usize>,
+    playout_epoch: Option<Instant>,
     /// When each leg with media sends its next RTCP report.
     rtcp: RtcpTimers,
 }
@@ -709,6 +717,8 @@ impl LegTable {
             recording: Vec::new(),
             clock: None,
             sources: Schedule::default(),
+            playout: Vec::new(),
+            playout_epoch: None,
             rtcp: RtcpTimers::new(rtcp_interval),
         }
     }
@@ -787,8 +797,80 @@ impl LegTable {
             if la.partner == Some(b) && lb.partner == Some(a) {
                 la.path = ab;
                 lb.path = ba;
+                let transcoding = [la.path.transcodes(), lb.path.transcodes()];
+                for (slot, on) in [a, b].into_iter().zip(transcoding) {
+                    if on && !self.playout.contains(&slot) {
+                        self.playout.push(slot);
+                    }
+                }
             }
         }
+    }
+
+    /// The playout ticks of transcoding bridges due at `now` (see
+    /// [`Transcode::tick`](super::transcode::Transcode::tick)): every 20 ms
+    /// from the worker's playout epoch; the next deadline while any leg
+    /// transcodes. A direction whose listener hears a generated source
+    /// instead is not played (its buffer starts afresh when the source ends).
+    fn flush_playout(&mut self, now: Instant) -> Option<Instant> {
+        const TICK: std::time::Duration = std::time::Duration::from_millis(20);
+        if self.playout.is_empty() {
+            self.playout_epoch = None;
+            return None;
+        }
+        let mut playout = std::mem::take(&mut self.playout);
+        playout.retain(|&slot| {
+            let Some(partner) = self
+                .get(slot)
+                .filter(|l| l.path.transcodes())
+                .and_then(|l| l.partner)
+            else {
+                return false;
+            };
+            let Some((leg, out)) = self.pair_mut(slot, partner) else {
+                return false;
+            };
+            let Path::Transcode(transcode) = &mut leg.path else {
+                return false;
+            };
+            let Some(to) = out.destination(RTP) else {
+                return true;
+            };
+            if out.source.is_some() {
+                return true;
+            }
+            let Leg {
+                sockets,
+                counters,
+                sender,
+                tap,
+                codec,
+                rtcp,
+                ..
+            } = out;
+            transcode.tick(now, &mut leg.counters[RTP], sender, |p| {
+                if send(&sockets[RTP], &mut counters[RTP], p, to) {
+                    rtcp.on_rtp_sent(now, p);
+                }
+                if let Some(tap) = tap.as_mut() {
+                    tap.tx(p, *codec);
+                }
+            });
+            true
+        });
+        for &slot in &playout {
+            if let Some(partner) = self.get(slot).and_then(|l| l.partner) {
+                self.arm_rtcp(partner);
+            }
+        }
+        self.playout = playout;
+        if self.playout.is_empty() {
+            self.playout_epoch = None;
+            return None;
+        }
+        let epoch = *self.playout_epoch.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(epoch).as_micros() / TICK.as_micros();
+        Some(epoch + TICK * (u32::try_from(elapsed).unwrap_or(u32::MAX - 1) + 1))
     }
 
     /// Ends the bridge of the leg in `slot`, on both sides.
@@ -1161,7 +1243,7 @@ impl LegTable {
                     rtcp,
                     ..
                 } = out;
-                transcode.handle_rtp(packet, &mut leg.counters[RTP], sender, |p| {
+                transcode.handle_rtp(packet, now, &mut leg.counters[RTP], sender, |p| {
                     if send(&sockets[RTP], &mut counters[RTP], p, to) {
                         rtcp.on_rtp_sent(now, p);
                     }
