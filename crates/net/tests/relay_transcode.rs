@@ -522,7 +522,10 @@ fn reordered_and_bursty_packets_come_out_in_order_and_whole() {
         .windows(2)
         .map(|w| w[1].ts.wrapping_sub(w[0].ts))
         .collect();
-    assert!(steps.iter().all(|&d| d >= 160 && d.is_multiple_of(160)), "{steps:?}");
+    assert!(
+        steps.iter().all(|&d| d >= 160 && d.is_multiple_of(160)),
+        "{steps:?}"
+    );
     let paused = steps.iter().map(|d| d / 160 - 1).sum::<u32>();
     assert!(paused <= 5, "{paused} frames of pause: {steps:?}");
     // The audio, frame after frame, is the continuous tone.
