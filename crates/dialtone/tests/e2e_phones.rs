@@ -355,6 +355,18 @@ fn tone_across_a_bridge(name: &str, caller_codec: Codec, callee_codec: Codec) {
     });
     print_media(name, wait_media_both_ways(&d, &m, &o, &phones));
     std::thread::sleep(Duration::from_secs(2));
+    // Each transcoded leg's audio plays through its jitter buffer.
+    for id in [&m["id"], &o["id"]] {
+        let (_, s) = d.get(&format!("/v1/calls/{}/stats", id.as_str().unwrap()));
+        let played = s["inbound-rtp"]["jitterBufferEmittedCount"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(played > 50, "{s}");
+        let delay = s["inbound-rtp"]["jitterBufferDelay"]
+            .as_f64()
+            .unwrap_or(0.0);
+        assert!(delay / played as f64 >= 0.02, "a real buffering delay: {s}");
+    }
     alice.command("hangup", "", &d, &phones);
     wait_call(&d, &phones, "both calls hung up", |c| {
         c["status"] == "hangup"

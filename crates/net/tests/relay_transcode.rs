@@ -546,4 +546,10 @@ fn reordered_and_bursty_packets_come_out_in_order_and_whole() {
         (50, 0),
         "every packet played"
     );
+    let jb = a
+        .jitter_buffer
+        .expect("a transcoded leg plays through a buffer");
+    assert_eq!((jb.emitted, jb.late), (50, 0));
+    assert!(jb.target_delay >= Duration::from_millis(40), "{jb:?}");
+    assert!(relay.stats(A).unwrap().jitter_buffer.is_some());
 }

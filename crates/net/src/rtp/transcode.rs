@@ -394,6 +394,18 @@ impl Transcode {
         }
     }
 
+    /// What the jitter buffer did so far.
+    pub(crate) fn jitter_stats(&self) -> super::JitterBufferStats {
+        let s = self.jitter.stats();
+        super::JitterBufferStats {
+            emitted: s.frames_emitted,
+            concealed: s.frames_concealed,
+            late: s.packets_late,
+            total_delay: s.total_delay,
+            target_delay: self.jitter.target_delay(),
+        }
+    }
+
     /// Forgets the incoming stream, as after a change of source: the next
     /// packet starts afresh (marked), without concealing or skipping the
     /// time since the last one. Called when a generated source stops

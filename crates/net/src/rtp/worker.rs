@@ -654,6 +654,10 @@ impl Leg {
             rtcp,
             codec: self.codec,
             quality: self.rtcp.snapshot(Instant::now()),
+            jitter_buffer: match &self.path {
+                Path::Transcode(t) => Some(t.jitter_stats()),
+                _ => None,
+            },
         }
     }
 

@@ -57,6 +57,13 @@ pub fn render(id: uuid::Uuid, live: bool, s: &LegStats, public_ip: IpAddr) -> Va
             "packetsDuplicated": q.inbound.packets_duplicated,
             "jitter": q.inbound.jitter,
             "packetsDiscarded": s.rtp.dropped_wrong_source,
+            // Where the relay decodes (a transcoding bridge): its jitter
+            // buffer, counted per 20 ms frame.
+            "jitterBufferDelay": s.jitter_buffer.map(|j| j.total_delay.as_secs_f64()),
+            "jitterBufferEmittedCount": s.jitter_buffer.map(|j| j.emitted),
+            "jitterBufferTargetDelay": s.jitter_buffer.map(|j| j.target_delay.as_secs_f64()),
+            "concealedFrames": s.jitter_buffer.map(|j| j.concealed),
+            "packetsLate": s.jitter_buffer.map(|j| j.late),
         },
         "outbound-rtp": {
             "kind": "audio",
