@@ -17,6 +17,13 @@
 //! A digit does not cross a bridge muted or held that way (its events or
 //! tones would not either): [`Interworked::Withheld`].
 //!
+//! A digit is reported, so handed on, when it ends: the other phone gets
+//! it one key-press later than the events or tones would have come, with
+//! the same duration (tones at least 80 ms). Digits handed on queue behind
+//! each other on the receiving leg, so a quick string keeps its order and
+//! its gaps. Detection forced on for a phone that sends both events and
+//! tones reports each digit twice, and hands it on twice.
+//!
 //! [`RelayEvent::Dtmf`]: super::RelayEvent::Dtmf
 //! [`RelayEvent::InbandDtmf`]: super::RelayEvent::InbandDtmf
 //! [`Relay::interwork_dtmf`]: super::Relay::interwork_dtmf
