@@ -95,6 +95,11 @@ struct ServeArgs {
     /// built-in music on hold; decoded at start [default: built-in music]
     #[arg(long, env = "DIALTONE_MOH_FILE", value_name = "FILE")]
     moh_file: Option<PathBuf>,
+    /// How a digit sent as RFC 4733 events reaches a phone that did not
+    /// negotiate telephone-event: inband (tones in its audio) or sip_info
+    /// [default: inband]
+    #[arg(long, env = "DIALTONE_DTMF_INTERWORKING", value_name = "HOW")]
+    dtmf_interworking: Option<server::config::DtmfInterworking>,
     /// The only directory file:// URLs of the play API may read from
     /// [default: DATA_DIR/media]
     #[arg(long, env = "DIALTONE_MEDIA_DIR", value_name = "DIR")]
@@ -123,6 +128,7 @@ impl ServeArgs {
             max_call_duration: self.max_call_duration,
             transcoding: self.transcoding,
             moh_file: self.moh_file.clone(),
+            dtmf_interworking: self.dtmf_interworking,
             media_dir: self.media_dir.clone(),
         };
         Config::load(text.as_deref(), &overrides).map_err(|e| match &self.config {

@@ -990,6 +990,141 @@ fn baresip_digits_arrive_as_dtmf_events_in_order() {
     assert_eq!(d.stop().code(), Some(0));
 }
 
+/// In-band DTMF between two baresips. alice's microphone is a WAV file
+/// holding the tones of 1 5 9 # (ITU-T Q.23 pairs, 120 ms each, 150 ms
+/// apart) after 2.5 s of silence. baresip offers telephone-event whatever
+/// it is told, so by default its leg looks for no tones (`PUT
+/// dtmf_detection` with `null` says so); the test turns detection on for
+/// alice's call, as for a phone that negotiates events but sends tones.
+/// The digits arrive in order as `dtmf_received` events with method
+/// `inband`; bob's baresip, which reads events, gets each one as an RFC
+/// 4733 event too (interworking), while the tones also reach him in the
+/// audio. Then Dialtone sends bob 3 and * in-band: his decoded audio holds
+/// alice's tones then these, in order.
+#[test]
+fn inband_digits_from_a_baresip_are_detected_and_handed_on_as_events() {
+    if !installed(BARESIP) {
+        return;
+    }
+    let d = Dialtone::start("inband", MD5_ONLY, &[]);
+    let url = format!(
+        "ws://{}/v1/events?api_key={API_KEY}&types=dtmf_received",
+        d.http
+    );
+    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    let mut tones =
+        media::dtmf::DtmfGenerator::new(8000, media::dtmf::ToneLevels::default()).unwrap();
+    for digit in media::dtmf::parse_digits("159#").unwrap() {
+        tones.push(digit, 120, 150);
+    }
+    let mut pcm = vec![0i16; 8 * 4 * 270];
+    tones.fill(&mut pcm);
+    let mic = d.dir.join("digits.wav");
+    write_48k_stereo(
+        &mic,
+        &media::Frame::new(8000, pcm),
+        Duration::from_millis(2500),
+    );
+    let alice = Baresip::start_with(
+        &d,
+        "100",
+        "alice-secret-1",
+        false,
+        &Audio {
+            source: Some(mic),
+            ..Audio::default()
+        },
+    );
+    let bob = Baresip::start_with(
+        &d,
+        "200",
+        "bob-secret-22",
+        true,
+        &Audio {
+            dump: true,
+            ..Audio::default()
+        },
+    );
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    wait_registered(&d, &["100", "200"], &phones);
+    let bob_events = bob.listen();
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (m, o) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    let (mid, oid) = (m["id"].as_str().unwrap(), o["id"].as_str().unwrap());
+    let detection = format!("/v1/calls/{mid}/dtmf_detection");
+    let (status, e) = d.put(&detection, &serde_json::json!({"inband": null}));
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["inband"], false, "telephone-event negotiated: off");
+    let (status, e) = d.put(&detection, &serde_json::json!({"inband": true}));
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e, serde_json::json!({"call_id": mid, "inband": true}));
+    let (status, e) = d.put(&detection, &serde_json::json!({"inband": "yes"}));
+    assert_eq!(status, 400, "{e}");
+    let unknown = "/v1/calls/00000000-0000-4000-8000-000000000000/dtmf_detection";
+    let (status, e) = d.put(unknown, &serde_json::json!({"inband": true}));
+    assert_eq!(status, 404, "{e}");
+
+    let mut got: Vec<Value> = Vec::new();
+    while got.len() < 4 {
+        let msg = ws
+            .read()
+            .unwrap_or_else(|e| panic!("dtmf events so far {got:?}: {e}\n{}", diag(&d, &phones)));
+        if let tungstenite::Message::Text(t) = msg {
+            got.push(serde_json::from_str(t.as_str()).unwrap());
+        }
+    }
+    let digits: String = got
+        .iter()
+        .map(|e| e["data"]["digit"].as_str().unwrap())
+        .collect();
+    assert_eq!(digits, "159#", "{got:#?}");
+    for e in &got {
+        assert_eq!(e["data"]["call_id"], m["id"], "alice's call: {e}");
+        assert_eq!(e["data"]["method"], "inband", "{e}");
+        let ms = e["data"]["duration"].as_u64().unwrap();
+        assert!((90..=160).contains(&ms), "about the 120 ms played: {e}");
+    }
+    let handed_on: String = bob
+        .events(&bob_events, "CALL_DTMF_START", 4)
+        .iter()
+        .map(|e| e["param"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(handed_on, "159#", "RFC 4733 events bob's baresip got");
+
+    let (status, e) = d.post(
+        &format!("/v1/calls/{oid}/dtmf"),
+        Some(&serde_json::json!({"digits": "3*", "method": "inband", "duration": 150})),
+    );
+    assert_eq!(status, 200, "{e}");
+    // 2 x (150 + 100) ms of tones, and time for them to reach the dump.
+    std::thread::sleep(Duration::from_millis(1500));
+    alice.command("hangup", "", &d, &phones);
+    wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    bob.wait_no_call(&d, &phones);
+    let heard = decoded_dump(&bob.dir, &d, &phones);
+    let mut detector = media::dtmf::Detector::new(heard.rate).unwrap();
+    detector.process(&heard.samples);
+    detector.flush();
+    let mut tones_heard = String::new();
+    while let Some(ev) = detector.poll_event() {
+        if let media::dtmf::ToneEvent::Ended { digit, .. } = ev {
+            tones_heard.push(digit.to_char());
+        }
+    }
+    assert_eq!(
+        tones_heard, "159#3*",
+        "bob heard alice's tones, then Dialtone's"
+    );
+    assert_eq!(d.stop().code(), Some(0));
+}
+
 /// Recording a real call: alice (100, sending 1 kHz) calls bob (200,
 /// sending 440 Hz). Two recordings of alice's call run at once, stereo and
 /// mono; the live stream of the stereo one is read over its WebSocket; the

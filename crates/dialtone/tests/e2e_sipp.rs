@@ -36,28 +36,37 @@ fn skip() -> bool {
 /// Bob (200) registers from a SIPp that answers calls with `callee`
 /// (out-of-call scenario), and stays up for `secs`.
 fn register_bob(d: &Dialtone, transport: &str, callee: &str, secs: u64) -> Sipp {
+    register_bob_with(d, transport, callee, secs, &[])
+}
+
+/// [`register_bob`] with more SIPp arguments (`-trace_msg`...).
+fn register_bob_with(
+    d: &Dialtone,
+    transport: &str,
+    callee: &str,
+    secs: u64,
+    extra: &[&str],
+) -> Sipp {
     let dir = d.dir.join(format!("bob-{transport}-{callee}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut bob = sipp(
-        d.sip,
-        transport,
-        "200;bob-secret-22;",
-        &[
-            "-au",
-            "200",
-            "-ap",
-            "bob-secret-22",
-            "-sf",
-            &scenario("register.xml"),
-            "-oocsf",
-            &scenario(callee),
-            "-m",
-            "1",
-            "-d",
-            &(secs * 1000).to_string(),
-        ],
-        &dir,
-    );
+    let duration = (secs * 1000).to_string();
+    let (register, answer) = (scenario("register.xml"), scenario(callee));
+    let mut args = vec![
+        "-au",
+        "200",
+        "-ap",
+        "bob-secret-22",
+        "-sf",
+        &register,
+        "-oocsf",
+        &answer,
+        "-m",
+        "1",
+        "-d",
+        &duration,
+    ];
+    args.extend_from_slice(extra);
+    let mut bob = sipp(d.sip, transport, "200;bob-secret-22;", &args, &dir);
     // Registered once /v1/registrations lists it.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -709,5 +718,212 @@ fn rfc4733_digits_reach_a_phone_without_telephone_event_as_tones() {
         }
     }
     assert_eq!(heard, "15#9", "the tones bob heard");
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// In-band DTMF from a phone that can only send tones: alice's SIPp offers
+/// PCMU alone (no telephone-event) and plays a capture of PCMU audio
+/// holding the tones of 2 5 8 0 (100 ms each, 100 ms apart, after 1.5 s
+/// of silence). Her leg detects tones by default: each digit arrives once,
+/// in order, as a `dtmf_received` event with method `inband`. Dialtone
+/// then sends her 7 and # with the default method (`auto`): without
+/// telephone-event that is tones, and a recording of what she heard holds
+/// them.
+#[test]
+fn tones_from_a_phone_without_telephone_event_arrive_and_auto_answers_in_tones() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("sipp-inband", CONFIG, &[]);
+    let url = format!(
+        "ws://{}/v1/events?api_key={API_KEY}&types=dtmf_received",
+        d.http
+    );
+    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    }
+    let _bob = register_bob(&d, "u1", "answer_dtmf.xml", 60);
+    let dir = d.dir.join("alice-u1-call_inband.xml");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut tones =
+        media::dtmf::DtmfGenerator::new(8000, media::dtmf::ToneLevels::default()).unwrap();
+    let mut pcm = vec![0i16; 1500 * 8];
+    for digit in media::dtmf::parse_digits("2580").unwrap() {
+        tones.push(digit, 100, 100);
+    }
+    let mut digits = vec![0i16; 4 * 200 * 8 + 200 * 8];
+    tones.fill(&mut digits);
+    pcm.extend_from_slice(&digits);
+    std::fs::write(dir.join("inband.pcap"), pcmu_pcap(&pcm)).unwrap();
+    let mut a = alice(&d, "u1", "call_inband.xml", 1, 5000);
+    let mut got: Vec<Value> = Vec::new();
+    while got.len() < 4 {
+        match ws.read() {
+            Ok(tungstenite::Message::Text(t)) => {
+                got.push(serde_json::from_str(t.as_str()).unwrap())
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let calls = d.all_calls();
+                let stats: Vec<Value> = calls
+                    .iter()
+                    .map(|c| {
+                        d.get(&format!("/v1/calls/{}/stats", c["id"].as_str().unwrap()))
+                            .1
+                    })
+                    .collect();
+                panic!(
+                    "dtmf events so far {got:#?}: {e}\n{}\n{}\n{stats:#?}",
+                    a.errors(),
+                    d.stderr()
+                )
+            }
+        }
+    }
+    let digits: String = got
+        .iter()
+        .map(|e| e["data"]["digit"].as_str().unwrap())
+        .collect();
+    assert_eq!(digits, "2580", "{got:#?}");
+    let (_, page) = d.get("/v1/calls?direction=incoming&status=progressing");
+    let alice_call = page["items"][0]["id"].as_str().unwrap().to_owned();
+    for e in &got {
+        assert_eq!(
+            e["data"]["call_id"],
+            alice_call.as_str(),
+            "alice's call: {e}"
+        );
+        assert_eq!(e["data"]["method"], "inband", "{e}");
+        let ms = e["data"]["duration"].as_u64().unwrap();
+        assert!((80..=120).contains(&ms), "about the 100 ms sent: {e}");
+    }
+    let (status, rec) = d.post(
+        &format!("/v1/calls/{alice_call}/recording_start"),
+        Some(&serde_json::json!({"direction": "out"})),
+    );
+    assert_eq!(status, 201, "{rec}");
+    let (status, e) = d.post(
+        &format!("/v1/calls/{alice_call}/dtmf"),
+        Some(&serde_json::json!({"digits": "7#", "duration": 120})),
+    );
+    assert_eq!(status, 200, "{e}");
+    assert!(
+        a.wait(Duration::from_secs(20)).is_some_and(|s| s.success()),
+        "{}",
+        a.errors()
+    );
+    d.wait_all_hung_up(2, Duration::from_secs(10));
+    let rid = rec["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while d.get(&format!("/v1/recordings/{rid}")).1["status"] == "recording" {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, _, wav) = d.get_bytes(&format!("/v1/recordings/{rid}/file"));
+    assert_eq!(status, 200);
+    let audio = media::wav::decode(&wav).unwrap();
+    let mut detector = media::dtmf::Detector::new(audio.rate).unwrap();
+    detector.process(&audio.samples);
+    detector.flush();
+    let mut heard = String::new();
+    while let Some(ev) = detector.poll_event() {
+        if let media::dtmf::ToneEvent::Ended { digit, .. } = ev {
+            heard.push(digit.to_char());
+        }
+    }
+    assert_eq!(
+        heard, "7#",
+        "the tones alice heard (auto: no telephone-event)"
+    );
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// A pcap (libpcap, Ethernet) of one PCMU RTP stream carrying `pcm`
+/// (8 kHz), 20 ms per packet at its real pace, for SIPp's
+/// `play_pcap_audio`.
+fn pcmu_pcap(pcm: &[i16]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Global header: magic, v2.4, UTC offset, accuracy, snaplen, Ethernet.
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (k, chunk) in pcm.chunks(160).enumerate() {
+        let mut rtp = vec![0x80, if k == 0 { 0x80 } else { 0 }];
+        rtp.extend_from_slice(&(2000u16.wrapping_add(k as u16)).to_be_bytes());
+        rtp.extend_from_slice(&(160 * k as u32).to_be_bytes());
+        rtp.extend_from_slice(&0x5199_0002u32.to_be_bytes());
+        media::codec::g711::ulaw_encode_slice(chunk, &mut rtp);
+        let frame = ethernet_udp(&rtp);
+        let t_us = k as u64 * 20_000;
+        out.extend_from_slice(&((t_us / 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&((t_us % 1_000_000) as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    out
+}
+
+/// DTMF interworking as SIP INFO (`dtmf_interworking = "sip_info"`): the
+/// SIPp caller sends 1 5 # 9 as RFC 4733 events; the callee's SIPp answered
+/// without telephone-event, so Dialtone sends it one SIP INFO
+/// (`application/dtmf-relay`) per digit, in order, each after the previous
+/// one's 200, with the duration the events carried.
+#[test]
+fn rfc4733_digits_reach_a_phone_without_telephone_event_as_sip_info() {
+    if skip() {
+        return;
+    }
+    let config = format!("dtmf_interworking = \"sip_info\"{CONFIG}");
+    let d = Dialtone::start("sipp-dtmf-info", &config, &[]);
+    let bob = register_bob_with(&d, "u1", "answer_info.xml", 60, &["-trace_msg"]);
+    let dir = d.dir.join("alice-u1-call_dtmf.xml");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("dtmf.pcap"),
+        rfc4733_pcap(&['1', '5', '#', '9'], 1000),
+    )
+    .unwrap();
+    let mut a = alice(&d, "u1", "call_dtmf.xml", 1, 3000);
+    assert!(
+        a.wait(Duration::from_secs(20)).is_some_and(|s| s.success()),
+        "{}",
+        a.errors()
+    );
+    d.wait_all_hung_up(2, Duration::from_secs(10));
+    let log: String = std::fs::read_dir(&bob.dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_messages.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    // Each INFO received: its Signal and Duration lines, in order.
+    let infos: Vec<(String, String)> = log
+        .split("INFO sip:")
+        .skip(1)
+        .map(|m| {
+            let line = |key: &str| {
+                m.lines()
+                    .find_map(|l| l.trim().strip_prefix(key))
+                    .map(|v| v.trim().to_owned())
+                    .unwrap_or_default()
+            };
+            (line("Signal="), line("Duration="))
+        })
+        .collect();
+    let digits: String = infos.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        digits,
+        "15#9",
+        "INFO bodies bob got: {infos:?}\n{}",
+        d.stderr()
+    );
+    assert!(infos.iter().all(|(_, ms)| ms == "60"), "{infos:?}");
+    assert!(log.contains("application/dtmf-relay"), "{log}");
     assert_eq!(d.stop().code(), Some(0));
 }

@@ -74,6 +74,11 @@ pub struct Config {
     /// looped, instead of the built-in music on hold. Read and decoded once
     /// at start: a file that is not a readable WAV stops the start.
     pub moh_file: Option<PathBuf>,
+    /// How a digit sent as RFC 4733 events reaches a bridged phone that did
+    /// not negotiate telephone-event: `inband` (tones in its audio, the
+    /// default) or `sip_info` (one SIP INFO `application/dtmf-relay` per
+    /// digit).
+    pub dtmf_interworking: DtmfInterworking,
     /// The only directory `file://` URLs given to `POST
     /// /v1/calls/{id}/play` may name files in (so the API cannot read
     /// other files). Default `<data_dir>/media` (created at start).
@@ -112,6 +117,7 @@ pub struct Overrides {
     pub max_call_duration: Option<u64>,
     pub transcoding: Option<bool>,
     pub moh_file: Option<PathBuf>,
+    pub dtmf_interworking: Option<DtmfInterworking>,
     pub media_dir: Option<PathBuf>,
 }
 
@@ -131,6 +137,7 @@ struct FileConfig {
     max_call_duration: Option<u64>,
     transcoding: Option<bool>,
     moh_file: Option<PathBuf>,
+    dtmf_interworking: Option<DtmfInterworking>,
     media_dir: Option<PathBuf>,
     #[serde(default)]
     extensions: Vec<ExtensionConfig>,
@@ -218,6 +225,10 @@ impl Config {
             ),
             transcoding: o.transcoding.or(f.transcoding).unwrap_or(true),
             moh_file: o.moh_file.clone().or(f.moh_file),
+            dtmf_interworking: o
+                .dtmf_interworking
+                .or(f.dtmf_interworking)
+                .unwrap_or_default(),
             extensions: f.extensions,
         };
         config.check()?;
@@ -291,6 +302,30 @@ pub fn validate_static_contact(contact: &str) -> Result<SocketAddr, String> {
     Err(format!(
         "'{contact}' must name an IP address and optional port (sip:192.0.2.10:5060)"
     ))
+}
+
+/// How an RFC 4733 digit reaches a bridged phone that did not negotiate
+/// telephone-event (see `net::rtp::DtmfFallback`). Digits between phones
+/// that share a method cross as they came either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DtmfInterworking {
+    /// Tones played in its audio by the relay.
+    #[default]
+    Inband,
+    /// One SIP INFO (`application/dtmf-relay`) per digit.
+    SipInfo,
+}
+
+impl FromStr for DtmfInterworking {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "inband" => Ok(DtmfInterworking::Inband),
+            "sip_info" => Ok(DtmfInterworking::SipInfo),
+            other => Err(format!("'{other}' is not inband or sip_info")),
+        }
+    }
 }
 
 /// `LO-HI`, both even/odd ends allowed, `LO < HI`, at least one RTP/RTCP pair.
@@ -384,6 +419,34 @@ mod tests {
         let c = Config::load(Some(file), &flags).unwrap();
         assert_eq!(c.moh_file, Some(PathBuf::from("/tmp/other.wav")));
         assert_eq!(c.media_dir, PathBuf::from("/tmp/m"));
+    }
+
+    #[test]
+    fn dtmf_interworking_is_inband_unless_told() {
+        let c = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.dtmf_interworking, DtmfInterworking::Inband);
+        let file = "dtmf_interworking = \"sip_info\"";
+        let c = Config::load(Some(file), &Overrides::default()).unwrap();
+        assert_eq!(c.dtmf_interworking, DtmfInterworking::SipInfo);
+        let flags = Overrides {
+            dtmf_interworking: Some("inband".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let c = Config::load(Some(file), &flags).unwrap();
+        assert_eq!(c.dtmf_interworking, DtmfInterworking::Inband);
+        let err = Config::load(
+            Some("dtmf_interworking = \"pigeon\""),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("dtmf_interworking") && err.contains("pigeon"),
+            "{err}"
+        );
+        assert!("carrier".parse::<DtmfInterworking>().is_err());
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["dtmf_interworking"], "inband");
     }
 
     #[test]

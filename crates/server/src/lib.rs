@@ -2,11 +2,13 @@
 //!
 //! [`config`] (defaults < file < env < flags), the REST + WebSocket
 //! [`api`], the [`switch`] handle on the running engine, [`playback`]
-//! (the audio of plays and music on hold), and [`run`], which wires
-//! switch, media relay, store and API together.
+//! (the audio of plays and music on hold), DTMF interworking (`dtmf`:
+//! digits handed on between phones that share no DTMF method), and
+//! [`run`], which wires switch, media relay, store and API together.
 
 pub mod api;
 pub mod config;
+mod dtmf;
 pub mod emit;
 pub mod playback;
 pub mod recordings;

@@ -228,6 +228,7 @@ impl Server {
                 final_stats: final_stats.clone(),
                 recordings: recordings.clone(),
                 plays: plays.clone(),
+                dtmf_interworking: config.dtmf_interworking,
             },
         ));
 
@@ -299,6 +300,7 @@ struct Outputs {
     final_stats: crate::api::FinalStats,
     recordings: Arc<Recordings>,
     plays: crate::playback::Plays,
+    dtmf_interworking: crate::config::DtmfInterworking,
 }
 
 /// Engine events → media relay and event stream at once, in order; call
@@ -315,7 +317,10 @@ async fn pump(
         final_stats,
         recordings,
         plays,
+        dtmf_interworking,
     } = outputs;
+    let interworker =
+        crate::dtmf::Interworker::start(relay.clone(), switch.clone(), dtmf_interworking);
     let (records, records_rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(store_writer(records_rx, store));
     let mut batch = Vec::new();
@@ -331,7 +336,7 @@ async fn pump(
         let n = tokio::select! {
             n = events.recv_many(&mut batch, PUMP_BATCH) => n,
             Some(ev) = from_relay => {
-                relay_event(ev, &emitter, &recordings, &plays, &relay);
+                relay_event(ev, &emitter, &recordings, &plays, &interworker);
                 continue;
             }
         };
@@ -384,9 +389,9 @@ fn relay_event(
     emitter: &Emitter,
     recordings: &Arc<Recordings>,
     plays: &crate::playback::Plays,
-    relay: &Relay,
+    interworker: &crate::dtmf::Interworker,
 ) {
-    use net::rtp::{PlayEnd, RelayEvent};
+    use net::rtp::{DtmfVia, PlayEnd, RelayEvent};
     match ev {
         RelayEvent::Dtmf {
             leg,
@@ -395,7 +400,7 @@ fn relay_event(
         } => {
             let call = Uuid::from_u128(leg.0);
             dtmf_event(call, digit, Some(duration_ms), "rfc4733", emitter);
-            interwork(relay, leg, digit, duration_ms);
+            interworker.hand_on(leg, digit, duration_ms, DtmfVia::Rfc4733);
         }
         RelayEvent::InbandDtmf {
             leg,
@@ -404,6 +409,7 @@ fn relay_event(
         } => {
             let call = Uuid::from_u128(leg.0);
             dtmf_event(call, digit, Some(duration_ms), "inband", emitter);
+            interworker.hand_on(leg, digit, duration_ms, DtmfVia::Inband);
         }
         RelayEvent::RecordingFinished(done) => {
             let recordings = recordings.clone();
@@ -426,32 +432,6 @@ fn relay_event(
             }
         }
         _ => {}
-    }
-}
-
-/// DTMF interworking: an RFC 4733 digit from `from` reaches the bridged
-/// party as tones when its phone did not negotiate telephone-event (the
-/// relay drops events such a phone could not read). Digits between legs
-/// that both negotiated telephone-event cross as events (in the relay);
-/// SIP INFO crosses as INFO (the engine carries it); in-band tones cross in
-/// the audio.
-fn interwork(relay: &Relay, from: LegId, digit: char, duration_ms: u32) {
-    let Some(to) = relay.partner(from) else {
-        return;
-    };
-    let lacks_events = relay
-        .stats(to)
-        .and_then(|s| s.codec)
-        .is_some_and(|c| c.dtmf.is_none());
-    if !lacks_events {
-        return;
-    }
-    let Some(d) = media::dtmf::Digit::from_char(digit) else {
-        return;
-    };
-    let play = net::rtp::PlayId(rand::random());
-    if let Err(e) = relay.send_inband_dtmf(to, play, &[d], duration_ms.clamp(80, 1000)) {
-        tracing::debug!(?to, error = %e, "cannot interwork a DTMF digit as tones");
     }
 }
 

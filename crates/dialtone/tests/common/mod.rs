@@ -159,6 +159,10 @@ impl Dialtone {
         http(self.http, "POST", path, body).expect("HTTP POST")
     }
 
+    pub fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        http(self.http, "PUT", path, Some(body)).expect("HTTP PUT")
+    }
+
     pub fn delete(&self, path: &str) -> (u16, Value) {
         http(self.http, "DELETE", path, None).expect("HTTP DELETE")
     }

@@ -18,7 +18,11 @@
 //! - [`Engine::answer_for`]: an answer whose codec the offerer offered goes
 //!   back unchanged (pass-through, the HD path stays HD); otherwise it is
 //!   restated in the offerer's first transcodable codec, plus its
-//!   `telephone-event` if it offered one.
+//!   `telephone-event` if it offered one. The answer carries
+//!   `telephone-event` exactly when the offerer offered it (the relay ends
+//!   the events of a phone whose partner cannot read them, see DTMF
+//!   interworking in `net::rtp`), and a leg counts as having negotiated
+//!   events only then.
 //! - Each leg's codec is the first voice codec of the answer on that leg;
 //!   a change goes to the relay as [`MediaCommand::SetCodec`] once the leg
 //!   is open.
@@ -162,9 +166,19 @@ impl Engine {
         }
         if let (Some(offer), false) = (x_offer, list.is_empty()) {
             keep_telephone_event(&mut out, offer);
+            drop_unoffered_telephone_event(&mut out, offer);
         }
-        if x_offer.is_some() {
-            self.set_leg_codec(x, leg_codec(&out));
+        if let Some(offer) = x_offer {
+            let mut x_codec = leg_codec(&out);
+            if let Some(c) = x_codec
+                .as_mut()
+                .filter(|_| codecs::dtmf_codec(offer).is_none())
+            {
+                // Its phone did not offer events: it neither sends nor
+                // reads them, whatever the other side answered.
+                c.dtmf = None;
+            }
+            self.set_leg_codec(x, x_codec);
             self.set_leg_codec(y, leg_codec(answer));
         }
         out
@@ -183,6 +197,22 @@ impl Engine {
         if l.media.opened {
             self.media(MediaCommand::SetCodec { leg, codec });
         }
+    }
+}
+
+/// DTMF interworking, the other way: an offerer that did not offer
+/// telephone-event is not answered with one (the other phone's events end
+/// at the relay, which plays them to this one as tones, and this phone's
+/// tones are looked for in its audio).
+fn drop_unoffered_telephone_event(answer: &mut SessionDescription, offer: &SessionDescription) {
+    if codecs::dtmf_codec(offer).is_some() {
+        return;
+    }
+    let mut list = codecs::audio_codecs(answer);
+    let before = list.len();
+    list.retain(|c| !c.name.eq_ignore_ascii_case("telephone-event"));
+    if list.len() != before && !list.is_empty() {
+        codecs::set_codecs(answer, &list);
     }
 }
 
@@ -210,5 +240,40 @@ fn keep_telephone_event(answer: &mut SessionDescription, offer: &SessionDescript
             codecs.push(te);
             codecs::set_codecs(answer, &codecs);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sdp(formats: &str, rtpmaps: &str) -> SessionDescription {
+        let text = format!(
+            "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+             m=audio 4000 RTP/AVP {formats}\r\n{rtpmaps}"
+        );
+        SessionDescription::parse(&text).unwrap()
+    }
+
+    fn names(d: &SessionDescription) -> Vec<String> {
+        codecs::audio_codecs(d)
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
+    }
+
+    #[test]
+    fn telephone_event_is_answered_only_to_an_offer_that_had_it() {
+        let without = sdp("0", "");
+        let with = sdp("0 101", "a=rtpmap:101 telephone-event/8000\r\n");
+        let mut answer = with.clone();
+        drop_unoffered_telephone_event(&mut answer, &without);
+        assert_eq!(names(&answer), ["PCMU"]);
+        let mut answer = with.clone();
+        drop_unoffered_telephone_event(&mut answer, &with);
+        assert_eq!(names(&answer), ["PCMU", "telephone-event"]);
+        let mut answer = sdp("0", "");
+        keep_telephone_event(&mut answer, &with);
+        assert_eq!(names(&answer), ["PCMU", "telephone-event"]);
     }
 }

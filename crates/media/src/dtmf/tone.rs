@@ -186,6 +186,12 @@ impl DtmfGenerator {
         self.current.is_none() && self.queue.is_empty()
     }
 
+    /// Digits not yet fully played: the one playing (tone or gap) and
+    /// those queued after it.
+    pub fn pending(&self) -> usize {
+        self.queue.len() + usize::from(self.current.is_some())
+    }
+
     /// Overwrites `out` with the next samples: tone, gap, next digit, ...,
     /// then silence once the queue is empty.
     pub fn fill(&mut self, mut out: &mut [i16]) {
@@ -299,11 +305,19 @@ mod tests {
         let mut generator = DtmfGenerator::new(8000, ToneLevels::default()).expect("rate");
         generator.push(Digit::D1, 50, 25);
         generator.push(Digit::D2, 40, 0);
+        assert_eq!(generator.pending(), 2);
         let mut out = vec![1i16; 8000];
         let mut frame = Frame::default();
         let mut at = 0;
         while !generator.is_idle() {
             generator.next_frame(&mut frame);
+            // The first digit (tone and gap) takes 600 samples.
+            let expected = match at + 160 {
+                _ if generator.is_idle() => 0,
+                end if end < 600 => 2,
+                _ => 1,
+            };
+            assert_eq!(generator.pending(), expected, "after sample {}", at + 160);
             assert_eq!(frame.samples.len(), 160);
             out[at..at + 160].copy_from_slice(&frame.samples);
             at += 160;

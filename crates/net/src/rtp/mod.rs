@@ -91,22 +91,39 @@
 //!   calls (both directions), and a control call ([`Relay::stats`], ...)
 //!   may wait for a batch of such packets.
 //! - **In-band DTMF** ([`Relay::set_inband_detection`],
-//!   [`Relay::send_inband_dtmf`]): a leg whose phone did not negotiate
-//!   telephone-event (or one forced on) decodes what its phone sends, at
-//!   8 kHz, into `media`'s Goertzel detector (ITU-T Q.24), and reports each
-//!   digit when its tone ends ([`RelayEvent::InbandDtmf`]); off, it costs
-//!   one `Option` check per packet. Digits sent in-band are tones (the
-//!   usual -8/-6 dBm0 pair, 100 ms apart) played to the leg's phone as a
-//!   generated source (below), which replaces a play that was running.
-//! - **Generated sources** ([`Relay::play`], [`Relay::set_hold`]): a leg
-//!   whose peer must hear something other than the bridge (WAV clips
-//!   played through the API, music on hold: built-in or a recording,
-//!   [`Relay::set_hold_music`]) gets a source that encodes 20 ms frames in
+//!   [`Relay::send_inband_dtmf`]). Detection policy: on by default for a
+//!   leg whose phone did *not* negotiate telephone-event (its digits can
+//!   only come as tones), off for one that did (its digits come as RFC
+//!   4733 events; a detector there would report a phone that sends both
+//!   twice); the API can force either way. A leg with a detector decodes
+//!   what its phone sends (any codec, at 8 kHz, into reused buffers) into
+//!   `media`'s Goertzel detector (ITU-T Q.24 timing and twist) and reports
+//!   each digit when its tone ends, with its duration
+//!   ([`RelayEvent::InbandDtmf`]); off, it costs one `Option` check per
+//!   packet. Digits sent in-band are tones (each digit's Q.23 pair at the
+//!   usual −8/−6 dBm0, 100 ms of silence after each) played to the leg's
+//!   phone by its generated source (below): they queue after the digits
+//!   still sounding, and a play or music on hold pauses while they sound.
+//! - **DTMF interworking** ([`Relay::interwork_dtmf`], table in
+//!   `interwork.rs`): the application hands back each digit the relay
+//!   reported, and the relay sends it on to the bridged phone in a way it
+//!   can take: RFC 4733 events pass by themselves between phones that both
+//!   negotiated them at one clock rate (else the relay sends its own);
+//!   events towards a phone without telephone-event become tones (or SIP
+//!   INFO, which the application sends: [`DtmfFallback`]); tones detected
+//!   in-band are also sent as events to a phone that negotiated them (the
+//!   tones themselves pass in the audio too).
+//! - **Generated sources** ([`Relay::play`], [`Relay::set_hold`],
+//!   [`Relay::send_inband_dtmf`]): a leg whose peer must hear something
+//!   other than the bridge (WAV clips played through the API, music on
+//!   hold: built-in or a recording, [`Relay::set_hold_music`], DTMF tones)
+//!   gets a source that encodes 20 ms frames in
 //!   the leg's codec and sends them as the leg's own stream, paced from
 //!   the source's start by the worker's epoll timeout (late wake-ups send
 //!   what is due, up to 100 ms of it, and skip the rest: no drift, no
 //!   bursts). Meanwhile the bridged leg's RTP is not sent to that peer
-//!   (`dropped_for_source`). A play comes before music on hold; when it
+//!   (`dropped_for_source`). DTMF tones come first, then a play, then music
+//!   on hold; when a play
 //!   ends ([`RelayEvent::PlayFinished`]) the music or the bridge comes
 //!   back. The passthrough path pays one `is_some` check for this.
 //!
@@ -199,6 +216,7 @@
 //! ```
 
 mod inband;
+mod interwork;
 mod packet;
 mod pool;
 mod record;
@@ -208,6 +226,7 @@ mod source;
 mod transcode;
 mod worker;
 
+pub use interwork::{DtmfFallback, DtmfVia, Interworked};
 pub use pool::RtpPool;
 pub use record::{
     EndReason, RecordingDone, RecordingId, RecordingSpec, RecordingStarted, StreamSender,
@@ -224,7 +243,9 @@ use std::net::SocketAddr;
 #[non_exhaustive]
 pub enum RelayEvent {
     /// An RFC 4733 telephone-event digit the leg's peer sent, reported
-    /// once, when it ended, with its duration.
+    /// once, when it ended, with its duration. Hand it to
+    /// [`Relay::interwork_dtmf`] ([`DtmfVia::Rfc4733`]) for the bridged
+    /// phone to get it if it did not negotiate the same events.
     Dtmf {
         leg: LegId,
         /// `0`-`9`, `*`, `#`, `A`-`D`.
@@ -233,7 +254,9 @@ pub enum RelayEvent {
     },
     /// A DTMF digit the leg's phone sent as tones in its audio (in-band),
     /// reported once its tone ended, with its duration (see
-    /// [`Relay::set_inband_detection`]).
+    /// [`Relay::set_inband_detection`]). Hand it to
+    /// [`Relay::interwork_dtmf`] ([`DtmfVia::Inband`]) for a bridged phone
+    /// that reads RFC 4733 events to get it as one.
     InbandDtmf {
         leg: LegId,
         /// `0`-`9`, `*`, `#`, `A`-`D`.

@@ -8,6 +8,7 @@
 //! force: after [`Relay::close_leg`] the sockets are closed and the ports
 //! free.
 
+use super::interwork::{self, DtmfFallback, DtmfVia, Interworked, Route};
 use super::pool::RtpPool;
 use super::record::{EndReason, RecordingDone, RecordingId, RecordingSpec, RecordingStarted};
 use super::source::{self, HoldMusic, PlayEnd, PlayId, Playlist, SourceEncoder};
@@ -20,6 +21,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+
+/// Shortest tone an interworked digit is played as: ITU-T Q.24 receivers
+/// must take tones from 40 ms on, and 80 ms leaves a margin for a codec's
+/// smearing of its edges.
+const MIN_TONE_MS: u32 = 80;
 
 /// Handle to the relay workers (cheap to clone, `Send + Sync`).
 ///
@@ -357,27 +363,83 @@ impl Relay {
     }
 
     /// Plays DTMF `digits` to the leg's phone as tones in its audio
-    /// (in-band: `duration_ms` each, 100 ms apart, at the usual telephone
-    /// levels, encoded in the leg's codec) through a play (replacing one
-    /// that runs). `Err` when the leg is not open.
+    /// (in-band): each digit's ITU-T Q.23 pair at −8/−6 dBm0 for
+    /// `duration_ms`, then 100 ms of silence, encoded in the leg's codec
+    /// and sent as its own stream every 20 ms (a generated source, see
+    /// [`play`](Self::play)). Digits queue after those still sounding; a
+    /// play or music on hold pauses while they do and goes on where it
+    /// was. `Err` when the leg is not open or more than 64 digits would
+    /// be waiting.
     pub fn send_inband_dtmf(
         &self,
         leg: LegId,
-        play: PlayId,
         digits: &[media::dtmf::Digit],
         duration_ms: u32,
     ) -> Result<(), String> {
-        let rate = self.source_rate(leg);
-        let mut generator =
-            media::dtmf::DtmfGenerator::new(rate, media::dtmf::ToneLevels::default())
-                .map_err(|e| e.to_string())?;
-        for &d in digits {
-            generator.push(d, duration_ms, 100);
+        const CLOSED: &str = "the call has no open media leg";
+        let pending = self
+            .inner
+            .with_leg(leg, |l| l.tones_pending())
+            .ok_or(CLOSED)?;
+        if pending + digits.len() > source::MAX_QUEUED_TONES {
+            return Err(format!(
+                "{pending} DTMF digits are still waiting to be played (at most {} at once)",
+                source::MAX_QUEUED_TONES
+            ));
         }
-        let total_ms = (duration_ms + 100) * digits.len() as u32;
-        let mut frame = media::Frame::silence(rate, total_ms);
-        generator.fill(&mut frame.samples);
-        self.play(leg, play, vec![Arc::new(frame)], 1)
+        let change = SourceChange::Tones(digits.to_vec(), duration_ms);
+        self.inner
+            .change_source(leg, change, |_| {})
+            .map_err(|()| CLOSED.to_owned())
+    }
+
+    /// DTMF interworking (see the `interwork` module's table): hands on a
+    /// digit the relay reported on `from` ([`RelayEvent::Dtmf`]: `via`
+    /// [`DtmfVia::Rfc4733`]; [`RelayEvent::InbandDtmf`]: `via`
+    /// [`DtmfVia::Inband`]) to the leg bridged with it, in a way that
+    /// leg's phone can take: RFC 4733 events it did not get (another
+    /// clock rate, or the digit came as tones), or tones for a phone
+    /// without telephone-event (or [`Interworked::SipInfo`] for the caller
+    /// to send, as `fallback` says). `duration_ms` is the received
+    /// digit's, kept within 80 ms (40 for events) and 10 s. What was done
+    /// is returned; `Err` when sending failed (the bridged leg closed
+    /// meanwhile, too many digits waiting).
+    pub fn interwork_dtmf(
+        &self,
+        from: LegId,
+        digit: media::dtmf::Digit,
+        duration_ms: u32,
+        via: DtmfVia,
+        fallback: DtmfFallback,
+    ) -> Result<Interworked, String> {
+        let facts = self
+            .inner
+            .with_place(from, |table, slot| {
+                let leg = table.get(slot)?;
+                let other = table.get(leg.partner()?)?;
+                let withheld = leg.silenced() || other.deaf();
+                Some((leg.codec(), other.id(), other.codec(), withheld))
+            })
+            .flatten();
+        let Some((from_codec, to, to_codec, withheld)) = facts else {
+            return Ok(Interworked::AsIs);
+        };
+        if withheld {
+            return Ok(Interworked::Withheld);
+        }
+        let ms = |min: u32| duration_ms.clamp(min, media::dtmf::rfc4733::MAX_SEND_DURATION_MS);
+        match interwork::route(via, from_codec, to_codec, fallback) {
+            Route::AsIs => Ok(Interworked::AsIs),
+            Route::SipInfo => Ok(Interworked::SipInfo(to)),
+            Route::Rfc4733 => {
+                self.send_dtmf(to, &[digit], ms(media::dtmf::rfc4733::MIN_SEND_DURATION_MS))?;
+                Ok(Interworked::Rfc4733(to))
+            }
+            Route::Inband => {
+                self.send_inband_dtmf(to, &[digit], ms(MIN_TONE_MS))?;
+                Ok(Interworked::Inband(to))
+            }
+        }
     }
 
     /// The leg bridged with `leg`, if any.

@@ -1,13 +1,16 @@
 //! Generated sources: audio the relay makes itself for a leg's peer, in
 //! place of the bridged party: an API *play* (decoded WAV clips, one after
-//! the other, the list looped) or *music on hold* (the built-in
-//! [`media::tones::MusicOnHold`] or a configured recording).
+//! the other, the list looped), *music on hold* (the built-in
+//! [`media::tones::MusicOnHold`] or a configured recording), or *DTMF
+//! tones* (digits sent in-band: the ITU-T Q.23 pair of each digit, queued).
 //!
 //! While a leg has a [`Source`], its peer hears the source and nothing of
 //! the bridge: RTP from the bridged leg is dropped (counted as
-//! `dropped_for_source` on the leg it arrived on). A play takes precedence
-//! over music on hold; when it ends, the music (if the leg is held) or the
-//! bridged audio comes back.
+//! `dropped_for_source` on the leg it arrived on). DTMF tones come first: a
+//! play or the music pauses while they sound and goes on where it was
+//! after the last digit's gap. A play takes precedence over music on hold;
+//! when it ends, the music (if the leg is held) or the bridged audio comes
+//! back.
 //!
 //! The source is one RTP stream, the leg's own ([`Sender`]: its SSRC,
 //! sequence numbers +1 per packet, timestamps +20 ms of the codec's clock
@@ -23,7 +26,7 @@
 //!    Schedule::pop_due(now) ─▶ leg's Source::poll(now):
 //!        Pacer: packets due = those at start + n·20 ms ≤ now,
 //!               less those more than 100 ms late (skipped: timestamps move on)
-//!        for each: Playlist / Music ─▶ 20 ms frame ─▶ Encoder ─▶ Sender::stamp ─▶ send
+//!        for each: tones / Playlist / Music ─▶ 20 ms frame ─▶ Encoder ─▶ Sender::stamp ─▶ send
 //!    ─▶ Schedule::add(next due) (or the source ended: play_finished)
 //! ```
 //!
@@ -39,6 +42,7 @@ use super::packet::HEADER_LEN;
 use super::transcode::Sender;
 use super::LegCodec;
 use media::codec::{CodecError, CodecKind, Encoder, OpusConfig};
+use media::dtmf::{Digit, DtmfGenerator, ToneLevels};
 use media::player::Player;
 use media::tones::{Generator, MusicOnHold};
 use media::Frame;
@@ -53,6 +57,12 @@ pub(crate) const PTIME: Duration = Duration::from_millis(20);
 pub(crate) const MAX_LATE: Duration = Duration::from_millis(100);
 /// Room for one encoded 20 ms packet (an Opus packet is far below this).
 const PACKET_CAPACITY: usize = HEADER_LEN + 1500;
+/// Silence after each DTMF tone sent in-band (ITU-T Q.24 asks a receiver to
+/// take pauses from 40 ms on; 100 ms is what phones send).
+pub(crate) const TONE_GAP_MS: u32 = 100;
+/// Most DTMF digits waiting on one leg (more are refused): 64 digits are
+/// at least 9 s of tones.
+pub(crate) const MAX_QUEUED_TONES: usize = 64;
 
 /// Names one play (given by the caller of [`super::Relay::play`], which
 /// reports it back in [`super::RelayEvent::PlayStarted`] and
@@ -308,14 +318,16 @@ pub(crate) struct Polled {
     pub finished: Option<PlayId>,
 }
 
-/// A leg's generated source: a play, music on hold, or both (the play
-/// heard first).
+/// A leg's generated source: DTMF tones, a play, music on hold, or any of
+/// them at once (heard in that order of precedence).
 #[derive(Debug)]
 pub(crate) struct Source {
     pacer: Pacer,
     /// Tells this source's entries in the [`Schedule`] from stale ones.
     generation: u64,
     encoder: Option<SourceEncoder>,
+    /// DTMF digits sent in-band, while some are queued or sounding.
+    tones: Option<Box<DtmfGenerator>>,
     play: Option<Playlist>,
     /// What music on hold is (kept to render it again at another rate),
     /// and its generator.
@@ -334,6 +346,7 @@ impl Source {
             pacer: Pacer::new(now),
             generation,
             encoder,
+            tones: None,
             play: None,
             hold: None,
             marker: true,
@@ -357,7 +370,7 @@ impl Source {
 
     /// Whether it has nothing to play (and can be dropped).
     pub(crate) fn is_idle(&self) -> bool {
-        self.play.is_none() && self.hold.is_none()
+        self.play.is_none() && self.hold.is_none() && self.tones.is_none()
     }
 
     /// The play in progress.
@@ -372,9 +385,18 @@ impl Source {
     /// Encodes from now on with `encoder` (the leg's codec changed, or
     /// became known). The stream goes on (same SSRC, timestamps moving on
     /// by the new clock); music is rendered again at the new rate.
+    /// DTMF tones still queued at another rate are dropped (a codec change
+    /// in the middle of a digit string: not worth resampling).
     pub(crate) fn set_encoder(&mut self, encoder: Option<SourceEncoder>) {
         self.encoder = encoder;
         let rate = self.rate();
+        if self.tones.as_ref().is_some_and(|t| t.rate() != rate) {
+            tracing::debug!(
+                rate,
+                "the leg's codec changed: DTMF tones still queued are dropped"
+            );
+            self.tones = None;
+        }
         if let Some((spec, music)) = &mut self.hold {
             if music.rate() != rate {
                 *music = Music::new(spec, rate);
@@ -390,6 +412,34 @@ impl Source {
     /// Stops the play; which one it was.
     pub(crate) fn stop_play(&mut self) -> Option<PlayId> {
         self.play.take().map(|p| p.id())
+    }
+
+    /// Queues DTMF `digits` as tones: each digit's ITU-T Q.23 pair at the
+    /// usual levels (−8/−6 dBm0, [`ToneLevels::default`]) for `tone_ms`,
+    /// then [`TONE_GAP_MS`] of silence, after the digits still queued.
+    /// They are heard before anything else: a play (or the music) pauses
+    /// meanwhile and goes on where it was once the last gap is over.
+    pub(crate) fn queue_tones(&mut self, digits: &[Digit], tone_ms: u32) {
+        let rate = self.rate();
+        let tones = match &mut self.tones {
+            Some(t) => t,
+            slot => match DtmfGenerator::new(rate, ToneLevels::default()) {
+                Ok(g) => slot.insert(Box::new(g)),
+                // Our encoders run at 8 or 16 kHz, inside the generator's range.
+                Err(e) => {
+                    tracing::error!(rate, error = %e, "cannot generate DTMF tones");
+                    return;
+                }
+            },
+        };
+        for &d in digits {
+            tones.push(d, tone_ms, TONE_GAP_MS);
+        }
+    }
+
+    /// DTMF digits queued or sounding.
+    pub(crate) fn tones_pending(&self) -> usize {
+        self.tones.as_deref().map_or(0, DtmfGenerator::pending)
     }
 
     /// Music on hold on (`Some`) or off.
@@ -427,17 +477,13 @@ impl Source {
             self.frame.rate = rate;
             self.frame.samples.clear();
             self.frame.samples.resize((rate / 50) as usize, 0);
-            match &mut self.play {
-                Some(play) => {
-                    if !play.fill(rate, &mut self.frame.samples) {
-                        finished = self.play.take().map(|p| p.id());
-                    }
+            if let Some(tones) = self.tones.as_deref_mut() {
+                tones.fill(&mut self.frame.samples);
+                if tones.is_idle() {
+                    self.tones = None;
                 }
-                None => {
-                    if let Some((_, music)) = &mut self.hold {
-                        music.fill(&mut self.frame.samples);
-                    }
-                }
+            } else {
+                self.fill_play_or_music(rate, &mut finished);
             }
             let Some(e) = &mut self.encoder else {
                 continue;
@@ -458,6 +504,23 @@ impl Source {
         Polled {
             next: (!self.is_idle()).then(|| self.pacer.next_due()),
             finished,
+        }
+    }
+
+    /// The frame from the play, else the music; the play's id in
+    /// `finished` if it ended within the frame.
+    fn fill_play_or_music(&mut self, rate: u32, finished: &mut Option<PlayId>) {
+        match &mut self.play {
+            Some(play) => {
+                if !play.fill(rate, &mut self.frame.samples) {
+                    *finished = self.play.take().map(|p| p.id());
+                }
+            }
+            None => {
+                if let Some((_, music)) = &mut self.hold {
+                    music.fill(&mut self.frame.samples);
+                }
+            }
         }
     }
 }
@@ -807,6 +870,115 @@ mod tests {
         assert_eq!(finished, Some(PlayId(5)));
         assert!(SourceEncoder::for_static_payload_type(8).is_some());
         assert!(SourceEncoder::for_static_payload_type(18).is_none());
+    }
+
+    /// The digits a Q.24 detector finds in `pcm`, with their durations.
+    fn detect(pcm: &[i16], rate: u32) -> Vec<(char, u32)> {
+        let mut detector = media::dtmf::Detector::new(rate).unwrap();
+        detector.process(pcm);
+        detector.flush();
+        let mut digits = Vec::new();
+        while let Some(ev) = detector.poll_event() {
+            if let media::dtmf::ToneEvent::Ended {
+                digit, duration_ms, ..
+            } = ev
+            {
+                digits.push((digit.to_char(), duration_ms));
+            }
+        }
+        digits
+    }
+
+    #[test]
+    fn tones_queue_after_each_other_and_the_play_goes_on_where_it_was() {
+        let mut clock = FakeClock::new();
+        let mut s = Source::new(clock.now(), 1, Some(SourceEncoder::new(PCMU).unwrap()));
+        // 200 ms of 440 Hz: ten packets.
+        s.start_play(Playlist::new(
+            PlayId(9),
+            vec![tone(8000, 440.0, 20)].into(),
+            1,
+        ));
+        let mut tx = sender();
+        let mut out = Vec::new();
+        let mut finished = Vec::new();
+        for step in 0..40 {
+            // After three packets of the play, a 5; one packet later, the
+            // same digit again: queued behind the first (its gap kept, so
+            // they stay two digits), not replacing it.
+            if step == 3 {
+                s.queue_tones(&[Digit::D5], 100);
+                assert_eq!(s.tones_pending(), 1);
+            }
+            if step == 4 {
+                s.queue_tones(&[Digit::D5, Digit::Hash], 80);
+                assert_eq!(s.tones_pending(), 3);
+            }
+            let polled = run(&mut s, &mut tx, clock.now(), &mut out);
+            finished.extend(polled.finished);
+            if polled.next.is_none() {
+                break;
+            }
+            clock.advance(ms(20));
+        }
+        // 3 packets of play, 100+100 + 80+100 + 80+100 ms of tones
+        // (28 packets), the 7 packets left of the play.
+        assert_eq!(out.len(), 3 + 28 + 7);
+        assert_eq!(finished, [PlayId(9)], "the play ends after the tones");
+        assert!(s.is_idle());
+        let seqs: Vec<u16> = out.iter().map(|(h, _)| h.sequence).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+            "one stream"
+        );
+        let decode = |r: std::ops::Range<usize>| -> Vec<i16> {
+            out[r]
+                .iter()
+                .flat_map(|(_, p)| p.iter().map(|&b| media::codec::g711::ulaw_decode(b)))
+                .collect()
+        };
+        let tones = decode(3..31);
+        let digits = detect(&tones, 8000);
+        let chars: String = digits.iter().map(|(c, _)| *c).collect();
+        assert_eq!(chars, "55#", "{digits:?}");
+        for ((_, got), want) in digits.iter().zip([100, 80, 80]) {
+            assert!(got.abs_diff(want) <= 10, "{digits:?}");
+        }
+        assert!(
+            goertzel_amplitude(&tones, 8000, 440.0) < 300.0,
+            "no play under the tones"
+        );
+        let rest = decode(31..38);
+        assert!(goertzel_amplitude(&rest, 8000, 440.0) > 9_000.0);
+        assert!(detect(&decode(0..3), 8000).is_empty());
+    }
+
+    #[test]
+    fn tones_in_wideband_codecs_are_detected_after_decoding() {
+        for codec in [G722, OPUS] {
+            let mut clock = FakeClock::new();
+            let mut s = Source::new(clock.now(), 1, Some(SourceEncoder::new(codec).unwrap()));
+            s.queue_tones(&[Digit::D1, Digit::D9, Digit::Star, Digit::D0], 120);
+            let mut tx = sender();
+            let mut out = Vec::new();
+            while run(&mut s, &mut tx, clock.now(), &mut out).next.is_some() {
+                clock.advance(ms(20));
+            }
+            assert_eq!(out.len(), 4 * 11, "{codec:?}: 4 x (120 + 100) ms");
+            let mut decoder = match codec.codec {
+                CodecKind::Opus => Decoder::opus(16000).unwrap(),
+                kind => Decoder::new(kind).unwrap(),
+            };
+            let mut pcm = Vec::new();
+            let mut frame = Frame::default();
+            for (h, payload) in &out {
+                assert_eq!(h.payload_type, codec.payload_type);
+                decoder.decode(payload, &mut frame).unwrap();
+                pcm.extend_from_slice(&frame.samples);
+            }
+            let chars: String = detect(&pcm, 16000).iter().map(|(c, _)| *c).collect();
+            assert_eq!(chars, "19*0", "{codec:?}");
+        }
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Path {
 /// The telephone-event payload type on `to` that `from`'s events can be
 /// forwarded as: both legs negotiated telephone-event at the same clock
 /// rate (the payload's durations are in clock ticks, so they go unchanged).
-fn dtmf_target(from: LegCodec, to: LegCodec) -> Option<u8> {
+pub(super) fn dtmf_target(from: LegCodec, to: LegCodec) -> Option<u8> {
     match (from.dtmf, to.dtmf) {
         (Some((_, a)), Some((pt, b))) if a == b => Some(pt),
         _ => None,

@@ -593,6 +593,11 @@ impl Leg {
         polled.next
     }
 
+    /// DTMF digits waiting to be played to the peer as tones.
+    pub(crate) fn tones_pending(&self) -> usize {
+        self.source.as_deref().map_or(0, Source::tones_pending)
+    }
+
     /// The play in progress.
     pub(crate) fn source_play(&self) -> Option<super::PlayId> {
         self.source.as_deref()?.play_id()
@@ -604,12 +609,12 @@ impl Leg {
     }
 
     /// Whether the peer must hear nothing of the bridge.
-    fn deaf(&self) -> bool {
+    pub(crate) fn deaf(&self) -> bool {
         self.held || self.muted[0]
     }
 
     /// Whether nothing the peer says may go on.
-    fn silenced(&self) -> bool {
+    pub(crate) fn silenced(&self) -> bool {
         self.held || self.muted[1]
     }
 
@@ -1032,6 +1037,10 @@ impl LegTable {
                 source.set_hold_music(music);
                 None
             }
+            SourceChange::Tones(digits, ms) => {
+                source.queue_tones(&digits, ms);
+                None
+            }
         };
         if let Some(old) = stopped {
             let _ = events.send(RelayEvent::PlayFinished {
@@ -1319,11 +1328,16 @@ pub(crate) enum SourceChange {
     StopPlay,
     /// Music on hold on (`Some`) or off.
     Hold(Option<HoldMusic>),
+    /// DTMF digits played as tones, `ms` each (see `Source::queue_tones`).
+    Tones(Vec<media::dtmf::Digit>, u32),
 }
 
 impl SourceChange {
     /// Whether it gives a leg without a source one.
     pub(crate) fn starts(&self) -> bool {
-        matches!(self, SourceChange::Play(_) | SourceChange::Hold(Some(_)))
+        matches!(
+            self,
+            SourceChange::Play(_) | SourceChange::Hold(Some(_)) | SourceChange::Tones(..)
+        )
     }
 }

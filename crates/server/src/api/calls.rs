@@ -151,14 +151,16 @@ pub struct DtmfBody {
     duration: Option<u32>,
     /// `rfc4733` (telephone-events in the RTP stream), `sip_info` (one SIP
     /// INFO `application/dtmf-relay` per digit), `inband` (tones in the
-    /// audio, in place of the other party's while they play), or `auto`
+    /// audio, in place of the other party's while they sound), or `auto`
     /// (default: rfc4733 when the call's phone negotiated telephone-event,
-    /// else sip_info).
+    /// else inband, as Asterisk's `dtmf_mode=auto` does: a phone says in
+    /// its SDP whether it reads events, never whether it takes INFO).
     method: Option<String>,
 }
 
 /// Sends DTMF digits to the call's party: RFC 4733 telephone-events (the
-/// call's phone must have negotiated telephone-event) or SIP INFO.
+/// call's phone must have negotiated telephone-event), SIP INFO, or tones
+/// in its audio (queued after digits still sounding).
 pub async fn dtmf(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -201,33 +203,32 @@ pub async fn dtmf(
         )));
     }
     let leg = net::rtp::LegId(id.as_u128());
-    if method == "inband" {
-        let play = net::rtp::PlayId(rand::random());
-        state
-            .relay
-            .send_inband_dtmf(leg, play, &digits, duration)
-            .map_err(|why| ApiError::conflict(format!("call {id}: {why}")))?;
-        return Ok(Json(call));
-    }
-    let rfc4733 = match method {
-        "rfc4733" => true,
-        "sip_info" => false,
-        _ => state
-            .relay
-            .stats(leg)
-            .and_then(|s| s.codec)
-            .is_some_and(|c| c.dtmf.is_some()),
+    let method = match method {
+        "auto" => {
+            let events = state
+                .relay
+                .stats(leg)
+                .and_then(|s| s.codec)
+                .is_some_and(|c| c.dtmf.is_some());
+            if events {
+                "rfc4733"
+            } else {
+                "inband"
+            }
+        }
+        other => other,
     };
-    if !rfc4733 {
-        return match state.switch.send_info_dtmf(id, digits, duration).await {
-            Ok(call) => Ok(Json(call)),
-            Err(e) => not_live(&state, id, e).await,
-        };
-    }
-    state
-        .relay
-        .send_dtmf(leg, &digits, duration)
-        .map_err(|why| ApiError::conflict(format!("call {id}: {why}")))?;
+    let sent = match method {
+        "sip_info" => {
+            return match state.switch.send_info_dtmf(id, digits, duration).await {
+                Ok(call) => Ok(Json(call)),
+                Err(e) => not_live(&state, id, e).await,
+            };
+        }
+        "inband" => state.relay.send_inband_dtmf(leg, &digits, duration),
+        _ => state.relay.send_dtmf(leg, &digits, duration),
+    };
+    sent.map_err(|why| ApiError::conflict(format!("call {id}: {why}")))?;
     Ok(Json(call))
 }
 
