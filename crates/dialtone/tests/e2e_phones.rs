@@ -449,8 +449,10 @@ fn mute_and_hold_silence_the_right_party() {
         (200, &Value::Null),
         "{call}"
     );
+    // Every datagram sent from bob's leg socket (`outbound-rtp` counts
+    // only the current stream, which starts over when the music does).
     let sent_to_bob = |d: &Dialtone| {
-        d.get(&format!("/v1/calls/{oid}/stats")).1["outbound-rtp"]["packetsSent"]
+        d.get(&format!("/v1/calls/{oid}/stats")).1["candidate-pair"]["packetsSent"]
             .as_u64()
             .unwrap_or(0)
     };
