@@ -19,4 +19,8 @@ pub enum EngineError {
     /// Too much is already queued (the message says what).
     #[error("{0}")]
     Busy(&'static str),
+    /// The request cannot be carried out as asked (the message says why,
+    /// naming the field).
+    #[error("{0}")]
+    Invalid(String),
 }

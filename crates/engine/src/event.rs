@@ -42,6 +42,9 @@ pub enum MediaCommand {
         leg: Uuid,
         direction: Option<model::MuteDirection>,
     },
+    /// The leg no longer relays to its bridge partner (a `connect`ed call
+    /// ended; the leg goes on alone: plays, recordings, its flow).
+    Unbridge { leg: Uuid },
     /// The leg is on hold (`on`) or resumed: its party hears no one (music
     /// on hold where the relay plays it) and no one hears it.
     Hold { leg: Uuid, on: bool },
@@ -75,6 +78,12 @@ pub enum Event {
         call: Call,
     },
     Media(MediaCommand),
+    /// An inbound call to a number with a flow: run `flow` on `call` (it
+    /// rings until [`crate::Engine::answer`]).
+    Incoming {
+        call: Uuid,
+        flow: Uuid,
+    },
     /// A DTMF digit a call's party sent in a SIP INFO
     /// (`application/dtmf-relay` or `application/dtmf`); the INFO itself
     /// is carried to the other leg as before. (RFC 4733 digits are seen by

@@ -34,6 +34,48 @@ pub(crate) enum Role {
     /// Boxed: a master holds the caller's INVITE; forks are many and small.
     Master(Box<Master>),
     Fork(Fork),
+    /// A leg Dialtone terminates itself, for a flow (see `engine/app.rs`).
+    App(Box<App>),
+}
+
+/// An application leg.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub side: AppSide,
+    /// Calls dialed by `connect` from this one, in order.
+    pub joined: Vec<Uuid>,
+    /// The joined call the relay bridges this one with now.
+    pub bridged: Option<Uuid>,
+    /// A dialed call of a `connect`: the call it is bridged with.
+    pub join: Option<Uuid>,
+}
+
+#[derive(Debug)]
+pub(crate) enum AppSide {
+    /// An INVITE to a number with a flow, answered by Dialtone.
+    Inbound {
+        invite: ServerTxKey,
+        request: Box<Request>,
+        grant: Option<SessionTimer>,
+        supports_timer: bool,
+    },
+    /// A call Dialtone dialed.
+    Outbound(Box<Outbound>),
+}
+
+/// A dialed call's routing state.
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    pub group: Uuid,
+    /// Routes not tried yet (failover).
+    pub routes: std::collections::VecDeque<crate::engine::app::Route>,
+    pub current: Option<crate::engine::app::Route>,
+    pub attempt_started: std::time::Instant,
+    pub invite: Option<ClientTxKey>,
+    /// The current attempt's INVITE (sent again with credentials).
+    pub request: Option<Request>,
+    pub auth_tried: bool,
+    pub rang: bool,
 }
 
 /// The caller's `incoming` call.
@@ -92,27 +134,79 @@ impl Leg {
     pub fn master(&self) -> Option<&Master> {
         match &self.role {
             Role::Master(m) => Some(m),
-            Role::Fork(_) => None,
+            _ => None,
         }
     }
 
     pub fn master_mut(&mut self) -> Option<&mut Master> {
         match &mut self.role {
             Role::Master(m) => Some(m),
-            Role::Fork(_) => None,
+            _ => None,
         }
     }
 
     pub fn fork(&self) -> Option<&Fork> {
         match &self.role {
             Role::Fork(f) => Some(f),
-            Role::Master(_) => None,
+            _ => None,
         }
     }
 
     pub fn fork_mut(&mut self) -> Option<&mut Fork> {
         match &mut self.role {
             Role::Fork(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    pub fn app(&self) -> Option<&App> {
+        match &self.role {
+            Role::App(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn app_mut(&mut self) -> Option<&mut App> {
+        match &mut self.role {
+            Role::App(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn outbound(&self) -> Option<&Outbound> {
+        match &self.app()?.side {
+            AppSide::Outbound(o) => Some(o),
+            AppSide::Inbound { .. } => None,
+        }
+    }
+
+    pub fn outbound_mut(&mut self) -> Option<&mut Outbound> {
+        match &mut self.app_mut()?.side {
+            AppSide::Outbound(o) => Some(o),
+            AppSide::Inbound { .. } => None,
+        }
+    }
+
+    /// The INVITE we answer on this leg (a caller's), if any.
+    pub fn server_invite(&self) -> Option<ServerTxKey> {
+        match &self.role {
+            Role::Master(m) => Some(m.invite),
+            Role::App(a) => match &a.side {
+                AppSide::Inbound { invite, .. } => Some(*invite),
+                AppSide::Outbound(_) => None,
+            },
+            Role::Fork(_) => None,
+        }
+    }
+
+    /// Our INVITE on this leg (a callee's), if any.
+    pub fn client_invite(&self) -> Option<ClientTxKey> {
+        match &self.role {
+            Role::Fork(f) => f.invite,
+            Role::App(a) => match &a.side {
+                AppSide::Outbound(o) => o.invite,
+                AppSide::Inbound { .. } => None,
+            },
             Role::Master(_) => None,
         }
     }
@@ -121,6 +215,10 @@ impl Leg {
     pub fn rang(&self) -> bool {
         match &self.role {
             Role::Fork(f) => f.rang,
+            Role::App(a) => match &a.side {
+                AppSide::Outbound(o) => o.rang,
+                AppSide::Inbound { .. } => self.call.tm_ringing.is_some(),
+            },
             Role::Master(_) => self.call.tm_ringing.is_some(),
         }
     }

@@ -238,6 +238,7 @@
 //! media stream, SRTP/ICE, codec transcoding.
 
 mod config;
+mod dial;
 mod directory;
 mod engine;
 mod error;
@@ -251,6 +252,7 @@ pub use config::{
     default_transcode_codecs, Cidr, EngineConfig, PortAllocator, WallClock,
     DEFAULT_MAX_CALL_DURATION, DEFAULT_RING_TIMEOUT,
 };
+pub use dial::{Dial, DialDestination, TrunkRoute};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use event::{Event, LegCodec, MediaCommand};

@@ -123,6 +123,32 @@ pub struct Call {
     pub tm_progressing: Option<DateTime<Utc>>,
     pub tm_hangup: Option<DateTime<Utc>>,
     pub tm_update: DateTime<Utc>,
+    /// Outbound routing attempts of this call, in order: one per trunk
+    /// tried for a `tel` destination (failover), one for any other
+    /// destination Dialtone dialed itself. Empty for calls it did not dial.
+    #[serde(default)]
+    pub attempts: Vec<CallAttempt>,
+    /// The flow run on this call, if any.
+    #[serde(default)]
+    pub flow_id: Option<Uuid>,
+}
+
+/// One attempt to reach a call's destination over one route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallAttempt {
+    /// The trunk used (`null` for extensions and SIP URIs dialed directly).
+    pub trunk_id: Option<Uuid>,
+    /// The trunk's name, or `direct`.
+    pub route: String,
+    /// Where the INVITE went (`IP:port`).
+    pub gateway: String,
+    /// The final SIP status of the attempt (`null` while it runs, or when
+    /// nothing answered at all: then `reason` says why).
+    pub sip_code: Option<u16>,
+    /// How the attempt ended (`null` while it runs).
+    pub reason: Option<crate::HangupReason>,
+    /// Milliseconds from this attempt's INVITE to its end (or to now).
+    pub elapsed_ms: u64,
 }
 
 /// A status change the lifecycle does not allow.
@@ -163,6 +189,8 @@ impl Call {
             tm_progressing: None,
             tm_hangup: None,
             tm_update: now,
+            attempts: Vec::new(),
+            flow_id: None,
         }
     }
 

@@ -13,14 +13,16 @@ mod extension;
 mod hangup;
 mod recording;
 mod registration;
+mod routing;
 
 pub use address::{
     validate_e164, validate_extension, Address, AddressType, NumberError, EXTENSION_MAX_LEN,
 };
-pub use call::{BackwardsTransition, Call, CallStatus, Direction, MuteDirection};
+pub use call::{BackwardsTransition, Call, CallAttempt, CallStatus, Direction, MuteDirection};
 pub use event::{Envelope, EventType};
 pub use extension::{Extension, ExtensionSecret, Origin};
 pub use hangup::{HangupBy, HangupReason};
 pub use recording::{Recording, RecordingChannels, RecordingDirection, RecordingStatus};
 pub use registration::Registration;
+pub use routing::{Number, RingMethod, Trunk, TrunkTransport};
 pub use uuid::Uuid;

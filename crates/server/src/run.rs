@@ -549,6 +549,7 @@ fn media(relay: &Relay, stats: &crate::api::FinalStats, cmd: engine::MediaComman
             remote_hint,
         } => relay.set_remote_hint(leg(id), remote_hint),
         M::Bridge { a, b } => relay.bridge(leg(a), leg(b)),
+        M::Unbridge { leg: id } => relay.unbridge(leg(id)),
         M::SetCodec { leg: id, codec } => relay_codec(relay, id, codec),
         M::Mute { leg: id, direction } => {
             use model::MuteDirection as D;

@@ -84,6 +84,15 @@ impl Engine {
             .user_unescaped()
             .map(|u| String::from_utf8_lossy(&u).into_owned())
             .unwrap_or_default();
+        if let Some(flow) = self.number_flow(&number) {
+            let destination = if validate_e164(&number).is_ok() {
+                Address::tel(&number)
+            } else {
+                Address::extension(&number)
+            };
+            self.app_inbound(now, key, req, caller.address, destination, flow, grant);
+            return;
+        }
         let ext = self.directory.get(&number).cloned();
         let destination = match &ext {
             Some(e) => Address::extension(&e.extension.extension).with_name(&e.extension.name),
@@ -181,7 +190,7 @@ impl Engine {
         source: SocketAddr,
     ) -> Option<Caller> {
         let from = req.headers.from().ok()?;
-        if self.config.is_trusted(source.ip()) {
+        if self.trusted_source(source.ip()) {
             return Some(trunk_caller(&from));
         }
         let dir = &self.directory;
@@ -290,7 +299,7 @@ impl Engine {
     /// Where calls to `ext` go: every registrar binding (to the address
     /// the REGISTER came from, over its transport; Request-URI = the bound
     /// Contact), then the static contact. One fork per transport address.
-    fn contacts_of(&self, ext: &ExtensionSecret) -> Vec<Contact> {
+    pub(super) fn contacts_of(&self, ext: &ExtensionSecret) -> Vec<Contact> {
         let mut out: Vec<Contact> = Vec::new();
         for b in self.registrar.bindings(&ext.extension.extension) {
             let target = Target {

@@ -71,8 +71,11 @@ impl Engine {
         let forks = self
             .legs
             .get(&master)
-            .and_then(|l| l.master())
-            .map(|m| m.forks.clone())
+            .and_then(|l| match (l.master(), l.app()) {
+                (Some(m), _) => Some(m.forks.clone()),
+                (_, Some(a)) => Some(a.joined.clone()),
+                _ => None,
+            })
             .unwrap_or_default();
         self.end_leg(now, master, cause);
         for f in forks {
@@ -90,12 +93,18 @@ impl Engine {
         }
         let answered = leg.is_answered();
         let ending = (HangupBy::Local, cause.reason(answered, leg.rang()));
+        if cause != Cause::RingTimeout {
+            // A dial ended by anything but its ring timeout goes no further.
+            self.stop_group_of(id);
+        }
+        let Some(leg) = self.legs.get(&id) else {
+            return;
+        };
         if answered {
             self.send_bye(now, id, ending);
             return;
         }
-        if let Some(m) = leg.master() {
-            let invite = m.invite;
+        if let Some(invite) = leg.server_invite() {
             let (code, phrase) = cause.caller_response();
             self.reply(now, invite, code, phrase, vec![], None);
             self.finish(now, id, ending.0, ending.1, Some(code));
@@ -110,7 +119,7 @@ impl Engine {
         let Some(leg) = self.legs.get_mut(&id) else {
             return;
         };
-        let Some(invite) = leg.fork().and_then(|f| f.invite) else {
+        let Some(invite) = leg.client_invite() else {
             self.finish(now, id, ending.0, ending.1, None);
             return;
         };
@@ -179,14 +188,19 @@ impl Engine {
         }
         let master = self.master_of(id);
         let answered = leg.is_answered();
-        match (leg.master(), answered) {
+        if leg.outbound().is_some() && !answered {
+            // A callee ending its early dialog: the attempt failed.
+            let reason = HangupReason::for_final_response(480);
+            self.app_attempt_failed(now, id, 480, reason);
+            return;
+        }
+        match (leg.server_invite(), answered) {
             (Some(_), true) => {
                 self.finish(now, id, HangupBy::Remote, HangupReason::Normal, None);
                 self.end_bridge(now, master, Cause::Bye);
             }
-            (Some(m), false) => {
+            (Some(invite), false) => {
                 // RFC 3261 §15: a caller may BYE an early dialog; the INVITE gets 487.
-                let invite = m.invite;
                 self.reply(now, invite, 487, "Request Terminated", vec![], None);
                 self.finish(now, id, HangupBy::Remote, HangupReason::Cancel, Some(487));
                 self.end_bridge(now, master, Cause::CallerCancel);
@@ -243,6 +257,13 @@ impl Engine {
             .get(&id)
             .and_then(|l| l.master())
             .is_some_and(|m| m.invite == key);
+        let is_app_invite = self
+            .legs
+            .get(&id)
+            .is_some_and(|l| l.app().is_some() && l.server_invite() == Some(key));
+        if is_app_invite {
+            return;
+        }
         if is_master_invite {
             self.on_master_ack(now, id, &req);
         } else if let Some(sdp) = crate::media::parse_body(&req.body) {

@@ -31,10 +31,16 @@ impl Engine {
             self.reply_481(now, key);
             return;
         };
+        let app = self.legs.get(&id).is_some_and(|l| l.app().is_some());
         match req.method {
             Method::Bye => {
                 self.reply(now, key, 200, "OK", vec![], None);
                 self.on_peer_bye(now, id);
+            }
+            Method::Invite | Method::Update if app => self.on_app_reoffer(now, key, req, id),
+            Method::Info if app => {
+                self.note_info_dtmf(id, &req);
+                self.reply(now, key, 200, "OK", vec![], None);
             }
             Method::Invite | Method::Update => self.on_reoffer(now, key, req, id),
             Method::Info => {

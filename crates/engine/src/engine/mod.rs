@@ -7,6 +7,7 @@
 //! - `midcall`: re-INVITE, UPDATE and INFO carried across the bridge,
 //!   RFC 4028 session refreshes.
 
+pub(crate) mod app;
 mod calls;
 mod codecs;
 pub(crate) mod dtmf;
@@ -66,6 +67,8 @@ enum Purpose {
     Stray,
     /// A DTMF digit sent as INFO on this leg (see `dtmf.rs`).
     InfoDtmf(Uuid),
+    /// The INVITE of a call Dialtone dialed (see `app.rs`).
+    AppInvite(Uuid),
 }
 
 /// A request received on leg `from` and sent on leg `to`; the answer goes
@@ -119,6 +122,12 @@ pub struct Engine {
     overloaded: bool,
     /// New calls refused because of overload, since start.
     shed_calls: u64,
+    /// Numbers whose calls run a flow.
+    numbers: HashMap<String, Uuid>,
+    /// Trunks, in the order `tel` calls try them.
+    trunks: Vec<crate::dial::TrunkRoute>,
+    /// Dials in progress.
+    groups: HashMap<Uuid, app::Group>,
 }
 
 impl fmt::Debug for Engine {
@@ -159,6 +168,9 @@ impl Engine {
             shutting_down: false,
             overloaded: false,
             shed_calls: 0,
+            numbers: HashMap::new(),
+            trunks: Vec::new(),
+            groups: HashMap::new(),
         }
     }
 
@@ -487,18 +499,21 @@ impl Engine {
             return;
         };
         if resp.status < 200 {
-            if let Purpose::Invite(fork) = purpose {
-                self.on_fork_provisional(now, fork, resp, dialog);
+            match purpose {
+                Purpose::Invite(fork) => self.on_fork_provisional(now, fork, resp, dialog),
+                Purpose::AppInvite(id) => self.on_app_provisional(now, id, resp, dialog),
+                _ => {}
             }
             return;
         }
         // A forked INVITE may bring several 2xx (one per dialog): its entry
         // stays until the transaction is gone (see `prune`).
-        if !matches!(purpose, Purpose::Invite(_)) {
+        if !matches!(purpose, Purpose::Invite(_) | Purpose::AppInvite(_)) {
             self.clients.remove(&key);
         }
         match purpose {
             Purpose::Invite(fork) => self.on_fork_final(now, fork, resp, dialog),
+            Purpose::AppInvite(id) => self.on_app_final(now, id, resp, dialog),
             Purpose::Bye(leg) => self.on_bye_done(now, leg),
             Purpose::Relay(r) => self.on_relay_response(now, r, resp),
             Purpose::Refresh { leg, method } => self.on_refresh_response(now, leg, method, resp),
@@ -522,6 +537,7 @@ impl Engine {
             Purpose::Invite(fork) => {
                 self.fork_failed(now, fork, code, phrase, HangupReason::Failed)
             }
+            Purpose::AppInvite(id) => self.app_attempt_failed(now, id, code, HangupReason::Failed),
             Purpose::Bye(leg) => self.on_bye_done(now, leg),
             Purpose::Relay(r) => {
                 self.reply(now, r.server, code, phrase, vec![], None);
@@ -711,6 +727,9 @@ impl Engine {
         }
         if let Some(p) = port {
             self.ports.release(p);
+        }
+        if self.legs.get(&id).is_some_and(|l| l.app().is_some()) {
+            self.after_app_end(now, id);
         }
     }
 
