@@ -133,10 +133,59 @@ pub trait Store: Send + Sync + 'static {
     /// `NotFound` if there is no such recording.
     async fn delete_recording(&self, id: Uuid) -> Result<(), StoreError>;
 
+    /// Stores a flow, number or trunk (`body`: the whole resource as
+    /// JSON). `create`: `Conflict` if the id or the `key` exists; else it
+    /// replaces the resource with this id (`NotFound` if none), keeping its
+    /// `tm_create`, and `Conflict` if another has the `key`.
+    async fn put_resource(
+        &self,
+        kind: ResourceKind,
+        id: Uuid,
+        key: &str,
+        tm_create: DateTime<Utc>,
+        body: &serde_json::Value,
+        create: bool,
+    ) -> Result<(), StoreError>;
+    async fn resource(
+        &self,
+        kind: ResourceKind,
+        id: Uuid,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+    /// `NotFound` if there is none.
+    async fn delete_resource(&self, kind: ResourceKind, id: Uuid) -> Result<(), StoreError>;
+    /// Newest first, keyset-paginated like [`Store::list_calls`].
+    async fn list_resources(
+        &self,
+        kind: ResourceKind,
+        page_size: u32,
+        page_token: Option<String>,
+    ) -> Result<PageOf<serde_json::Value>, StoreError>;
+    /// Every resource of a kind (what the switch loads at start).
+    async fn all_resources(&self, kind: ResourceKind)
+        -> Result<Vec<serde_json::Value>, StoreError>;
+
     /// A value [`Store::set_meta`] stored, if any.
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Inserts or replaces `key`.
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+}
+
+/// The kinds [`Store::put_resource`] keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    Flow,
+    Number,
+    Trunk,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceKind::Flow => "flow",
+            ResourceKind::Number => "number",
+            ResourceKind::Trunk => "trunk",
+        }
+    }
 }
 
 /// Which calls `list_calls` returns.

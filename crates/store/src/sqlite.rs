@@ -1,7 +1,7 @@
 //! [`Store`] on an embedded SQLite database.
 
 use crate::token::{self, TimeCursor};
-use crate::{page_limit, CallFilter, PageOf, RecordingFilter, Store, StoreError};
+use crate::{page_limit, CallFilter, PageOf, RecordingFilter, ResourceKind, Store, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use model::{
     Call, CallStatus, Extension, ExtensionSecret, HangupBy, HangupReason, Origin, Recording,
@@ -197,6 +197,10 @@ async fn newest_first<T>(
         items,
         next_page_token,
     })
+}
+
+fn json_from(body: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Database(format!("decode resource: {e}")))
 }
 
 fn recording_from(body: &str) -> Result<Recording, StoreError> {
@@ -517,6 +521,105 @@ impl Store for SqliteStore {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    async fn put_resource(
+        &self,
+        kind: ResourceKind,
+        id: Uuid,
+        key: &str,
+        tm_create: DateTime<Utc>,
+        body: &serde_json::Value,
+        create: bool,
+    ) -> Result<(), StoreError> {
+        let text = body.to_string();
+        let result = if create {
+            sqlx::query(
+                "INSERT INTO resources (kind, id, key, tm_create, body) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(kind.as_str())
+            .bind(id.to_string())
+            .bind(key)
+            .bind(ts(&tm_create))
+            .bind(text)
+            .execute(&self.pool)
+            .await
+        } else {
+            sqlx::query("UPDATE resources SET key = ?, body = ? WHERE kind = ? AND id = ?")
+                .bind(key)
+                .bind(text)
+                .bind(kind.as_str())
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await
+        };
+        match result {
+            Ok(r) if !create && r.rows_affected() == 0 => Err(StoreError::NotFound),
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                format!("{} {key} already exists", kind.as_str()),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn resource(
+        &self,
+        kind: ResourceKind,
+        id: Uuid,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let row = sqlx::query("SELECT body FROM resources WHERE kind = ? AND id = ?")
+            .bind(kind.as_str())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| json_from(&r.try_get::<String, _>("body")?))
+            .transpose()
+    }
+
+    async fn delete_resource(&self, kind: ResourceKind, id: Uuid) -> Result<(), StoreError> {
+        let r = sqlx::query("DELETE FROM resources WHERE kind = ? AND id = ?")
+            .bind(kind.as_str())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_resources(
+        &self,
+        kind: ResourceKind,
+        page_size: u32,
+        page_token: Option<String>,
+    ) -> Result<PageOf<serde_json::Value>, StoreError> {
+        let size = page_limit(page_size);
+        let sql = String::from("SELECT id, tm_create, body FROM resources WHERE kind = ?");
+        let page = (size, page_token.as_deref());
+        newest_first(
+            &self.pool,
+            sql,
+            vec![kind.as_str().to_owned()],
+            kind.as_str(),
+            page,
+            json_from,
+        )
+        .await
+    }
+
+    async fn all_resources(
+        &self,
+        kind: ResourceKind,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        sqlx::query("SELECT body FROM resources WHERE kind = ? ORDER BY tm_create, id")
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| json_from(&r.try_get::<String, _>("body")?))
+            .collect()
     }
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {

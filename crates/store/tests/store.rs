@@ -584,3 +584,63 @@ async fn recordings_on(s: &dyn Store) {
     assert_eq!(s.delete_recording(done.id).await, Err(StoreError::NotFound));
     assert_eq!(s.recording(done.id).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn resources_are_unique_by_key_within_a_kind_and_listed_newest_first() {
+    use store::ResourceKind::{Number, Trunk};
+    for (s, _dir) in stores().await {
+        let s = &*s;
+        let a = Uuid::new_v4();
+        let b = Uuid::new_v4();
+        let body = |n: &str| serde_json::json!({ "number": n });
+        s.put_resource(Number, a, "+15550100", t(1), &body("+15550100"), true)
+            .await
+            .unwrap();
+        s.put_resource(Number, b, "+15550101", t(2), &body("+15550101"), true)
+            .await
+            .unwrap();
+        // The same key in another kind is fine; twice in one kind is not.
+        s.put_resource(Trunk, Uuid::new_v4(), "+15550100", t(1), &body("x"), true)
+            .await
+            .unwrap();
+        let e = s
+            .put_resource(Number, Uuid::new_v4(), "+15550100", t(3), &body("y"), true)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Conflict(m) if m.contains("+15550100")));
+        let e = s
+            .put_resource(Number, b, "+15550100", t(3), &body("z"), false)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, StoreError::Conflict(_)),
+            "an update may not take another's key"
+        );
+        s.put_resource(Number, b, "+15550199", t(3), &body("+15550199"), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.resource(Number, b).await.unwrap(),
+            Some(body("+15550199"))
+        );
+        let page = s.list_resources(Number, 1, None).await.unwrap();
+        assert_eq!(page.items, vec![body("+15550199")]);
+        let next = s
+            .list_resources(Number, 1, page.next_page_token)
+            .await
+            .unwrap();
+        assert_eq!(next.items, vec![body("+15550100")]);
+        assert!(next.next_page_token.is_none());
+        assert_eq!(s.all_resources(Number).await.unwrap().len(), 2);
+        s.delete_resource(Number, a).await.unwrap();
+        assert!(matches!(
+            s.delete_resource(Number, a).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(matches!(
+            s.put_resource(Number, a, "k", t(1), &body("k"), false)
+                .await,
+            Err(StoreError::NotFound)
+        ));
+    }
+}
