@@ -184,6 +184,10 @@ impl Server {
         for e in extensions {
             engine.upsert_extension(e);
         }
+        for n in crate::api::routing::numbers(&*store).await? {
+            engine.set_number(&n.number, n.flow_id);
+        }
+        engine.set_trunks(crate::api::routing::trunk_routes(&*store).await?);
         let (handle, events) = net::Driver::bind(
             net::Config::listen(config.sip_listen),
             EngineIo(engine, released),

@@ -224,6 +224,43 @@ impl SwitchHandle {
             .await;
     }
 
+    /// Calls to `number` run `flow` (`None`: no longer).
+    pub async fn set_number(&self, number: String, flow: Option<Uuid>) {
+        let _ = self
+            .handle
+            .with(move |EngineIo(e, _)| e.set_number(&number, flow))
+            .await;
+    }
+
+    pub async fn set_trunks(&self, trunks: Vec<engine::TrunkRoute>) {
+        let _ = self
+            .handle
+            .with(move |EngineIo(e, _)| e.set_trunks(trunks))
+            .await;
+    }
+
+    /// Places calls; the calls created now, as they are right after.
+    pub async fn dial(&self, dial: engine::Dial) -> Result<Vec<Call>, ApiError> {
+        self.handle
+            .with_now(move |EngineIo(e, _), now| {
+                let ids = e.dial(now, dial).map_err(|err| match err {
+                    engine::EngineError::Invalid(m) => ApiError::invalid(m),
+                    engine::EngineError::UnknownCall => {
+                        ApiError::not_found("the call to connect is not live".to_string())
+                    }
+                    other => ApiError::conflict(other.to_string()),
+                })?;
+                Ok(ids.iter().filter_map(|id| e.call(*id).cloned()).collect())
+            })
+            .await
+            .map_err(|_| stopped())?
+    }
+
+    /// Answers an inbound call running a flow.
+    pub async fn answer(&self, id: Uuid) -> Result<Call, ApiError> {
+        self.control(id, move |e, now| e.answer(now, id)).await
+    }
+
     pub async fn metrics(&self) -> Metrics {
         let created = self
             .calls_created

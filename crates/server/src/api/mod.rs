@@ -19,6 +19,7 @@ mod extensions;
 mod json;
 mod play;
 mod recordings;
+pub mod routing;
 mod stats;
 
 pub use error::ApiError;
@@ -121,6 +122,26 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/recordings/{id}/file", get(recordings::file))
         .route("/recordings/{id}/stream", get(recordings::stream))
+        .route(
+            "/numbers",
+            get(routing::list_numbers).post(routing::create_number),
+        )
+        .route(
+            "/numbers/{id}",
+            get(routing::get_number)
+                .put(routing::update_number)
+                .delete(routing::delete_number),
+        )
+        .route(
+            "/trunks",
+            get(routing::list_trunks).post(routing::create_trunk),
+        )
+        .route(
+            "/trunks/{id}",
+            get(routing::get_trunk)
+                .put(routing::update_trunk)
+                .delete(routing::delete_trunk),
+        )
         .route("/events", get(events::events))
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn_with_state(
