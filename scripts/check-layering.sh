@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SANS_IO=(sip sdp sip-core model media engine testkit)
+SANS_IO=(sip sdp sip-core model media engine flow testkit)
 FORBIDDEN_DEPS='^(tokio|async-std|smol|mio|socket2|async-io) '
 fail=0
 
