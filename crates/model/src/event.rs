@@ -32,6 +32,17 @@ pub enum EventType {
     /// /v1/calls/{id}/play`, or replaced by a new play), `hangup` (the call
     /// ended first).
     PlayFinished,
+    /// A flow began on the call; `data`: `call_id`, `flow_id`.
+    FlowStarted,
+    /// A flow action began; `data`: `call_id`, `action` (`index`, `id`,
+    /// `type`).
+    FlowActionStarted,
+    /// A flow action ended; `data`: `call_id`, `action`, `result`
+    /// (`status`: ok | failed (with `error`) | interrupted).
+    FlowActionFinished,
+    /// A flow ended; `data`: `call_id`, `reason` (end | stop | hangup |
+    /// call_ended | failed, with `error` or `hangup_reason`), `variables`.
+    FlowFinished,
 }
 
 /// One event. `sequence` counts the events of one call from 1, so a

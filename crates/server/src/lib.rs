@@ -4,12 +4,13 @@
 //! [`api`], the [`switch`] handle on the running engine, [`playback`]
 //! (the audio of plays and music on hold), DTMF interworking (`dtmf`:
 //! digits handed on between phones that share no DTMF method), and
-//! [`run`], which wires switch, media relay, store and API together.
+//! [`flows`] (flow runs on live calls), and [`run`], which wires switch, media relay, store and API together.
 
 pub mod api;
 pub mod config;
 mod dtmf;
 pub mod emit;
+pub mod flows;
 pub mod playback;
 pub mod recordings;
 pub mod run;

@@ -222,6 +222,7 @@ impl Server {
         }
         let final_stats = crate::api::FinalStats::default();
         let plays = crate::playback::Plays::default();
+        let flows = crate::flows::Flows::new(emitter.clone());
         let pump_task = tokio::spawn(pump(
             events,
             store.clone(),
@@ -233,6 +234,7 @@ impl Server {
                 recordings: recordings.clone(),
                 plays: plays.clone(),
                 dtmf_interworking: config.dtmf_interworking,
+                flows: flows.clone(),
             },
         ));
 
@@ -257,7 +259,9 @@ impl Server {
             recordings: recordings.clone(),
             fetcher,
             plays,
+            flows: flows.clone(),
         });
+        flows.attach(&state);
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let http_task = tokio::spawn(async move {
             let _ = axum::serve(listener, app(state))
@@ -305,6 +309,7 @@ struct Outputs {
     recordings: Arc<Recordings>,
     plays: crate::playback::Plays,
     dtmf_interworking: crate::config::DtmfInterworking,
+    flows: crate::flows::Flows,
 }
 
 /// Engine events → media relay and event stream at once, in order; call
@@ -322,6 +327,7 @@ async fn pump(
         recordings,
         plays,
         dtmf_interworking,
+        flows,
     } = outputs;
     let interworker =
         crate::dtmf::Interworker::start(relay.clone(), switch.clone(), dtmf_interworking);
@@ -377,6 +383,7 @@ async fn pump(
                     digit,
                     duration_ms,
                 } => dtmf_event(call, digit, duration_ms, "sip_info", &emitter),
+                engine::Event::Incoming { call, flow } => flows.incoming(call, flow),
                 _ => {}
             }
         }

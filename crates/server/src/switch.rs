@@ -256,6 +256,24 @@ impl SwitchHandle {
             .map_err(|_| stopped())?
     }
 
+    /// Hangs a call up for a flow with `reason`.
+    pub async fn hangup_with(
+        &self,
+        id: Uuid,
+        reason: model::HangupReason,
+    ) -> Result<Call, ApiError> {
+        self.control(id, move |e, now| e.hangup_with(now, id, reason))
+            .await
+    }
+
+    /// See `engine::Engine::joined_state`.
+    pub async fn joined_state(&self, id: Uuid, from: usize) -> (bool, bool) {
+        self.handle
+            .with(move |EngineIo(e, _)| e.joined_state(id, from))
+            .await
+            .unwrap_or((false, false))
+    }
+
     /// Answers an inbound call running a flow.
     pub async fn answer(&self, id: Uuid) -> Result<Call, ApiError> {
         self.control(id, move |e, now| e.answer(now, id)).await

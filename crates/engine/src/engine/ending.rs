@@ -35,6 +35,9 @@ pub(crate) enum Cause {
     AckTimeout,
     /// An in-dialog transaction timed out or got 408/481: a leg is gone.
     DialogFailed,
+    /// A flow hung up with this reason (`hangup` action, answering-machine
+    /// detection).
+    Flow(HangupReason),
 }
 
 impl Cause {
@@ -52,6 +55,7 @@ impl Cause {
             Cause::Shutdown => Failed,
             Cause::MaxDuration => Timeout,
             Cause::SessionExpired | Cause::AckTimeout | Cause::DialogFailed => Failed,
+            Cause::Flow(r) => r,
         }
     }
 
@@ -60,6 +64,9 @@ impl Cause {
         match self {
             Cause::RingTimeout => (480, "Temporarily Unavailable"),
             Cause::Shutdown => (503, "Service Unavailable"),
+            Cause::Flow(HangupReason::Busy) => (486, "Busy Here"),
+            Cause::Flow(HangupReason::Noanswer) => (480, "Temporarily Unavailable"),
+            Cause::Flow(HangupReason::Failed) => (500, "Server Internal Error"),
             _ => (487, "Request Terminated"),
         }
     }

@@ -303,6 +303,45 @@ impl Engine {
         Ok(())
     }
 
+    /// Hangs up a call for a flow with `reason` (`hangup_by: local`): an
+    /// answered call gets BYE, an unanswered caller a matching final
+    /// response (486 busy, 480 noanswer, 500 failed, else 487), and every
+    /// call joined to it ends too.
+    pub fn hangup_with(
+        &mut self,
+        now: Instant,
+        call: Uuid,
+        reason: HangupReason,
+    ) -> Result<(), EngineError> {
+        let leg = self.legs.get(&call).ok_or(EngineError::UnknownCall)?;
+        if !leg.is_active() {
+            return Err(EngineError::CallEnded);
+        }
+        let master = self.master_of(call);
+        self.end_bridge(now, master, ending::Cause::Flow(reason));
+        self.drain(now);
+        Ok(())
+    }
+
+    /// Whether a call joined to `call` by a dial (the `from`th and later)
+    /// is still dialing or up (what a flow's `connect` waits for), and
+    /// whether one answered.
+    pub fn joined_state(&self, call: Uuid, from: usize) -> (bool, bool) {
+        let Some(app) = self.legs.get(&call).and_then(|l| l.app()) else {
+            return (false, false);
+        };
+        let joined = app.joined.get(from..).unwrap_or_default();
+        let live = joined
+            .iter()
+            .any(|j| self.legs.get(j).is_some_and(|l| l.is_active()));
+        let answered = joined.iter().any(|j| {
+            self.legs
+                .get(j)
+                .is_some_and(|l| l.call.tm_progressing.is_some())
+        });
+        (live, answered)
+    }
+
     /// Mutes (or with `None` unmutes) an answered call's audio, as the
     /// seed's "Mute" diagrams: `In`, the call's party hears nothing of the
     /// others; `Out`, nothing it says reaches them; `Both`. Recorded as

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use model::{Call, CallStatus, Direction};
 use serde::Deserialize;
 use std::sync::Arc;
+use uuid::Uuid;
 
 #[derive(Debug, Deserialize)]
 pub struct CallsQuery {
@@ -340,4 +341,159 @@ pub async fn dtmf_detection(
             .map(|_| Json(serde_json::Value::Null)),
         },
     }
+}
+
+/// `POST /v1/calls` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCall {
+    source: model::Address,
+    destinations: Vec<serde_json::Value>,
+    #[serde(default)]
+    flow_id: Option<Uuid>,
+    #[serde(default)]
+    actions: Option<serde_json::Value>,
+    #[serde(default)]
+    ring_method: Option<model::RingMethod>,
+    /// Seconds each destination may ring.
+    #[serde(default)]
+    ring_timeout: Option<u32>,
+    #[serde(default)]
+    early_execution: bool,
+    #[serde(default)]
+    webhook_uri: Option<String>,
+}
+
+/// A destination as the engine takes it: checked (an E.164 `tel`, an
+/// extension, a SIP URI whose host name is resolved here).
+pub async fn dial_destination(a: model::Address) -> Result<engine::DialDestination, ApiError> {
+    use model::AddressType as T;
+    match a.kind {
+        T::Tel => {
+            model::validate_e164(&a.target).map_err(|e| ApiError::invalid(format!("tel: {e}")))?
+        }
+        T::Extension => model::validate_extension(&a.target)
+            .map_err(|e| ApiError::invalid(format!("extension: {e}")))?,
+        T::Sip => {}
+    }
+    let mut d = engine::DialDestination::new(a.clone());
+    if a.kind == T::Sip {
+        let uri = sip::Uri::from_text(&a.target)
+            .map_err(|_| ApiError::invalid(format!("sip: '{}' is not a SIP URI", a.target)))?;
+        let host = uri.host.as_ref().map(|h| h.to_string()).unwrap_or_default();
+        if host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_err()
+        {
+            let addr = super::routing::resolve(&host, uri.port.unwrap_or(5060))
+                .await
+                .map_err(ApiError::unprocessable)?;
+            d.resolved = Some(addr);
+        }
+    }
+    Ok(d)
+}
+
+/// Places calls and runs a flow on the one that answers (at once with
+/// `early_execution`); 201 with the calls created now.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    JsonBody(body): JsonBody<CreateCall>,
+) -> Result<(axum::http::StatusCode, Json<serde_json::Value>), ApiError> {
+    if body.destinations.is_empty() {
+        return Err(ApiError::invalid("destinations: at least one is needed"));
+    }
+    let mut dests = Vec::new();
+    for (i, d) in body.destinations.iter().enumerate() {
+        let a: model::Address = serde_json::from_value(d.clone()).map_err(|e| {
+            ApiError::invalid(format!(
+                "destinations[{i}]: {e} (an address is {{\"type\": extension|tel|sip, \"target\"}})"
+            ))
+        })?;
+        let dest = dial_destination(a)
+            .await
+            .map_err(|e| ApiError::invalid(format!("destinations[{i}].target: {}", e.message)))?;
+        dests.push(dest);
+    }
+    let (flow, flow_id) = match (&body.flow_id, &body.actions) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "give either flow_id or actions, not both",
+            ))
+        }
+        (Some(id), None) => (
+            crate::flows::load(&state, *id)
+                .await
+                .map_err(|e| ApiError::invalid(format!("flow_id: {}", e.message)))?,
+            Some(*id),
+        ),
+        (None, Some(actions)) => (super::flows::checked_actions(actions, "actions")?, None),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "flow_id or actions: a call needs a flow to run when it is answered",
+            ))
+        }
+    };
+    if let Some(uri) = &body.webhook_uri {
+        if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+            return Err(ApiError::invalid(format!(
+                "webhook_uri: '{uri}' is not an http(s) URL"
+            )));
+        }
+    }
+    let ring_timeout = match body.ring_timeout {
+        None => None,
+        Some(s @ 1..=600) => Some(std::time::Duration::from_secs(s.into())),
+        Some(s) => {
+            return Err(ApiError::invalid(format!(
+                "ring_timeout: {s} s is not within 1-600"
+            )))
+        }
+    };
+    let events = state.events.subscribe();
+    let dial = engine::Dial {
+        source: body.source,
+        destinations: dests,
+        ring_method: body.ring_method.unwrap_or_default(),
+        ring_timeout,
+        join: None,
+        failover: !body.early_execution,
+        flow_id,
+    };
+    let calls = state.switch.dial(dial).await?;
+    let ids: Vec<Uuid> = calls.iter().map(|c| c.id).collect();
+    state
+        .flows
+        .after_answer(ids, flow, flow_id, body.early_execution, events);
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(serde_json::json!({ "items": calls })),
+    ))
+}
+
+/// `POST /v1/calls/{id}/redirect` body: the actions replacing the flow.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectBody {
+    actions: serde_json::Value,
+}
+
+/// Replaces the flow running on a call with new actions (the action
+/// running now is cut short).
+pub async fn redirect(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RedirectBody>,
+) -> Result<Json<Call>, ApiError> {
+    let id = parse_id(&id)?;
+    let flow = super::flows::checked_actions(&body.actions, "actions")?;
+    let call = state
+        .switch
+        .call(id)
+        .await
+        .filter(|c| c.status != CallStatus::Hangup)
+        .ok_or_else(|| ApiError::not_found(format!("call {id} is not live")))?;
+    state.flows.redirect(id, flow)?;
+    Ok(Json(call))
 }

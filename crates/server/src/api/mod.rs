@@ -12,13 +12,14 @@
 //! | `GET /v1/events` | WebSocket event stream |
 
 mod auth;
-mod calls;
+pub(crate) mod calls;
 mod error;
 mod events;
 mod extensions;
+mod flows;
 mod json;
-mod play;
-mod recordings;
+pub(crate) mod play;
+pub(crate) mod recordings;
 pub mod routing;
 mod stats;
 
@@ -56,6 +57,8 @@ pub struct AppState {
     pub fetcher: crate::playback::Fetcher,
     /// Plays in progress (shared with the event pump).
     pub plays: crate::playback::Plays,
+    /// Flow runs on live calls.
+    pub flows: crate::flows::Flows,
 }
 
 /// The last media counters of legs that ended, newest 10,000 kept.
@@ -104,7 +107,14 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .delete(extensions::delete),
         )
         .route("/registrations", get(registrations))
-        .route("/calls", get(calls::list))
+        .route("/calls", get(calls::list).post(calls::create))
+        .route("/calls/{id}/redirect", post(calls::redirect))
+        .route("/flows", get(flows::list).post(flows::create))
+        .route("/flows/schema", get(flows::schema))
+        .route(
+            "/flows/{id}",
+            get(flows::get).put(flows::update).delete(flows::delete),
+        )
         .route("/calls/{id}", get(calls::get))
         .route("/calls/{id}/hangup", post(calls::hangup))
         .route("/calls/{id}/mute", post(calls::mute).delete(calls::unmute))
