@@ -801,3 +801,31 @@ fn events_pair_every_started_action_with_its_end() {
         json!({"type": "action_started", "action": {"index": 0, "type": "answer"}})
     );
 }
+
+#[test]
+fn lowercase_keypad_letters_count_and_other_characters_do_not() {
+    let c = Caller::new(json!({"actions": [
+        {"type": "digits_receive", "option": {"length": 2}},
+        {"type": "talk", "option": {"text": "${digits}"}}
+    ]}))
+    .input_at(100, Input::Digit('x'))
+    .input_at(200, Input::Digit('d'))
+    .input_at(300, Input::Digit('#'))
+    .run();
+    assert_eq!(c.commands()[0], "talk:D#");
+}
+
+#[test]
+fn redirect_before_start_and_after_the_end() {
+    let mut c = Caller::new(json!({"actions": [{"type": "talk", "option": {"text": "old"}}]}));
+    let (now, wall) = (c.clock.now(), c.wall0);
+    let new =
+        flow::validate(&json!({"actions": [{"type": "talk", "option": {"text": "new"}}]})).unwrap();
+    c.run.handle(now, wall, Input::Redirect(new.clone()));
+    assert_eq!(c.run.poll_command(), None, "nothing runs before start");
+    let c = c.run();
+    assert_eq!(c.commands(), ["talk:new", "finished"]);
+    let mut run = c.run;
+    run.handle(now, wall, Input::Redirect(new));
+    assert_eq!(run.poll_command(), None, "a finished run stays finished");
+}
