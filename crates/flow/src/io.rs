@@ -150,7 +150,8 @@ pub enum CommandKind {
         variables: BTreeMap<String, String>,
     },
     /// Send the variables to `url`. Waits only when `sync` (answer
-    /// [`Outcome::Data`]).
+    /// [`Outcome::Data`]). Answer it without `sync` too: a failure is
+    /// then reported as [`FlowEvent::CommandFailed`].
     WebhookSend {
         url: String,
         sync: bool,

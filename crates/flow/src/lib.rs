@@ -31,34 +31,34 @@
 //!
 //! ## Actions and their option fields
 //!
-//! Defaults in brackets; *waits* means the run waits for the command's
+//! `field` = value gives a default; *waits* means the run waits for the command's
 //! answer ([`Input::CommandDone`]) before the next action; *internal*
 //! means the run does it itself, with no command.
 //!
 //! | type | option fields | behaviour |
 //! | --- | --- | --- |
 //! | `answer` | — | waits; a failure ends the flow |
-//! | `talk` | `text`, `language` [`en-US`], `gender` `male`\|`female`\|`neutral` [`female`] | waits until spoken |
-//! | `play` | `urls` (and/or `url`), `loop_count` 1–100 [1] | waits until played |
+//! | `talk` | `text`, `language` = `en-US`, `gender` `male`\|`female`\|`neutral` = `female` | waits until spoken |
+//! | `play` | `urls` (and/or `url`), `loop_count` 1–100 = 1 | waits until played |
 //! | `beep` | — | waits |
-//! | `digits_receive` | `length` 1–64, `key` (terminators from `0-9A-D*#`), `duration` ms 100–600000 [5000] | internal: sets `${digits}` |
-//! | `digits_send` | `digits` (≤ 32 of `0-9A-D*#`), `duration` ms per digit 100–1000 [250] | waits |
-//! | `recording_start` | `direction` `in`\|`out`\|`both` [both], `channels` `mono`\|`stereo` [mono] | waits |
+//! | `digits_receive` | `length` 1–64, `key` (terminators from `0-9A-D*#`), `duration` ms 100–600000 = 5000 | internal: sets `${digits}` |
+//! | `digits_send` | `digits` (≤ 32 of `0-9A-D*#`), `duration` ms per digit 100–1000 = 250 | waits |
+//! | `recording_start` | `direction` `in`\|`out`\|`both` = both, `channels` `mono`\|`stereo` = mono | waits |
 //! | `recording_stop` | — | waits |
-//! | `connect` | `destinations` [{`type` `extension`\|`tel`\|`sip`, `target`, `name`?}], `ring_method` `ring_all`\|`linear` [ring_all], `ring_timeout` s 1–600 [60], `early_media` [false] | waits until the bridged call ends; sets `${connect.result}`; a failure ends the flow |
-//! | `hangup` | `reason` `normal`\|`failed`\|`busy`\|`cancel`\|`timeout`\|`noanswer`\|`dialout`\|`amd` [normal] | the flow ends |
+//! | `connect` | `destinations` (list of {`type` `extension`\|`tel`\|`sip`, `target`, `name`?}), `ring_method` `ring_all`\|`linear` = ring_all, `ring_timeout` s 1–600 = 60, `early_media` = false | waits until the bridged call ends; sets `${connect.result}`; a failure ends the flow |
+//! | `hangup` | `reason` `normal`\|`failed`\|`busy`\|`cancel`\|`timeout`\|`noanswer`\|`dialout`\|`amd` = normal | the flow ends |
 //! | `sleep` | `duration` ms 1–3600000 | internal timer |
 //! | `echo` | `duration` ms 1–3600000 | waits |
 //! | `mute` | `direction` `in`\|`out`\|`both` | waits |
 //! | `unmute`, `hold`, `unhold` | — | wait |
 //! | `goto` | `target_id`, `loop_count` 1–1000 | internal: jumps at most `loop_count` times per run, then goes on |
-//! | `branch` | `variable` [`${digits}`], `target_ids` {value: id}, `default_target_id`? | internal: no match and no default goes on |
+//! | `branch` | `variable` = `${digits}`, `target_ids` {value: id}, `default_target_id`? | internal: no match and no default goes on |
 //! | `condition_variable` | `condition` `==` `!=` `>` `>=` `<` `<=` `contains`, `variable`, `value`, `false_target_id` | internal: true goes on |
-//! | `condition_datetime` | `condition`, `hour`?, `minute`?, `day`?, `month`?, `weekdays`? [1=Mon..7=Sun], `timezone`? [UTC], `false_target_id` | internal: true goes on |
+//! | `condition_datetime` | `condition`, `hour`?, `minute`?, `day`?, `month`?, `weekdays`? (1 = Monday … 7 = Sunday), `timezone`? = UTC, `false_target_id` | internal: true goes on |
 //! | `variable_set` | `key`, `value` | internal |
-//! | `fetch` | `url`, `method` `GET`\|`POST` [POST] (`event_method`: synonym) | waits; the actions it returns replace the rest of the flow |
-//! | `webhook_send` | `url`, `sync` [false], `data_type` [`application/json`] | waits only with `sync`; the answer's fields become variables |
-//! | `amd` | `machine_handle` `hangup`\|`continue`, `async` [false] | waits unless `async`; sets `${amd.result}`; a machine + `hangup` hangs up with reason `amd` |
+//! | `fetch` | `url`, `method` `GET`\|`POST` = POST (`event_method`: synonym) | waits; the actions it returns replace the rest of the flow |
+//! | `webhook_send` | `url`, `sync` = false, `data_type` = `application/json` | waits only with `sync`; the answer's fields become variables |
+//! | `amd` | `machine_handle` `hangup`\|`continue`, `async` = false | waits unless `async`; sets `${amd.result}`; a machine + `hangup` hangs up with reason `amd` |
 //! | `stop` | — | the flow ends |
 //!
 //! The option structs ([`TalkOption`], [`ConnectOption`], ...) document
@@ -83,7 +83,7 @@
 //! - **Variables.** `${name}` is substituted in every string option (text,
 //!   urls, digits, targets, URLs, values). Unknown variables become the
 //!   empty string. The call's fields are variables under `call.`
-//!   ([`Variables::from_call`]). See [`vars`](Variables) for the rules.
+//!   ([`Variables::from_call`]); substitution is one pass (see [`Variables`]).
 //! - **Loops.** `goto` counts per action over the whole run (a fetch or
 //!   redirect starts the counts over). At most [`MAX_STEPS`] actions run in
 //!   one call of `start`/`handle`/`handle_timeout` without waiting; more is
