@@ -2218,31 +2218,6 @@ fn template(name: &str, vars: &[(&str, String)]) -> String {
 }
 
 /// A mono 16-bit 8 kHz WAV file holding a `hz` tone for `secs` seconds.
-fn write_tone_wav(path: &Path, hz: f64, secs: u32) {
-    const RATE: u32 = 8000;
-    let samples = RATE * secs;
-    let data_len = samples * 2;
-    let mut wav = Vec::with_capacity(44 + data_len as usize);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&RATE.to_le_bytes());
-    wav.extend_from_slice(&(RATE * 2).to_le_bytes()); // bytes per second
-    wav.extend_from_slice(&2u16.to_le_bytes()); // bytes per frame
-    wav.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    for n in 0..samples {
-        let t = f64::from(n) / f64::from(RATE);
-        let sample = (8000.0 * (2.0 * std::f64::consts::PI * hz * t).sin()) as i16;
-        wav.extend_from_slice(&sample.to_le_bytes());
-    }
-    std::fs::write(path, wav).unwrap();
-}
-
 /// Goertzel: the power of the `hz` component of `window` (sampled at
 /// `rate`), |X(f)|².
 fn goertzel_power(window: &[i16], hz: f64, rate: f64) -> f64 {

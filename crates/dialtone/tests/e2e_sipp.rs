@@ -927,3 +927,276 @@ fn rfc4733_digits_reach_a_phone_without_telephone_event_as_sip_info() {
     assert!(log.contains("application/dtmf-relay"), "{log}");
     assert_eq!(d.stop().code(), Some(0));
 }
+
+const FLOW_CONFIG: &str = r#"
+trusted_peers = ["127.0.0.1"]
+"#;
+
+/// Reads events from a `/v1/events` WebSocket until `done` says so.
+fn read_events(
+    ws: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+    done: impl Fn(&[Value]) -> bool,
+    d: &Dialtone,
+) -> Vec<Value> {
+    let mut got: Vec<Value> = Vec::new();
+    while !done(&got) {
+        match ws.read() {
+            Ok(tungstenite::Message::Text(t)) => {
+                got.push(serde_json::from_str(t.as_str()).unwrap())
+            }
+            Ok(_) => {}
+            Err(e) => panic!(
+                "events so far {:#?}: {e}\n{}",
+                got.iter()
+                    .map(|e| format!("{} {}", e["type"], e["data"]))
+                    .collect::<Vec<_>>(),
+                d.stderr()
+            ),
+        }
+    }
+    got
+}
+
+/// A number runs a flow: the trunk's call is answered by Dialtone, hears
+/// a prompt (a WAV from the media directory), presses 2 (RFC 4733 from
+/// SIPp), the flow branches on it, records and hangs up. The events come
+/// in order in the call's sequence; the recording exists; the flow's
+/// variables say what was pressed.
+#[test]
+fn a_number_runs_an_ivr_flow_that_branches_on_sipp_digits() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("sipp-flow", FLOW_CONFIG, &[]);
+    let prompt = d.dir.join("data/media/prompt.wav");
+    write_tone_wav(&prompt, 440.0, 1);
+    let prompt = format!("file://{}", prompt.display());
+    let flow = serde_json::json!({
+        "name": "ivr",
+        "actions": [
+            {"type": "answer"},
+            {"type": "play", "option": {"urls": [prompt]}},
+            {"type": "digits_receive", "option": {"length": 1, "duration": 5000}},
+            {"type": "branch", "option": {"target_ids": {"1": "sales", "2": "support"}, "default_target_id": "sales"}},
+            {"id": "sales", "type": "variable_set", "option": {"key": "queue", "value": "sales"}, "next_id": "record"},
+            {"id": "support", "type": "variable_set", "option": {"key": "queue", "value": "support ${digits}"}},
+            {"id": "record", "type": "recording_start", "option": {"channels": "stereo"}},
+            {"type": "sleep", "option": {"duration": 1000}},
+            {"type": "hangup"}
+        ]
+    });
+    let (status, saved) = d.post("/v1/flows", Some(&flow));
+    assert_eq!(status, 201, "{saved}");
+    let flow_id = saved["id"].as_str().unwrap().to_owned();
+    let (status, number) = d.post(
+        "/v1/numbers",
+        Some(&serde_json::json!({"number": "+15550100", "flow_id": flow_id})),
+    );
+    assert_eq!(status, 201, "{number}");
+
+    let url = format!("ws://{}/v1/events?api_key={API_KEY}", d.http);
+    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    }
+    let dir = d.dir.join("trunk");
+    std::fs::create_dir_all(&dir).unwrap();
+    // The digit comes 1.5 s after the answer, after the 1 s prompt.
+    std::fs::write(dir.join("dtmf.pcap"), rfc4733_pcap(&['2'], 1500)).unwrap();
+    let mut trunk = sipp(
+        d.sip,
+        "u1",
+        "x;",
+        &[
+            "-sf",
+            &scenario("call_flow.xml"),
+            "-s",
+            "+15550100",
+            "-m",
+            "1",
+            "-timeout",
+            "40s",
+        ],
+        &dir,
+    );
+    let got = read_events(
+        &mut ws,
+        |g| g.iter().any(|e| e["type"] == "call_hangup"),
+        &d,
+    );
+    assert!(
+        trunk
+            .wait(Duration::from_secs(20))
+            .is_some_and(|s| s.success()),
+        "{}",
+        trunk.errors()
+    );
+    let kinds: Vec<String> = got
+        .iter()
+        .map(|e| {
+            let t = e["type"].as_str().unwrap().to_owned();
+            match e["data"]["action"]["type"].as_str() {
+                Some(a) => format!("{t}:{a}"),
+                None => t,
+            }
+        })
+        .filter(|k| k != "call_updated")
+        .collect();
+    let expected = [
+        "call_created",
+        "call_ringing",
+        "flow_started",
+        "flow_action_started:answer",
+        "call_progressing",
+        "flow_action_finished:answer",
+        "flow_action_started:play",
+        "play_started",
+        "play_finished",
+        "flow_action_finished:play",
+        "flow_action_started:digits_receive",
+        "dtmf_received",
+        "flow_action_finished:digits_receive",
+        "flow_action_started:branch",
+        "flow_action_finished:branch",
+        "flow_action_started:variable_set",
+        "flow_action_finished:variable_set",
+        "flow_action_started:recording_start",
+        "recording_started",
+        "flow_action_finished:recording_start",
+        "flow_action_started:sleep",
+        "flow_action_finished:sleep",
+        "flow_action_started:hangup",
+        "flow_action_finished:hangup",
+        "flow_finished",
+    ];
+    let got_prefix: Vec<&str> = kinds
+        .iter()
+        .map(String::as_str)
+        .take(expected.len())
+        .collect();
+    assert_eq!(got_prefix, expected, "all: {kinds:#?}");
+    assert_eq!(kinds.last().map(String::as_str), Some("call_hangup"));
+    // One call, numbered 1, 2, 3... in its sequence.
+    let call_id = got[0]["data"]["id"].clone();
+    for (i, e) in got.iter().enumerate() {
+        assert_eq!(e["sequence"], i + 1, "{e}");
+        let id = if e["type"].as_str().unwrap().starts_with("call_") {
+            &e["data"]["id"]
+        } else {
+            &e["data"]["call_id"]
+        };
+        assert_eq!(*id, call_id, "{e}");
+    }
+    let finished = got.iter().find(|e| e["type"] == "flow_finished").unwrap();
+    assert_eq!(
+        finished["data"]["variables"]["queue"], "support 2",
+        "{finished}"
+    );
+    assert_eq!(finished["data"]["variables"]["digits"], "2");
+    assert_eq!(finished["data"]["reason"], "hangup", "{finished}");
+    let calls = d.wait_all_hung_up(1, Duration::from_secs(10));
+    let c = &calls[0];
+    assert_eq!(c["direction"], "incoming");
+    assert_eq!(c["destination"]["target"], "+15550100");
+    assert_eq!(c["source"]["target"], "+15550123");
+    assert_eq!(c["flow_id"], flow_id.as_str());
+    assert_eq!(
+        (c["hangup_by"].as_str(), c["hangup_reason"].as_str()),
+        (Some("local"), Some("normal"))
+    );
+    let rec = c["recording_ids"][0].as_str().expect("a recording");
+    let (_, r) = d.get(&format!("/v1/recordings/{rec}"));
+    assert_eq!(r["status"], "finished", "{r}");
+    assert!(r["duration_ms"].as_u64().unwrap() >= 900, "{r}");
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// An outbound call to a `tel` number over two trunks: the first gateway
+/// answers 503, the call fails over to the second, which answers; the
+/// flow runs after the answer and hangs up. Both attempts are on the call.
+#[test]
+fn an_outbound_tel_call_fails_over_from_a_503_gateway_to_the_next() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("sipp-failover", FLOW_CONFIG, &[]);
+    let dir = d.dir.join("gateways");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut gw1 = sipp(
+        d.sip,
+        "u1",
+        "x;",
+        &["-sf", &scenario("gw_503.xml"), "-m", "1", "-timeout", "30s"],
+        &dir,
+    );
+    let mut gw2 = sipp(
+        d.sip,
+        "u1",
+        "x;",
+        &["-sf", &scenario("answer.xml"), "-m", "1", "-timeout", "30s"],
+        &dir,
+    );
+    for (name, port, priority) in [("first", gw1.port, 1), ("second", gw2.port, 2)] {
+        let (s, t) = d.post(
+            "/v1/trunks",
+            Some(&serde_json::json!({
+                "name": name, "host": "127.0.0.1", "port": port, "priority": priority
+            })),
+        );
+        assert_eq!(s, 201, "{t}");
+    }
+    // Bad input first: a clear 400 naming the number, nothing dialed.
+    let (s, e) = d.post(
+        "/v1/calls",
+        Some(&serde_json::json!({
+            "source": {"type": "tel", "target": "+15550199"},
+            "destinations": [{"type": "tel", "target": "4930123456"}],
+            "actions": [{"type": "hangup"}]
+        })),
+    );
+    assert_eq!(s, 400, "{e}");
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("destinations[0]") && msg.contains("4930123456"),
+        "{msg}"
+    );
+
+    let (s, created) = d.post(
+        "/v1/calls",
+        Some(&serde_json::json!({
+            "source": {"type": "tel", "target": "+15550199"},
+            "destinations": [{"type": "tel", "target": "+4930123456"}],
+            "actions": [{"type": "sleep", "option": {"duration": 500}}, {"type": "hangup"}]
+        })),
+    );
+    assert_eq!(s, 201, "{created}");
+    let id = created["items"][0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        gw1.wait(Duration::from_secs(20))
+            .is_some_and(|s| s.success()),
+        "{}",
+        gw1.errors()
+    );
+    assert!(
+        gw2.wait(Duration::from_secs(20))
+            .is_some_and(|s| s.success()),
+        "{}",
+        gw2.errors()
+    );
+    let calls = d.wait_all_hung_up(1, Duration::from_secs(10));
+    let c = calls.iter().find(|c| c["id"] == id.as_str()).unwrap();
+    let attempts = c["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{c}");
+    assert_eq!(attempts[0]["route"], "first");
+    assert_eq!(attempts[0]["sip_code"], 503);
+    assert_eq!(attempts[0]["reason"], "failed");
+    assert_eq!(attempts[1]["route"], "second");
+    assert_eq!(attempts[1]["sip_code"], 200);
+    assert_eq!(c["direction"], "outgoing");
+    assert_eq!(
+        (c["hangup_by"].as_str(), c["hangup_reason"].as_str()),
+        (Some("local"), Some("normal"))
+    );
+    assert!(c["tm_progressing"].is_string());
+    assert_eq!(d.stop().code(), Some(0));
+}

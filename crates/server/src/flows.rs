@@ -305,6 +305,12 @@ async fn run_loop(
             };
             data["call_id"] = serde_json::json!(call);
             if kind == EventType::FlowFinished {
+                // `reason` flat: {"reason": "hangup", "hangup_reason": "normal"}.
+                if let Some(r) = data.get("reason").and_then(|r| r.as_object()).cloned() {
+                    for (k, v) in r {
+                        data[k.as_str()] = v;
+                    }
+                }
                 data["variables"] = serde_json::json!(run.variables().to_map());
             }
             if let Some(o) = data.as_object_mut() {
@@ -529,8 +535,10 @@ async fn answer(state: &AppState, call: Uuid) -> Result<(), String> {
         return Ok(());
     }
     if now.direction == model::Direction::Incoming {
-        return state.switch.answer(call).await.map(|_| ()).map_err(err);
+        state.switch.answer(call).await.map_err(err)?;
     }
+    // Done once the answer is on the event stream (the flow's next events
+    // come after `call_progressing`).
     wait_for(&mut events, call, |ev| {
         (ev.kind == EventType::CallProgressing).then_some(())
     })
