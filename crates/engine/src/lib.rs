@@ -230,12 +230,21 @@
 //! assert!(now - start >= Duration::from_secs(60));
 //! ```
 //!
+//! ## Application calls
+//!
+//! Calls Dialtone terminates itself, for flows: inbound calls to numbers
+//! with a flow ([`Engine::set_number`], [`Event::Incoming`],
+//! [`Engine::answer`]), calls it dials ([`Engine::dial`]: extensions, SIP
+//! URIs, `tel` numbers over trunks ([`Engine::set_trunks`]) with failover
+//! only after a `failed` attempt, ring_all / linear), and `connect`
+//! ([`Dial::join`]). See `engine/app.rs` for the rules.
+//!
 //! ## Not implemented
 //!
-//! Calls to anything but an extension (E.164 numbers, trunks and their
-//! failover), flows, reliable provisional responses (RFC 3262: `Require:
-//! 100rel` gets 420), early UPDATE, REFER/transfer, more than one anchored
-//! media stream, SRTP/ICE, codec transcoding.
+//! Outbound registration to trunks, calls from extensions to `tel`
+//! numbers through trunks (only dials and flows use trunks), reliable
+//! provisional responses (RFC 3262: `Require: 100rel` gets 420), early
+//! UPDATE, REFER/transfer, more than one anchored media stream, SRTP/ICE.
 
 mod config;
 mod dial;
