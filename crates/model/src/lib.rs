@@ -2,9 +2,9 @@
 //!
 //! The shapes of the public contract (`../shared/DESIGN.md`): the call
 //! resource and its lifecycle, addresses, extensions, registrations, the
-//! event envelope, and the SIP-outcome → hangup-reason mapping. Plain data
-//! with serde; no I/O. The switch (`engine`) produces them, the `store`
-//! keeps them and the API serves them.
+//! event envelope, webhook deliveries, and the SIP-outcome → hangup-reason
+//! mapping. Plain data with serde; no I/O. The switch (`engine`) produces
+//! them, the `store` keeps them and the API serves them.
 
 mod address;
 mod call;
@@ -13,6 +13,7 @@ mod extension;
 mod hangup;
 mod recording;
 mod registration;
+mod webhook;
 
 pub use address::{
     validate_e164, validate_extension, Address, AddressType, NumberError, EXTENSION_MAX_LEN,
@@ -24,3 +25,4 @@ pub use hangup::{HangupBy, HangupReason};
 pub use recording::{Recording, RecordingChannels, RecordingDirection, RecordingStatus};
 pub use registration::Registration;
 pub use uuid::Uuid;
+pub use webhook::{DeliveryStatus, WebhookDelivery};
