@@ -223,7 +223,12 @@ pub(super) async fn worker(
             }
             () = webhooks.inner.wake.notified() => {}
             () = tokio::time::sleep(sleep) => {}
-            _ = stop.changed() => {}
+            changed = stop.changed() => {
+                // The service was dropped without `stop`: stop too.
+                if changed.is_err() {
+                    break;
+                }
+            }
         }
     }
     // Stopping: attempts under way get a moment to finish and be recorded.
