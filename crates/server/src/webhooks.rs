@@ -162,6 +162,19 @@ impl Webhooks {
         self.inner.global.clone()
     }
 
+    /// Queues any envelope (an event of `call`, or of no call) for the URL
+    /// that applies now; `false` if none does. Events numbered by the
+    /// [`Emitter`](crate::emit::Emitter) already come this way.
+    pub fn deliver(&self, call: Option<Uuid>, env: Arc<Envelope>) -> bool {
+        match self.resolve(call) {
+            Some(url) => {
+                self.submit(call, url, env);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Queues `env` (an event of `call`) for `url`.
     pub(crate) fn submit(&self, call: Option<Uuid>, url: Arc<str>, env: Arc<Envelope>) {
         // Fails only after the service stopped: then nothing is delivered.
@@ -301,5 +314,26 @@ mod tests {
         assert_eq!(w.resolve(Some(c)), None);
         assert_eq!(w.resolve(None), None);
         assert_eq!(w.global_uri(), None);
+    }
+
+    #[test]
+    fn an_event_of_no_call_goes_to_the_global_url() {
+        let env = |kind| {
+            Arc::new(Envelope {
+                kind,
+                event_id: Uuid::from_u128(9),
+                sequence: 1,
+                tm_event: chrono::Utc::now(),
+                data: serde_json::json!({}),
+            })
+        };
+        let (w, mut outbox) = Webhooks::new(None);
+        assert!(!w.deliver(None, env(model::EventType::CallUpdated)));
+        assert!(outbox.try_next().is_none());
+        let (w, mut outbox) = Webhooks::new(Some("https://global.example/in".into()));
+        assert!(w.deliver(None, env(model::EventType::CallUpdated)));
+        let (call, url, got) = outbox.try_next().unwrap();
+        assert_eq!((call, url.as_str()), (None, "https://global.example/in"));
+        assert_eq!(got.event_id, Uuid::from_u128(9));
     }
 }
