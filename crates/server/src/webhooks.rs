@@ -235,7 +235,7 @@ impl WebhookService {
     }
 
     /// Writes the events still queued to the outbox, then stops the worker
-    /// (attempts under way get [`deliver::STOP_GRACE`] to finish; the rest
+    /// (attempts under way get 2 s to finish; the rest
     /// are made again at the next start).
     pub async fn stop(self) {
         let _ = self.stop.send(true);
