@@ -32,7 +32,8 @@ enum Command {
     /// calls are hung up (BYE/CANCEL) and recorded as such.
     Serve(ServeArgs),
     /// Load the configuration as `serve` would, print the effective
-    /// settings as JSON (passwords left out) and exit: 0 if valid, 1 if not.
+    /// settings as JSON (passwords left out, the webhook secret redacted)
+    /// and exit: 0 if valid, 1 if not.
     CheckConfig(ServeArgs),
     /// Check SIP messages: one JSON verdict line per FILE (`-` reads standard input).
     ///
@@ -104,6 +105,19 @@ struct ServeArgs {
     /// [default: DATA_DIR/media]
     #[arg(long, env = "DIALTONE_MEDIA_DIR", value_name = "DIR")]
     media_dir: Option<PathBuf>,
+    /// http(s) URL every event is POSTed to, signed, unless its call has
+    /// its own [default: none]
+    #[arg(long, env = "DIALTONE_WEBHOOK_URI", value_name = "URL")]
+    webhook_uri: Option<String>,
+    /// HMAC-SHA256 key of X-Dialtone-Signature, 16 characters or more
+    /// [default: generated at the first start, stored, printed once]
+    #[arg(
+        long,
+        env = "DIALTONE_WEBHOOK_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    webhook_secret: Option<String>,
 }
 
 impl ServeArgs {
@@ -130,6 +144,8 @@ impl ServeArgs {
             moh_file: self.moh_file.clone(),
             dtmf_interworking: self.dtmf_interworking,
             media_dir: self.media_dir.clone(),
+            webhook_uri: self.webhook_uri.clone(),
+            webhook_secret: self.webhook_secret.clone(),
         };
         Config::load(text.as_deref(), &overrides).map_err(|e| match &self.config {
             Some(p) => format!("{}: {e}", p.display()),

@@ -572,88 +572,6 @@ fn sipp_rfc4733_digits_arrive_as_dtmf_events_in_order() {
     assert_eq!(d.stop().code(), Some(0));
 }
 
-/// A pcap (libpcap, Ethernet) of one RTP stream of RFC 4733 telephone-
-/// events, payload type 101, 8 kHz: per digit three updates 20 ms apart
-/// (the first marked), then three end packets with the final duration,
-/// then 100 ms of nothing; the first after `lead_ms` of PCMU silence.
-/// SIPp's `play_pcap_audio` sends the UDP payloads
-/// at the capture's pace from its media port to the far end's.
-fn rfc4733_pcap(digits: &[char], lead_ms: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    // Global header: magic, v2.4, UTC offset, accuracy, snaplen, Ethernet.
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&0i32.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    let (mut t_us, mut seq, mut ts) = (lead_ms * 1000, 1000u16, 160_000u32);
-    let record = |out: &mut Vec<u8>, t_us: u64, rtp: &[u8]| {
-        let frame = ethernet_udp(rtp);
-        out.extend_from_slice(&((t_us / 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&((t_us % 1_000_000) as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&frame);
-    };
-    // The lead is PCMU silence, a packet every 20 ms (SIPp does not wait
-    // through a gap at the start of a capture).
-    let lead = lead_ms / 20;
-    for k in 0..lead {
-        let mut rtp = vec![0x80, 0];
-        rtp.extend_from_slice(&(seq.wrapping_sub((lead - k) as u16)).to_be_bytes());
-        rtp.extend_from_slice(&(ts.wrapping_sub(((lead - k) * 160) as u32)).to_be_bytes());
-        rtp.extend_from_slice(&0x5199_0001u32.to_be_bytes());
-        rtp.extend_from_slice(&[0xff; 160]);
-        record(&mut out, k * 20_000, &rtp);
-    }
-    for &digit in digits {
-        let event = media::dtmf::Digit::from_char(digit).unwrap().event_code();
-        let mut packets: Vec<(bool, bool, u16)> =
-            (1..=3).map(|k| (k == 1, false, 160 * k)).collect();
-        packets.extend((0..3).map(|_| (false, true, 480)));
-        for (i, (marker, end, duration)) in packets.into_iter().enumerate() {
-            let mut rtp = vec![0x80, if marker { 0x80 | 101 } else { 101 }];
-            rtp.extend_from_slice(&seq.to_be_bytes());
-            rtp.extend_from_slice(&ts.to_be_bytes());
-            rtp.extend_from_slice(&0x5199_0001u32.to_be_bytes());
-            rtp.extend_from_slice(&[event, if end { 0x80 | 10 } else { 10 }]);
-            rtp.extend_from_slice(&duration.to_be_bytes());
-            seq = seq.wrapping_add(1);
-            record(&mut out, t_us, &rtp);
-            // Updates 20 ms apart; the end packets close together.
-            t_us += if i < 3 { 20_000 } else { 5_000 };
-        }
-        t_us += 100_000;
-        ts = ts.wrapping_add(480 + 800);
-    }
-    out
-}
-
-/// `payload` in UDP (ports 6000 to 6002) in IPv4 (127.0.0.1 both ways) in
-/// Ethernet: SIPp rewrites the addresses and ports when it plays it.
-fn ethernet_udp(payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0u8; 12];
-    f.extend_from_slice(&0x0800u16.to_be_bytes());
-    let total = (20 + 8 + payload.len()) as u16;
-    let mut ip = vec![0x45, 0];
-    ip.extend_from_slice(&total.to_be_bytes());
-    ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]);
-    let sum = !ip.chunks(2).fold(0u32, |s, w| {
-        let s = s + u32::from(u16::from_be_bytes([w[0], w[1]]));
-        (s & 0xffff) + (s >> 16)
-    }) as u16;
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&6000u16.to_be_bytes());
-    f.extend_from_slice(&6002u16.to_be_bytes());
-    f.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
-    f.extend_from_slice(&0u16.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
 /// DTMF interworking: the same SIPp caller sends RFC 4733 events, but the
 /// callee (a SIPp answering PCMU only, without telephone-event) could not
 /// read them: Dialtone plays each digit to it as tones instead. A
@@ -932,185 +850,6 @@ const FLOW_CONFIG: &str = r#"
 trusted_peers = ["127.0.0.1"]
 "#;
 
-/// Reads events from a `/v1/events` WebSocket until `done` says so.
-fn read_events(
-    ws: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
-    done: impl Fn(&[Value]) -> bool,
-    d: &Dialtone,
-) -> Vec<Value> {
-    let mut got: Vec<Value> = Vec::new();
-    while !done(&got) {
-        match ws.read() {
-            Ok(tungstenite::Message::Text(t)) => {
-                got.push(serde_json::from_str(t.as_str()).unwrap())
-            }
-            Ok(_) => {}
-            Err(e) => panic!(
-                "events so far {:#?}: {e}\n{}",
-                got.iter()
-                    .map(|e| format!("{} {}", e["type"], e["data"]))
-                    .collect::<Vec<_>>(),
-                d.stderr()
-            ),
-        }
-    }
-    got
-}
-
-/// A number runs a flow: the trunk's call is answered by Dialtone, hears
-/// a prompt (a WAV from the media directory), presses 2 (RFC 4733 from
-/// SIPp), the flow branches on it, records and hangs up. The events come
-/// in order in the call's sequence; the recording exists; the flow's
-/// variables say what was pressed.
-#[test]
-fn a_number_runs_an_ivr_flow_that_branches_on_sipp_digits() {
-    if skip() {
-        return;
-    }
-    let d = Dialtone::start("sipp-flow", FLOW_CONFIG, &[]);
-    let prompt = d.dir.join("data/media/prompt.wav");
-    write_tone_wav(&prompt, 440.0, 1);
-    let prompt = format!("file://{}", prompt.display());
-    let flow = serde_json::json!({
-        "name": "ivr",
-        "actions": [
-            {"type": "answer"},
-            {"type": "play", "option": {"urls": [prompt]}},
-            {"type": "digits_receive", "option": {"length": 1, "duration": 5000}},
-            {"type": "branch", "option": {"target_ids": {"1": "sales", "2": "support"}, "default_target_id": "sales"}},
-            {"id": "sales", "type": "variable_set", "option": {"key": "queue", "value": "sales"}, "next_id": "record"},
-            {"id": "support", "type": "variable_set", "option": {"key": "queue", "value": "support ${digits}"}},
-            {"id": "record", "type": "recording_start", "option": {"channels": "stereo"}},
-            {"type": "sleep", "option": {"duration": 1000}},
-            {"type": "hangup"}
-        ]
-    });
-    let (status, saved) = d.post("/v1/flows", Some(&flow));
-    assert_eq!(status, 201, "{saved}");
-    let flow_id = saved["id"].as_str().unwrap().to_owned();
-    let (status, number) = d.post(
-        "/v1/numbers",
-        Some(&serde_json::json!({"number": "+15550100", "flow_id": flow_id})),
-    );
-    assert_eq!(status, 201, "{number}");
-
-    let url = format!("ws://{}/v1/events?api_key={API_KEY}", d.http);
-    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    }
-    let dir = d.dir.join("trunk");
-    std::fs::create_dir_all(&dir).unwrap();
-    // The digit comes 1.5 s after the answer, after the 1 s prompt.
-    std::fs::write(dir.join("dtmf.pcap"), rfc4733_pcap(&['2'], 1500)).unwrap();
-    let mut trunk = sipp(
-        d.sip,
-        "u1",
-        "x;",
-        &[
-            "-sf",
-            &scenario("call_flow.xml"),
-            "-s",
-            "+15550100",
-            "-m",
-            "1",
-            "-timeout",
-            "40s",
-        ],
-        &dir,
-    );
-    let got = read_events(
-        &mut ws,
-        |g| g.iter().any(|e| e["type"] == "call_hangup"),
-        &d,
-    );
-    assert!(
-        trunk
-            .wait(Duration::from_secs(20))
-            .is_some_and(|s| s.success()),
-        "{}",
-        trunk.errors()
-    );
-    let kinds: Vec<String> = got
-        .iter()
-        .map(|e| {
-            let t = e["type"].as_str().unwrap().to_owned();
-            match e["data"]["action"]["type"].as_str() {
-                Some(a) => format!("{t}:{a}"),
-                None => t,
-            }
-        })
-        .filter(|k| k != "call_updated")
-        .collect();
-    let expected = [
-        "call_created",
-        "call_ringing",
-        "flow_started",
-        "flow_action_started:answer",
-        "call_progressing",
-        "flow_action_finished:answer",
-        "flow_action_started:play",
-        "play_started",
-        "play_finished",
-        "flow_action_finished:play",
-        "flow_action_started:digits_receive",
-        "dtmf_received",
-        "flow_action_finished:digits_receive",
-        "flow_action_started:branch",
-        "flow_action_finished:branch",
-        "flow_action_started:variable_set",
-        "flow_action_finished:variable_set",
-        "flow_action_started:recording_start",
-        "recording_started",
-        "flow_action_finished:recording_start",
-        "flow_action_started:sleep",
-        "flow_action_finished:sleep",
-        "flow_action_started:hangup",
-        "flow_action_finished:hangup",
-        "flow_finished",
-    ];
-    let got_prefix: Vec<&str> = kinds
-        .iter()
-        .map(String::as_str)
-        .take(expected.len())
-        .collect();
-    assert_eq!(got_prefix, expected, "all: {kinds:#?}");
-    assert_eq!(kinds.last().map(String::as_str), Some("call_hangup"));
-    // One call, numbered 1, 2, 3... in its sequence.
-    let call_id = got[0]["data"]["id"].clone();
-    for (i, e) in got.iter().enumerate() {
-        assert_eq!(e["sequence"], i + 1, "{e}");
-        let id = if e["type"].as_str().unwrap().starts_with("call_") {
-            &e["data"]["id"]
-        } else {
-            &e["data"]["call_id"]
-        };
-        assert_eq!(*id, call_id, "{e}");
-    }
-    let finished = got.iter().find(|e| e["type"] == "flow_finished").unwrap();
-    assert_eq!(
-        finished["data"]["variables"]["queue"], "support 2",
-        "{finished}"
-    );
-    assert_eq!(finished["data"]["variables"]["digits"], "2");
-    assert_eq!(finished["data"]["reason"], "hangup", "{finished}");
-    let calls = d.wait_all_hung_up(1, Duration::from_secs(10));
-    let c = &calls[0];
-    assert_eq!(c["direction"], "incoming");
-    assert_eq!(c["destination"]["target"], "+15550100");
-    assert_eq!(c["source"]["target"], "+15550123");
-    assert_eq!(c["flow_id"], flow_id.as_str());
-    assert_eq!(
-        (c["hangup_by"].as_str(), c["hangup_reason"].as_str()),
-        (Some("local"), Some("normal"))
-    );
-    let rec = c["recording_ids"][0].as_str().expect("a recording");
-    let (_, r) = d.get(&format!("/v1/recordings/{rec}"));
-    assert_eq!(r["status"], "finished", "{r}");
-    assert!(r["duration_ms"].as_u64().unwrap() >= 900, "{r}");
-    assert_eq!(d.stop().code(), Some(0));
-}
-
 /// An outbound call to a `tel` number over two trunks: the first gateway
 /// answers 503, the call fails over to the second, which answers; the
 /// flow runs after the answer and hangs up. Both attempts are on the call.
@@ -1166,7 +905,8 @@ fn an_outbound_tel_call_fails_over_from_a_503_gateway_to_the_next() {
         Some(&serde_json::json!({
             "source": {"type": "tel", "target": "+15550199"},
             "destinations": [{"type": "tel", "target": "+4930123456"}],
-            "actions": [{"type": "sleep", "option": {"duration": 500}}, {"type": "hangup"}]
+            "actions": [{"type": "sleep", "option": {"duration": 500}}, {"type": "hangup"}],
+            "webhook_uri": "http://127.0.0.1:9/per-call"
         })),
     );
     assert_eq!(s, 201, "{created}");
@@ -1198,5 +938,18 @@ fn an_outbound_tel_call_fails_over_from_a_503_gateway_to_the_next() {
         (Some("local"), Some("normal"))
     );
     assert!(c["tm_progressing"].is_string());
+    // The call's events go to its own webhook_uri (nothing listens there:
+    // queued, retried), from its first event on.
+    let (s, page) = d.get(&format!("/v1/webhooks/deliveries?call_id={id}"));
+    assert_eq!(s, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert!(!items.is_empty(), "{page}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["url"] == "http://127.0.0.1:9/per-call"),
+        "{page}"
+    );
+    assert!(items.iter().any(|i| i["sequence"] == 1), "{page}");
     assert_eq!(d.stop().code(), Some(0));
 }

@@ -2,9 +2,9 @@
 //!
 //! The shapes of the public contract (`../shared/DESIGN.md`): the call
 //! resource and its lifecycle, addresses, extensions, registrations, the
-//! event envelope, and the SIP-outcome → hangup-reason mapping. Plain data
-//! with serde; no I/O. The switch (`engine`) produces them, the `store`
-//! keeps them and the API serves them.
+//! event envelope, webhook deliveries, and the SIP-outcome → hangup-reason
+//! mapping. Plain data with serde; no I/O. The switch (`engine`) produces
+//! them, the `store` keeps them and the API serves them.
 
 mod address;
 mod call;
@@ -14,6 +14,7 @@ mod hangup;
 mod recording;
 mod registration;
 mod routing;
+mod webhook;
 
 pub use address::{
     validate_e164, validate_extension, Address, AddressType, NumberError, EXTENSION_MAX_LEN,
@@ -26,3 +27,4 @@ pub use recording::{Recording, RecordingChannels, RecordingDirection, RecordingS
 pub use registration::Registration;
 pub use routing::{Number, RingMethod, Trunk, TrunkTransport};
 pub use uuid::Uuid;
+pub use webhook::{DeliveryStatus, WebhookDelivery};

@@ -83,6 +83,15 @@ pub struct Config {
     /// /v1/calls/{id}/play` may name files in (so the API cannot read
     /// other files). Default `<data_dir>/media` (created at start).
     pub media_dir: PathBuf,
+    /// Where every event goes as a signed webhook (an `http://` or
+    /// `https://` URL), unless its call has its own URL. Default: none
+    /// (events go only to calls with their own URL).
+    pub webhook_uri: Option<String>,
+    /// The HMAC-SHA256 key of `X-Dialtone-Signature` (its UTF-8 bytes), at
+    /// least 16 characters. Default: one generated at the first start,
+    /// kept in the database and printed once. Shown redacted.
+    #[serde(serialize_with = "ser_redacted")]
+    pub webhook_secret: Option<String>,
     /// Extensions defined in the file (read-only over the API).
     pub extensions: Vec<ExtensionConfig>,
 }
@@ -119,6 +128,8 @@ pub struct Overrides {
     pub moh_file: Option<PathBuf>,
     pub dtmf_interworking: Option<DtmfInterworking>,
     pub media_dir: Option<PathBuf>,
+    pub webhook_uri: Option<String>,
+    pub webhook_secret: Option<String>,
 }
 
 /// The config file as written: every key optional, unknown keys rejected.
@@ -139,6 +150,8 @@ struct FileConfig {
     moh_file: Option<PathBuf>,
     dtmf_interworking: Option<DtmfInterworking>,
     media_dir: Option<PathBuf>,
+    webhook_uri: Option<String>,
+    webhook_secret: Option<String>,
     #[serde(default)]
     extensions: Vec<ExtensionConfig>,
 }
@@ -229,6 +242,8 @@ impl Config {
                 .dtmf_interworking
                 .or(f.dtmf_interworking)
                 .unwrap_or_default(),
+            webhook_uri: o.webhook_uri.clone().or(f.webhook_uri),
+            webhook_secret: o.webhook_secret.clone().or(f.webhook_secret),
             extensions: f.extensions,
         };
         config.check()?;
@@ -259,6 +274,17 @@ impl Config {
                 return Err(invalid(
                     format!("auth_algorithms[{i}]"),
                     format!("'{a}' is not SHA-256 or MD5"),
+                ));
+            }
+        }
+        if let Some(uri) = &self.webhook_uri {
+            validate_webhook_uri(uri).map_err(|m| invalid("webhook_uri", m))?;
+        }
+        if let Some(secret) = &self.webhook_secret {
+            if secret.chars().count() < 16 {
+                return Err(invalid(
+                    "webhook_secret",
+                    "must be at least 16 characters (or leave it out: one is generated)",
                 ));
             }
         }
@@ -302,6 +328,20 @@ pub fn validate_static_contact(contact: &str) -> Result<SocketAddr, String> {
     Err(format!(
         "'{contact}' must name an IP address and optional port (sip:192.0.2.10:5060)"
     ))
+}
+
+/// A webhook URL must be absolute `http://` or `https://` with a host
+/// (the global `webhook_uri` and a call's own URL alike).
+pub fn validate_webhook_uri(uri: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(uri)
+        .map_err(|e| format!("'{uri}' is not a URL ({e}); give http://host/path or https://..."))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("'{uri}' must be an http:// or https:// URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("'{uri}' has no host"));
+    }
+    Ok(())
 }
 
 /// How an RFC 4733 digit reaches a bridged phone that did not negotiate
@@ -370,6 +410,13 @@ fn ser_range<S: serde::Serializer>(r: &RangeInclusive<u16>, s: S) -> Result<S::O
 
 fn ser_cidrs<S: serde::Serializer>(v: &[Cidr], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(v.iter().map(ToString::to_string))
+}
+
+fn ser_redacted<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("<redacted>"),
+        None => s.serialize_none(),
+    }
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -447,6 +494,52 @@ mod tests {
         assert!("carrier".parse::<DtmfInterworking>().is_err());
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["dtmf_interworking"], "inband");
+    }
+
+    #[test]
+    fn webhook_settings_are_validated_and_the_secret_never_shown() {
+        let c = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(
+            (c.webhook_uri.as_deref(), c.webhook_secret.as_deref()),
+            (None, None)
+        );
+        let file = "webhook_uri = \"https://hooks.example.com/in\"\n\
+                    webhook_secret = \"file-secret-0123456789\"";
+        let c = Config::load(Some(file), &Overrides::default()).unwrap();
+        assert_eq!(
+            c.webhook_uri.as_deref(),
+            Some("https://hooks.example.com/in")
+        );
+        let flags = Overrides {
+            webhook_uri: Some("http://127.0.0.1:9000/hook".into()),
+            webhook_secret: Some("flag-secret-0123456789".into()),
+            ..Overrides::default()
+        };
+        let c = Config::load(Some(file), &flags).unwrap();
+        assert_eq!(c.webhook_uri.as_deref(), Some("http://127.0.0.1:9000/hook"));
+        assert_eq!(c.webhook_secret.as_deref(), Some("flag-secret-0123456789"));
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["webhook_secret"], "<redacted>");
+        assert!(!json.to_string().contains("flag-secret"), "{json}");
+        for (bad, says) in [
+            ("ftp://example.com/x", "http:// or https://"),
+            ("hooks.example.com/in", "not a URL"),
+            ("http://", "not a URL"),
+        ] {
+            let file = format!("webhook_uri = \"{bad}\"");
+            let err = Config::load(Some(&file), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("webhook_uri:") && err.contains(says),
+                "{err}"
+            );
+        }
+        let err = Config::load(Some("webhook_secret = \"short\""), &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("webhook_secret:"), "{err}");
+        assert!(!err.contains("short"), "the secret is not echoed: {err}");
     }
 
     #[test]

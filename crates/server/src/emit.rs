@@ -1,13 +1,17 @@
 //! Numbering and publishing events: every event of a call gets the next
 //! number of that call's `sequence` and goes on the broadcast that
-//! `/v1/events` (and later webhooks) read, in that order.
+//! `/v1/events` reads and, when a webhook URL applies to the call, to the
+//! webhook outbox ([`Webhooks`]), in that order.
 //!
 //! The event pump (switch and relay events) and the recording service both
 //! emit; numbering and sending happen under one lock so the broadcast order
 //! is the sequence order. A call's counter lives from its first event until
 //! [`Emitter::LINGER`] after its hangup, so what ends with the call
 //! (recordings finishing after the BYE) is still numbered in its sequence.
+//! The envelope (and its `data`) is built only when someone takes it: a
+//! `/v1/events` client or a webhook URL.
 
+use crate::webhooks::Webhooks;
 use chrono::Utc;
 use model::{Envelope, EventType};
 use std::collections::{HashMap, VecDeque};
@@ -21,6 +25,7 @@ use uuid::Uuid;
 pub struct Emitter {
     inner: Arc<Mutex<Sequences>>,
     tx: broadcast::Sender<Arc<Envelope>>,
+    webhooks: Option<Webhooks>,
 }
 
 #[derive(Debug, Default)]
@@ -38,7 +43,16 @@ impl Emitter {
         Emitter {
             inner: Arc::default(),
             tx,
+            webhooks: None,
         }
+    }
+
+    /// Also hands every event whose call has a webhook URL (its own, its
+    /// master's or the global one) to `webhooks`' outbox, and forgets a
+    /// call's URL when its numbering ends.
+    pub fn with_webhooks(mut self, webhooks: Webhooks) -> Emitter {
+        self.webhooks = Some(webhooks);
+        self
     }
 
     /// The broadcast the events go to.
@@ -46,7 +60,8 @@ impl Emitter {
         &self.tx
     }
 
-    /// Emits an event of `call`: `data` is built only if someone listens.
+    /// Emits an event of `call`: `data` is built only if someone listens
+    /// or a webhook URL applies.
     /// `start`: the call's first event (its counter is created); otherwise
     /// an event of a call whose counter is gone (unknown, or hung up more
     /// than [`LINGER`](Self::LINGER) ago) is dropped. Returns whether it
@@ -66,6 +81,9 @@ impl Emitter {
             }
             seqs.ended.pop_front();
             seqs.next.remove(&id);
+            if let Some(w) = &self.webhooks {
+                w.forget(id);
+            }
         }
         let seq = match seqs.next.get_mut(&call) {
             Some(seq) => seq,
@@ -77,15 +95,22 @@ impl Emitter {
         if kind == EventType::CallHangup {
             seqs.ended.push_back((now + Self::LINGER, call));
         }
-        if self.tx.receiver_count() > 0 {
-            let env = Envelope {
+        let url = self.webhooks.as_ref().and_then(|w| w.resolve(Some(call)));
+        let listened = self.tx.receiver_count() > 0;
+        if listened || url.is_some() {
+            let env = Arc::new(Envelope {
                 kind,
                 event_id: Uuid::new_v4(),
                 sequence,
                 tm_event: Utc::now(),
                 data: data(),
-            };
-            let _ = self.tx.send(Arc::new(env));
+            });
+            if let (Some(url), Some(w)) = (url, &self.webhooks) {
+                w.submit(Some(call), url, env.clone());
+            }
+            if listened {
+                let _ = self.tx.send(env);
+            }
         }
         true
     }
@@ -116,6 +141,41 @@ mod tests {
                 ("b1".into(), 1),
                 ("a2".into(), 2),
                 ("a3".into(), 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn events_of_calls_with_a_webhook_url_reach_the_outbox_without_listeners() {
+        let (tx, _) = broadcast::channel(16);
+        let (webhooks, mut outbox) = Webhooks::new(None);
+        let e = Emitter::new(tx).with_webhooks(webhooks.clone());
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        webhooks.set_call_uri(a, "http://127.0.0.1:9/a").unwrap();
+        webhooks.link(b, a);
+        let c = Uuid::from_u128(3);
+        let mut built = 0;
+        for call in [a, b, c] {
+            assert!(e.emit(call, EventType::CallCreated, true, || {
+                built += 1;
+                serde_json::Value::from(call.to_string())
+            }));
+        }
+        assert_eq!(
+            built, 2,
+            "no listener, no URL for c: its data is never built"
+        );
+        assert!(e.emit(a, EventType::CallHangup, false, || "a2".into()));
+        let got: Vec<_> = std::iter::from_fn(|| outbox.try_next())
+            .map(|(call, url, env)| (call.unwrap(), url, env.kind, env.sequence))
+            .collect();
+        let url = "http://127.0.0.1:9/a".to_owned();
+        assert_eq!(
+            got,
+            [
+                (a, url.clone(), EventType::CallCreated, 1),
+                (b, url.clone(), EventType::CallCreated, 1),
+                (a, url, EventType::CallHangup, 2),
             ]
         );
     }

@@ -581,7 +581,7 @@ async fn connect(
         failover: true,
         flow_id: None,
     };
-    let created = state.switch.dial(dial).await.map_err(err)?;
+    let created = state.switch.dial(dial, |_| {}).await.map_err(err)?;
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let (live, answered) = state.switch.joined_state(call, from).await;

@@ -3,8 +3,10 @@
 //! [`config`] (defaults < file < env < flags), the REST + WebSocket
 //! [`api`], the [`switch`] handle on the running engine, [`playback`]
 //! (the audio of plays and music on hold), DTMF interworking (`dtmf`:
-//! digits handed on between phones that share no DTMF method), and
-//! [`flows`] (flow runs on live calls), and [`run`], which wires switch, media relay, store and API together.
+//! digits handed on between phones that share no DTMF method),
+//! [`webhooks`] (signed event delivery through an outbox in the store),
+//! [`flows`] (flow runs on live calls), and [`run`], which wires switch,
+//! media relay, store and API together.
 
 pub mod api;
 pub mod config;
@@ -15,5 +17,6 @@ pub mod playback;
 pub mod recordings;
 pub mod run;
 pub mod switch;
+pub mod webhooks;
 
 pub use run::{run, Server, StartError};

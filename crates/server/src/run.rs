@@ -3,8 +3,9 @@
 //!
 //! ```text
 //!  SIP (UDP/TCP) ─▶ net::Driver ─▶ engine::Engine ──events──▶ pump ─▶ store writer (batched upserts)
-//!                        ▲                                     │  ├─▶ broadcast ─▶ /v1/events
-//!  HTTP API ── SwitchHandle::with_now ─┘                       │  └─▶ net::rtp::Relay (media commands)
+//!                        ▲                                     │  ├─▶ Emitter ─▶ broadcast ─▶ /v1/events
+//!  HTTP API ── SwitchHandle::with_now ─┘                       │  │      └────▶ webhook outbox ─▶ delivery worker
+//!                                                              │  └─▶ net::rtp::Relay (media commands)
 //! ```
 
 use crate::api::{app, AppState};
@@ -12,6 +13,7 @@ use crate::config::Config;
 use crate::emit::Emitter;
 use crate::recordings::Recordings;
 use crate::switch::{EngineIo, SwitchEvent, SwitchHandle};
+use crate::webhooks::{WebhookService, Webhooks};
 use chrono::Utc;
 use model::{EventType, ExtensionSecret, Origin};
 use net::rtp::{LegId, Relay, RtpPool};
@@ -43,6 +45,9 @@ pub enum StartError {
         path: String,
         message: String,
     },
+    /// The webhook delivery service cannot start.
+    #[error("webhooks: {0}")]
+    Webhooks(String),
 }
 
 /// How long shutdown waits for far ends to answer our BYEs and CANCELs.
@@ -72,6 +77,7 @@ pub struct Server {
     http_stop: tokio::sync::oneshot::Sender<()>,
     http_task: tokio::task::JoinHandle<()>,
     pump_task: tokio::task::JoinHandle<()>,
+    webhooks: WebhookService,
 }
 
 impl Server {
@@ -88,6 +94,7 @@ impl Server {
         }
         let api_key = api_key(&*store, &config).await?;
         let auth_secret = secret(&*store, "nonce_secret").await?;
+        let webhook_secret = webhook_secret(&*store, &config).await?;
         sync_config_extensions(&*store, &config).await?;
         let extensions = store.all_extensions().await?;
 
@@ -202,7 +209,12 @@ impl Server {
         let switch = SwitchHandle::new(handle);
 
         let (broadcast_tx, _) = broadcast::channel(4096);
-        let emitter = Emitter::new(broadcast_tx.clone());
+        let (webhooks, outbox) = Webhooks::new(config.webhook_uri.clone());
+        // Pending deliveries of an earlier run are resumed at once.
+        let webhook_service =
+            WebhookService::start(store.clone(), outbox, &webhooks, &webhook_secret)
+                .map_err(StartError::Webhooks)?;
+        let emitter = Emitter::new(broadcast_tx.clone()).with_webhooks(webhooks.clone());
         let recordings = Arc::new(
             Recordings::new(
                 &config.data_dir,
@@ -235,6 +247,7 @@ impl Server {
                 plays: plays.clone(),
                 dtmf_interworking: config.dtmf_interworking,
                 flows: flows.clone(),
+                webhooks: webhooks.clone(),
             },
         ));
 
@@ -260,6 +273,7 @@ impl Server {
             fetcher,
             plays,
             flows: flows.clone(),
+            webhooks,
         });
         flows.attach(&state);
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -281,6 +295,7 @@ impl Server {
             http_stop,
             http_task,
             pump_task,
+            webhooks: webhook_service,
         })
     }
 
@@ -294,6 +309,9 @@ impl Server {
         // The driver's event channel is closed now: the pump writes what is
         // left and ends.
         let _ = self.pump_task.await;
+        // Every event is numbered now: the outbox gets the last ones, then
+        // the deliveries stop (what is pending goes at the next start).
+        self.webhooks.stop().await;
         self.relay.shutdown();
         let _ = self.http_stop.send(());
         let _ = self.http_task.await;
@@ -310,6 +328,7 @@ struct Outputs {
     plays: crate::playback::Plays,
     dtmf_interworking: crate::config::DtmfInterworking,
     flows: crate::flows::Flows,
+    webhooks: Webhooks,
 }
 
 /// Engine events → media relay and event stream at once, in order; call
@@ -328,6 +347,7 @@ async fn pump(
         plays,
         dtmf_interworking,
         flows,
+        webhooks,
     } = outputs;
     let interworker =
         crate::dtmf::Interworker::start(relay.clone(), switch.clone(), dtmf_interworking);
@@ -365,6 +385,10 @@ async fn pump(
                 engine::Event::Call { kind, call } => {
                     if kind == EventType::CallCreated {
                         switch.count_created();
+                        // A chained call's events go where its master's go.
+                        if let Some(master) = call.master_call_id {
+                            webhooks.link(call.id, master);
+                        }
                     }
                     if kind == EventType::CallHangup {
                         // A play cut short by the hangup is reported first.
@@ -614,6 +638,30 @@ async fn api_key(store: &dyn store::Store, _config: &Config) -> Result<String, S
     eprintln!("dialtone: generated an API key (printed only this once; set DIALTONE_API_KEY to choose one):");
     eprintln!("    {key}");
     Ok(key)
+}
+
+/// The webhook signing secret: `webhook_secret`, else the one stored in
+/// the data directory, else a new one, stored. A stored one is printed
+/// once, at the first start with a `webhook_uri` (per-call URLs use it
+/// too: set `webhook_secret` to know it without a global URL).
+async fn webhook_secret(store: &dyn store::Store, config: &Config) -> Result<String, StartError> {
+    if let Some(secret) = &config.webhook_secret {
+        return Ok(secret.clone());
+    }
+    let secret = match store.meta("webhook_secret").await? {
+        Some(s) => s,
+        None => {
+            let s = random_hex(32);
+            store.set_meta("webhook_secret", &s).await?;
+            s
+        }
+    };
+    if config.webhook_uri.is_some() && store.meta("webhook_secret_shown").await?.is_none() {
+        eprintln!("dialtone: generated a webhook signing secret (printed only this once; set DIALTONE_WEBHOOK_SECRET to choose one):");
+        eprintln!("    {secret}");
+        store.set_meta("webhook_secret_shown", "1").await?;
+    }
+    Ok(secret)
 }
 
 async fn secret(store: &dyn store::Store, name: &str) -> Result<[u8; 32], StartError> {

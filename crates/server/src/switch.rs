@@ -240,7 +240,12 @@ impl SwitchHandle {
     }
 
     /// Places calls; the calls created now, as they are right after.
-    pub async fn dial(&self, dial: engine::Dial) -> Result<Vec<Call>, ApiError> {
+    /// `created` sees their ids before any of their events is out.
+    pub async fn dial(
+        &self,
+        dial: engine::Dial,
+        created: impl FnOnce(&[Uuid]) + Send + 'static,
+    ) -> Result<Vec<Call>, ApiError> {
         self.handle
             .with_now(move |EngineIo(e, _), now| {
                 let ids = e.dial(now, dial).map_err(|err| match err {
@@ -250,6 +255,7 @@ impl SwitchHandle {
                     }
                     other => ApiError::conflict(other.to_string()),
                 })?;
+                created(&ids);
                 Ok(ids.iter().filter_map(|id| e.call(*id).cloned()).collect())
             })
             .await

@@ -14,7 +14,8 @@
 //! | `extensions` | one row per extension, normalized; the digest password as given (see [`Store::create_extension`]) |
 //! | `calls` | one row per call leg: the whole [`Call`] as JSON in `body`, plus `status`, `direction` and `tm_create` for filters and keyset pagination |
 //! | `recordings` | one row per recording: the whole [`model::Recording`] as JSON in `body`, plus `call_id`, `status` and `tm_create` (its `tm_start`) for filters and pagination; the audio itself is a WAV file the server keeps beside the database |
-//! | `meta` | settings the server generates once: the API key, the nonce secret |
+//! | `webhook_deliveries` | the webhook outbox: one row per event per URL, with the exact body sent, `status`, `attempts`, `next_attempt_at` and the last result (see [`NewDelivery`]) |
+//! | `meta` | settings the server generates once: the API key, the nonce secret, the webhook secret |
 //!
 //! Registrations are not stored: phones re-register after a restart.
 //!
@@ -51,11 +52,16 @@
 
 mod sqlite;
 mod token;
+mod webhooks;
 
 pub use sqlite::{SqliteStore, BUSY_TIMEOUT};
+pub use webhooks::{DeliveryAttempt, DeliveryFilter, DueDelivery, NewDelivery};
 
 use chrono::{DateTime, Utc};
-use model::{Call, CallStatus, Direction, Extension, ExtensionSecret, Recording, RecordingStatus};
+use model::{
+    Call, CallStatus, Direction, Extension, ExtensionSecret, Recording, RecordingStatus,
+    WebhookDelivery,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -168,6 +174,47 @@ pub trait Store: Send + Sync + 'static {
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Inserts or replaces `key`.
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    // The webhook outbox (see `webhooks.rs`: lanes, what each row holds).
+
+    /// Adds deliveries, `pending` and due at their `tm_create`, in one
+    /// transaction. `Conflict` if an id exists (nothing is added then).
+    async fn enqueue_webhook_deliveries(&self, d: &[NewDelivery]) -> Result<(), StoreError>;
+    /// At most `limit` pending deliveries due at `now` that are first in
+    /// their lane (no pending row of the same `url` and `call_id` has a
+    /// lower `sequence`), the longest due first.
+    async fn due_webhook_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+    /// The earliest `next_attempt_at` of a pending delivery after `now`:
+    /// when the worker has something to do next, if nothing comes in.
+    async fn next_webhook_attempt(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Records one attempt: `attempts + 1`, the new status, the status code
+    /// and error (both replaced, `None` included), `next_attempt_at` (kept
+    /// when `None`), `tm_update = a.at`. `NotFound` if there is no such
+    /// delivery.
+    async fn record_webhook_attempt(&self, id: Uuid, a: &DeliveryAttempt)
+        -> Result<(), StoreError>;
+    async fn webhook_delivery(&self, id: Uuid) -> Result<Option<WebhookDelivery>, StoreError>;
+    /// Newest first (`tm_create`, then id, both descending),
+    /// keyset-paginated like [`Store::list_calls`].
+    async fn list_webhook_deliveries(
+        &self,
+        f: &DeliveryFilter,
+    ) -> Result<PageOf<WebhookDelivery>, StoreError>;
+    /// Sends a delivery again: `pending`, due at `now`, `tm_update = now`
+    /// (attempts and the last result are kept until the next attempt).
+    /// Returns it as it is now; `NotFound` if there is no such delivery.
+    async fn redeliver_webhook(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookDelivery, StoreError>;
 }
 
 /// The kinds [`Store::put_resource`] keeps.

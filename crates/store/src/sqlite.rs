@@ -1,10 +1,16 @@
 //! [`Store`] on an embedded SQLite database.
 
+mod webhooks;
+
 use crate::token::{self, TimeCursor};
-use crate::{page_limit, CallFilter, PageOf, RecordingFilter, ResourceKind, Store, StoreError};
+use crate::{
+    page_limit, CallFilter, DeliveryAttempt, DeliveryFilter, DueDelivery, NewDelivery, PageOf,
+    RecordingFilter, ResourceKind, Store, StoreError,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use model::{
     Call, CallStatus, Extension, ExtensionSecret, HangupBy, HangupReason, Origin, Recording,
+    WebhookDelivery,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -153,16 +159,17 @@ fn call_from(body: &str) -> Result<Call, StoreError> {
     serde_json::from_str(body).map_err(|e| StoreError::Database(format!("decode call: {e}")))
 }
 
-/// Runs a newest-first listing: `sql` selects `id, tm_create, body` with
-/// its filters bound by `binds`; the keyset position of `page.1` (a token
-/// of listing `kind`), the order and the limit of `page.0` are added here.
+/// Runs a newest-first listing: `sql` selects `id, tm_create` and what
+/// `decode` reads from a row, with its filters bound by `binds`; the keyset
+/// position of `page.1` (a token of listing `kind`), the order and the
+/// limit of `page.0` are added here.
 async fn newest_first<T>(
     pool: &SqlitePool,
     mut sql: String,
     mut binds: Vec<String>,
     kind: &str,
     (size, page_token): (u32, Option<&str>),
-    decode: fn(&str) -> Result<T, StoreError>,
+    decode: fn(&sqlx::sqlite::SqliteRow) -> Result<T, StoreError>,
 ) -> Result<PageOf<T>, StoreError> {
     if let Some(token) = page_token {
         let after = TimeCursor::decode(kind, token)?;
@@ -189,10 +196,7 @@ async fn newest_first<T>(
         ),
         _ => None,
     };
-    let items = rows
-        .iter()
-        .map(|r| decode(&r.try_get::<String, _>("body")?))
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
     Ok(PageOf {
         items,
         next_page_token,
@@ -428,7 +432,10 @@ impl Store for SqliteStore {
             binds.push(ts(t));
         }
         let page = (size, f.page_token.as_deref());
-        newest_first(&self.pool, sql, binds, token::CALLS, page, call_from).await
+        newest_first(&self.pool, sql, binds, token::CALLS, page, |r| {
+            call_from(&r.try_get::<String, _>("body")?)
+        })
+        .await
     }
 
     async fn fail_active_calls(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -492,14 +499,9 @@ impl Store for SqliteStore {
             binds.push(s.as_str().to_owned());
         }
         let page = (size, f.page_token.as_deref());
-        newest_first(
-            &self.pool,
-            sql,
-            binds,
-            token::RECORDINGS,
-            page,
-            recording_from,
-        )
+        newest_first(&self.pool, sql, binds, token::RECORDINGS, page, |r| {
+            recording_from(&r.try_get::<String, _>("body")?)
+        })
         .await
     }
 
@@ -604,7 +606,7 @@ impl Store for SqliteStore {
             vec![kind.as_str().to_owned()],
             kind.as_str(),
             page,
-            json_from,
+            |r| json_from(&r.try_get::<String, _>("body")?),
         )
         .await
     }
@@ -640,5 +642,53 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    // The webhook outbox: `sqlite/webhooks.rs`.
+
+    async fn enqueue_webhook_deliveries(&self, d: &[NewDelivery]) -> Result<(), StoreError> {
+        webhooks::enqueue(&self.pool, d).await
+    }
+
+    async fn due_webhook_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        webhooks::due(&self.pool, now, limit).await
+    }
+
+    async fn next_webhook_attempt(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        webhooks::next_attempt(&self.pool, now).await
+    }
+
+    async fn record_webhook_attempt(
+        &self,
+        id: Uuid,
+        a: &DeliveryAttempt,
+    ) -> Result<(), StoreError> {
+        webhooks::record_attempt(&self.pool, id, a).await
+    }
+
+    async fn webhook_delivery(&self, id: Uuid) -> Result<Option<WebhookDelivery>, StoreError> {
+        webhooks::get(&self.pool, id).await
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        f: &DeliveryFilter,
+    ) -> Result<PageOf<WebhookDelivery>, StoreError> {
+        webhooks::list(&self.pool, f).await
+    }
+
+    async fn redeliver_webhook(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookDelivery, StoreError> {
+        webhooks::redeliver(&self.pool, id, now).await
     }
 }

@@ -12,10 +12,11 @@ use uuid::Uuid;
 
 pub(crate) const CALLS: &str = "c1";
 pub(crate) const RECORDINGS: &str = "r1";
+pub(crate) const DELIVERIES: &str = "w1";
 const EXTENSIONS: &str = "e1";
 
 /// Position in a listing newest first (calls: [`CALLS`], recordings:
-/// [`RECORDINGS`]): `(tm_create, id)` of the last item shown, `tm_create`
+/// [`RECORDINGS`], webhook deliveries: [`DELIVERIES`]): `(tm_create, id)` of the last item shown, `tm_create`
 /// as stored in the index column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TimeCursor {

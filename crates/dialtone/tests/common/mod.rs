@@ -3,7 +3,11 @@
 //! SIPp runs with bounded time.
 #![allow(dead_code)]
 
+pub mod pcap;
 pub mod torture;
+
+#[allow(unused_imports)]
+pub use pcap::{ethernet_udp, rfc4733_pcap};
 
 use serde_json::Value;
 use std::io::{Read, Write};

@@ -436,11 +436,8 @@ pub async fn create(
         }
     };
     if let Some(uri) = &body.webhook_uri {
-        if !(uri.starts_with("http://") || uri.starts_with("https://")) {
-            return Err(ApiError::invalid(format!(
-                "webhook_uri: '{uri}' is not an http(s) URL"
-            )));
-        }
+        crate::config::validate_webhook_uri(uri)
+            .map_err(|m| ApiError::invalid(format!("webhook_uri: {m}")))?;
     }
     let ring_timeout = match body.ring_timeout {
         None => None,
@@ -461,7 +458,19 @@ pub async fn create(
         failover: !body.early_execution,
         flow_id,
     };
-    let calls = state.switch.dial(dial).await?;
+    let (webhooks, uri) = (state.webhooks.clone(), body.webhook_uri.clone());
+    let calls = state
+        .switch
+        .dial(dial, move |ids| {
+            if let Some(uri) = uri {
+                for id in ids {
+                    if let Err(e) = webhooks.set_call_uri(*id, &uri) {
+                        tracing::warn!(call = %id, error = %e, "webhook_uri not set");
+                    }
+                }
+            }
+        })
+        .await?;
     let ids: Vec<Uuid> = calls.iter().map(|c| c.id).collect();
     state
         .flows

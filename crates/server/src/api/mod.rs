@@ -9,7 +9,9 @@
 //! | `/v1/extensions` `GET POST`, `/v1/extensions/{id}` `GET PUT DELETE` | accounts |
 //! | `GET /v1/registrations` | current registrar bindings |
 //! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup`, `POST\|DELETE /v1/calls/{id}/mute`, `POST\|DELETE /v1/calls/{id}/hold`, `POST /v1/calls/{id}/dtmf`, `POST\|DELETE /v1/calls/{id}/play`, `GET /v1/calls/{id}/stats` | calls |
+//! | `/v1/calls/{id}/recording_start`, `recording_stop` `POST`, `GET /v1/recordings`, `/v1/recordings/{id}` `GET DELETE`, `/file`, `/stream` | recordings |
 //! | `GET /v1/events` | WebSocket event stream |
+//! | `GET /v1/webhooks/deliveries`, `GET /v1/webhooks/deliveries/{id}`, `POST /v1/webhooks/deliveries/{id}/redeliver` | the webhook outbox: what was sent where, failures, redelivery |
 
 mod auth;
 pub(crate) mod calls;
@@ -22,6 +24,7 @@ pub(crate) mod play;
 pub(crate) mod recordings;
 pub mod routing;
 mod stats;
+mod webhooks;
 
 pub use error::ApiError;
 pub use json::JsonBody;
@@ -59,6 +62,8 @@ pub struct AppState {
     pub plays: crate::playback::Plays,
     /// Flow runs on live calls.
     pub flows: crate::flows::Flows,
+    /// Webhook URLs (global and per call) and the delivery worker's wake.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 /// The last media counters of legs that ended, newest 10,000 kept.
@@ -153,6 +158,12 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .delete(routing::delete_trunk),
         )
         .route("/events", get(events::events))
+        .route("/webhooks/deliveries", get(webhooks::list))
+        .route("/webhooks/deliveries/{id}", get(webhooks::get))
+        .route(
+            "/webhooks/deliveries/{id}/redeliver",
+            post(webhooks::redeliver),
+        )
         .fallback(not_found)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
