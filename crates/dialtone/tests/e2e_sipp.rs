@@ -953,3 +953,152 @@ fn an_outbound_tel_call_fails_over_from_a_503_gateway_to_the_next() {
     assert!(items.iter().any(|i| i["sequence"] == 1), "{page}");
     assert_eq!(d.stop().code(), Some(0));
 }
+
+/// [`CONFIG`]'s phones, and 127.0.0.1 as a trusted trunk.
+fn flow_config() -> String {
+    format!("trusted_peers = [\"127.0.0.1\"]\n{CONFIG}")
+}
+
+/// Saves `actions` as a flow and points `number` at it.
+fn flow_number(d: &Dialtone, number: &str, actions: Value) {
+    let (s, f) = d.post(
+        "/v1/flows",
+        Some(&serde_json::json!({ "actions": actions })),
+    );
+    assert_eq!(s, 201, "{f}");
+    let (s, n) = d.post(
+        "/v1/numbers",
+        Some(&serde_json::json!({"number": number, "flow_id": f["id"]})),
+    );
+    assert_eq!(s, 201, "{n}");
+}
+
+/// A trunk (SIPp, trusted) calls `number` and stays until Dialtone's BYE.
+fn trunk_call(d: &Dialtone, number: &str, name: &str) -> Sipp {
+    let dir = d.dir.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("dtmf.pcap"), rfc4733_pcap(&[], 0)).unwrap();
+    sipp(
+        d.sip,
+        "u1",
+        "x;",
+        &[
+            "-sf",
+            &scenario("call_flow.xml"),
+            "-s",
+            number,
+            "-m",
+            "1",
+            "-timeout",
+            "40s",
+        ],
+        &dir,
+    )
+}
+
+/// A flow's `connect` dials a registered extension (a SIPp that answers
+/// and hangs up after a while): the two calls are bridged, the extension's
+/// call is chained to the flow's call, and when it hangs up the flow goes
+/// on (a `hangup` with reason `busy`, as the flow says).
+#[test]
+fn a_flow_connects_the_caller_to_an_extension_then_goes_on() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("sipp-connect", &flow_config(), &[]);
+    let _bob = register_bob(&d, "u1", "answer_hangup.xml", 30);
+    flow_number(
+        &d,
+        "+15550100",
+        serde_json::json!([
+            {"type": "answer"},
+            {"type": "connect", "option": {"destinations": [{"type": "extension", "target": "200"}]}},
+            {"type": "hangup", "option": {"reason": "busy"}}
+        ]),
+    );
+    let mut trunk = trunk_call(&d, "+15550100", "trunk-connect");
+    assert!(
+        trunk
+            .wait(Duration::from_secs(30))
+            .is_some_and(|s| s.success()),
+        "{}\n{}",
+        trunk.errors(),
+        d.stderr()
+    );
+    let calls = d.wait_all_hung_up(2, Duration::from_secs(10));
+    let flow_call = by_direction(&calls, "incoming")[0];
+    let bob_call = by_direction(&calls, "outgoing")[0];
+    assert_eq!(bob_call["master_call_id"], flow_call["id"]);
+    assert_eq!(flow_call["chained_call_ids"][0], bob_call["id"]);
+    assert_eq!(bob_call["destination"]["target"], "200");
+    assert_eq!(bob_call["source"]["target"], "+15550123", "the caller's id");
+    assert!(bob_call["tm_progressing"].is_string(), "{bob_call}");
+    assert_eq!(bob_call["hangup_by"], "remote", "bob hung up: {bob_call}");
+    assert_eq!(
+        (
+            flow_call["hangup_by"].as_str(),
+            flow_call["hangup_reason"].as_str()
+        ),
+        (Some("local"), Some("busy")),
+        "the flow went on after the connect: {flow_call}"
+    );
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+/// `POST /v1/calls/{id}/redirect` replaces a running flow: the caller
+/// waits in a long `sleep`, the redirect hangs it up at once.
+#[test]
+fn a_redirect_replaces_the_running_flow() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("sipp-redirect", &flow_config(), &[]);
+    flow_number(
+        &d,
+        "+15550100",
+        serde_json::json!([{"type": "answer"}, {"type": "sleep", "option": {"duration": 60000}}]),
+    );
+    let mut trunk = trunk_call(&d, "+15550100", "trunk-redirect");
+    wait_for_status(&d, "progressing", 1);
+    let call = d.all_calls()[0]["id"].as_str().unwrap().to_owned();
+    // Bad actions: 400 naming the path; the flow goes on.
+    let (s, e) = d.post(
+        &format!("/v1/calls/{call}/redirect"),
+        Some(&serde_json::json!({"actions": [{"type": "hangup", "option": {"reason": "later"}}]})),
+    );
+    assert_eq!(s, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("actions[0].option"),
+        "{e}"
+    );
+    let started = std::time::Instant::now();
+    let (s, c) = d.post(
+        &format!("/v1/calls/{call}/redirect"),
+        Some(
+            &serde_json::json!({"actions": [{"type": "hangup", "option": {"reason": "noanswer"}}]}),
+        ),
+    );
+    assert_eq!(s, 200, "{c}");
+    assert!(
+        trunk
+            .wait(Duration::from_secs(10))
+            .is_some_and(|s| s.success()),
+        "{}",
+        trunk.errors()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut the sleep short"
+    );
+    let calls = d.wait_all_hung_up(1, Duration::from_secs(10));
+    assert_eq!(calls[0]["hangup_reason"], "noanswer");
+    let (s, _) = d.post(
+        &format!("/v1/calls/{call}/redirect"),
+        Some(&serde_json::json!({"actions": [{"type": "hangup"}]})),
+    );
+    assert_eq!(s, 404, "an ended call has no flow to redirect");
+    assert_eq!(d.stop().code(), Some(0));
+}
