@@ -380,3 +380,45 @@ fn a_phone_holding_a_flow_call_is_answered_here() {
     w.with("trunk", |p, now| p.bye(now));
     w.assert_clean();
 }
+
+#[test]
+fn a_gateway_challenge_is_answered_with_the_trunks_credentials_once() {
+    let mut w = World::new(12, NetConfig::default());
+    gateway(&mut w, "gw", "10.0.2.1:5060", OnInvite::Challenge);
+    let mut good = trunk("carrier", "10.0.2.1:5060", 1);
+    good.username = Some("gwuser".into());
+    good.password = Some("gwpass".into());
+    w.engine.set_trunks(vec![good.clone()]);
+    let now = w.now();
+    let call = w
+        .engine
+        .dial(now, dial(vec![Address::tel("+4930123456")]))
+        .unwrap()[0];
+    assert!(w.run_until(|w| w.reached(call, Progressing)));
+    assert_eq!(
+        w.phone_ref("gw").incoming.len(),
+        2,
+        "one challenge, one retry"
+    );
+    let rec = w.record(call);
+    assert_eq!(rec.attempts.len(), 1, "a challenge is not an attempt");
+    assert_eq!(rec.attempts[0].sip_code, Some(200));
+    let now = w.now();
+    w.engine.hangup(now, call).unwrap();
+    w.assert_clean();
+
+    // Wrong password: the gateway's 403 ends it (`failed`), no loop.
+    let mut bad = good;
+    bad.password = Some("wrong".into());
+    w.engine.set_trunks(vec![bad]);
+    let now = w.now();
+    let call = w
+        .engine
+        .dial(now, dial(vec![Address::tel("+4930123456")]))
+        .unwrap()[0];
+    w.run_until_idle();
+    let rec = w.record(call);
+    assert_eq!((rec.hangup_reason, rec.sip_code), (Some(Failed), Some(403)));
+    assert_eq!(w.phone_ref("gw").incoming.len(), 4);
+    w.assert_clean();
+}

@@ -97,6 +97,10 @@ pub enum OnInvite {
     Reject(u16),
     /// 180, then this final response after the delay.
     RingThenReject(Duration, u16),
+    /// A gateway that wants digest credentials (user `gwuser`, password
+    /// `gwpass`, realm `gw`): 401 to an INVITE without them, 200 to one
+    /// whose response is right, 403 otherwise.
+    Challenge,
     /// Nothing at all (sip-core still sends 100 Trying).
     Silent,
 }
@@ -553,6 +557,46 @@ impl Phone {
                         let _ = p.ep.respond(now, key, code, "Rejected");
                     }),
                 ));
+            }
+            OnInvite::Challenge => {
+                let challenge = "Digest realm=\"gw\", nonce=\"n0nce\", algorithm=MD5, qop=\"auth\"";
+                let given = req
+                    .headers
+                    .authorization()
+                    .ok()
+                    .and_then(|a| a.into_iter().next());
+                let Some(given) = given else {
+                    let mut resp = self.ep.response_for(key, 401, "Unauthorized").unwrap();
+                    resp.headers
+                        .push(Header::new(HeaderName::WwwAuthenticate, challenge));
+                    let _ = self.ep.send_response(now, key, resp);
+                    return;
+                };
+                let param = |n: &str| {
+                    given
+                        .param(n)
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                        .unwrap_or_default()
+                };
+                let challenge_header =
+                    sip::digest::AuthHeader::parse(&Bytes::from(challenge)).unwrap();
+                let expected = DigestCredentials::answer(
+                    &challenge_header,
+                    "gwuser",
+                    "gwpass",
+                    "INVITE",
+                    &param("uri"),
+                    &param("cnonce"),
+                    1,
+                )
+                .unwrap();
+                let ok = param("username") == "gwuser" && param("response") == expected.response;
+                if ok {
+                    let later = answer_later(Duration::ZERO, answer);
+                    (later.1)(self, now);
+                } else {
+                    let _ = self.ep.respond(now, key, 403, "Forbidden");
+                }
             }
             OnInvite::Silent => {}
         }
