@@ -17,15 +17,15 @@
 //!
 //! | case | what one frame costs |
 //! | --- | --- |
-//! | `encode C [BITRATE]` | Opus encode, 8 kHz (NB), 20 ms, VoIP, FEC at 10 % loss, 32 kbit/s unless given, complexity C |
-//! | `decode PACKETS RATE` | Opus decode of a packet stream to RATE Hz (`ours`: our complexity 5 packets; else a file of 4-byte LE length + packet) |
+//! | `encode C [BITRATE]` | Opus encode, 8 kHz (NB), 20 ms, VoIP, FEC at 10 % loss, 32 kbit/s unless given, complexity C (`default`: the encoder's default at 8 kHz) |
+//! | `decode PACKETS RATE` | Opus decode of a packet stream to RATE Hz (`ours`: our packets at the default complexity; else a file of 4-byte LE length + packet) |
 //! | `ulaw-encode`, `ulaw-decode` | G.711 μ-law, 160 samples |
 //! | `resample FROM TO` | one 20 ms frame through [`Resampler`] |
 //! | `jitter` | one 160-byte packet pushed into and popped from the jitter buffer |
-//! | `to-opus C` | the relay's PCMU -> Opus direction: RTP parse, jitter buffer, PCMU decode, Opus encode at complexity C, RTP header |
+//! | `to-opus C` | the relay's PCMU -> Opus direction: RTP parse, jitter buffer, PCMU decode, Opus encode at complexity C (or `default`), RTP header |
 //! | `to-pcmu PACKETS` | the relay's Opus -> PCMU direction: RTP parse, jitter buffer, Opus decode at 8 kHz, PCMU encode, RTP header |
 //! | `pcm RATE` | (no measurement) the prepared speech at RATE Hz as raw 16-bit LE on stdout |
-//! | `packets C [BITRATE]` | (no measurement) our Opus packets of the speech, length-prefixed, on stdout |
+//! | `packets C [BITRATE]` | (no measurement) our Opus packets of the speech (complexity C or `default`), length-prefixed, on stdout |
 //! | `decode-pcm PACKETS RATE` | (no measurement) opus-rs's decoding of PACKETS at RATE Hz, raw on stdout |
 
 use std::hint::black_box;
@@ -51,15 +51,21 @@ fn main() {
     let speech = prepare(&args[1]);
     let arg = |i: usize| args.get(i).map(String::as_str);
     let num = |i: usize, default: u32| arg(i).map_or(default, |s| s.parse().expect("a number"));
+    // A complexity, or `default` (or nothing): the encoder's default at 8 kHz.
+    let cx = |i: usize| {
+        arg(i)
+            .filter(|&s| s != "default")
+            .map(|s| s.parse::<u8>().expect("a complexity"))
+    };
     let frames: Vec<&[i16]> = speech.chunks_exact(FRAME).collect();
     let n = match args[2].as_str() {
-        "encode" => bench_encode(&frames, num(3, 5) as u8, num(4, 32000)),
+        "encode" => bench_encode(&frames, cx(3), num(4, 32000)),
         "decode" => bench_decode(&packets_from(arg(3), &frames), num(4, RATE)),
         "ulaw-encode" => bench_ulaw_encode(&frames),
         "ulaw-decode" => bench_ulaw_decode(&frames),
         "resample" => bench_resample(&speech, num(3, 8000), num(4, 48000)),
         "jitter" => bench_jitter(&frames),
-        "to-opus" => bench_to_opus(&frames, num(3, 5) as u8),
+        "to-opus" => bench_to_opus(&frames, cx(3)),
         "to-pcmu" => bench_to_pcmu(&packets_from(arg(3), &frames)),
         "pcm" => {
             let rate = num(3, RATE);
@@ -85,7 +91,7 @@ fn main() {
         }
         "packets" => {
             let mut out = Vec::new();
-            for p in encode_all(&frames, num(3, 5) as u8, num(4, 32000)) {
+            for p in encode_all(&frames, cx(3), num(4, 32000)) {
                 out.extend_from_slice(&(p.len() as u32).to_le_bytes());
                 out.extend_from_slice(&p);
             }
@@ -109,7 +115,7 @@ fn prepare(path: &str) -> Vec<i16> {
         .collect()
 }
 
-fn opus_config(complexity: u8, bitrate: u32) -> OpusConfig {
+fn opus_config(complexity: Option<u8>, bitrate: u32) -> OpusConfig {
     OpusConfig {
         sample_rate: RATE,
         bitrate,
@@ -119,7 +125,7 @@ fn opus_config(complexity: u8, bitrate: u32) -> OpusConfig {
     }
 }
 
-fn encode_all(frames: &[&[i16]], complexity: u8, bitrate: u32) -> Vec<Vec<u8>> {
+fn encode_all(frames: &[&[i16]], complexity: Option<u8>, bitrate: u32) -> Vec<Vec<u8>> {
     let mut e = Encoder::opus(opus_config(complexity, bitrate)).expect("an encoder");
     frames
         .iter()
@@ -136,7 +142,7 @@ fn encode_all(frames: &[&[i16]], complexity: u8, bitrate: u32) -> Vec<Vec<u8>> {
 /// length-prefixed packet file.
 fn packets_from(source: Option<&str>, frames: &[&[i16]]) -> Vec<Vec<u8>> {
     match source {
-        None | Some("ours") => encode_all(frames, 5, 32000),
+        None | Some("ours") => encode_all(frames, None, 32000),
         Some(path) => {
             let bytes = std::fs::read(path).expect("read the packet file");
             let mut rest = &bytes[..];
@@ -178,7 +184,7 @@ fn warm_up(mut step: impl FnMut(usize)) -> impl FnMut(usize) {
     step
 }
 
-fn bench_encode(frames: &[&[i16]], complexity: u8, bitrate: u32) -> usize {
+fn bench_encode(frames: &[&[i16]], complexity: Option<u8>, bitrate: u32) -> usize {
     let mut e = Encoder::opus(opus_config(complexity, bitrate)).expect("an encoder");
     let mut frame = Frame::new(RATE, Vec::with_capacity(FRAME));
     let mut out = Vec::with_capacity(1500);
@@ -344,7 +350,7 @@ fn bench_path(packets: &[Vec<u8>], from: (Decoder, u32), to: (Encoder, u8, u32))
     measured(packets.len(), step)
 }
 
-fn bench_to_opus(frames: &[&[i16]], complexity: u8) -> usize {
+fn bench_to_opus(frames: &[&[i16]], complexity: Option<u8>) -> usize {
     let packets = rtp_packets(&ulaw_payloads(frames), 0, RATE);
     bench_path(
         &packets,
