@@ -10,7 +10,7 @@
 #   pcmu-pcmu  passthrough (the relay never looks inside a datagram)
 #   pcmu-pcma  G.711 mu-law <-> A-law transcoding
 #   pcmu-opus  G.711 mu-law <-> Opus transcoding (Opus encoded by Dialtone at
-#              16 kHz, 32 kbit/s, complexity 5, FEC; decoded to 8 kHz)
+#              8 kHz, 32 kbit/s, complexity 1, FEC; decoded to 8 kHz)
 #   X-Y+rec    case X-Y with every call recorded (POST recording_start on
 #              each caller's call: mono, both directions, WAV on disk) from
 #              before the idle measurement to the end: the difference to

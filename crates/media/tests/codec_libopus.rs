@@ -7,8 +7,8 @@
 //! at 48, 24, 16 and 8 kHz, each checked for the tone's frequency (±2 %) and
 //! level (±3 dB); and in-band FEC both ways: with packets lost whose
 //! successors carry FEC, the streams libopus and opus-rs rebuild agree
-//! (≥ 30 dB). Frames without FEC are left out: those are concealed, and
-//! opus-rs follows libopus 1.6's concealment, which older libopus releases
+//! (≥ 30 dB), at 16 kHz and at 8 kHz (the relay's narrowband settings).
+//! Frames without FEC are left out: those are concealed, and opus-rs follows libopus 1.6's concealment, which older libopus releases
 //! (Debian 12 ships 1.3.1) do differently.
 //! Skips (passes with a note) when python3 or libopus.so.0 is missing; CI
 //! installs `libopus0`.
@@ -303,31 +303,35 @@ fn opus_in_band_fec_interoperates() {
     if libopus(&["version"], &[]).is_none() {
         return;
     }
-    let rate = 16000;
-    let input = warble(rate);
-
-    // (c) opus-rs codes FEC; libopus and opus-rs rebuild the lost packets.
-    let mut encoder = Encoder::opus(OpusConfig {
-        sample_rate: rate,
-        bitrate: 24000,
-        fec: true,
-        expected_loss_percent: 10,
-        ..OpusConfig::default()
-    })
-    .unwrap();
-    let packets: Vec<Vec<u8>> = input
-        .chunks(rate as usize / 50)
-        .map(|c| {
-            let mut p = Vec::new();
-            encoder
-                .encode(&Frame::new(rate, c.to_vec()), &mut p)
-                .unwrap();
-            p
+    // (c) opus-rs codes FEC; libopus and opus-rs rebuild the lost packets:
+    // wideband, and narrowband at the relay's settings for G.711 sources
+    // (32 kbit/s, the default complexity for 8 kHz).
+    for (rate, bitrate) in [(16000, 24000), (8000, 32000)] {
+        let input = warble(rate);
+        let mut encoder = Encoder::opus(OpusConfig {
+            sample_rate: rate,
+            bitrate,
+            fec: true,
+            expected_loss_percent: 10,
+            ..OpusConfig::default()
         })
-        .collect();
-    check_fec_stream("opus-rs FEC", &packets, rate);
+        .unwrap();
+        let packets: Vec<Vec<u8>> = input
+            .chunks(rate as usize / 50)
+            .map(|c| {
+                let mut p = Vec::new();
+                encoder
+                    .encode(&Frame::new(rate, c.to_vec()), &mut p)
+                    .unwrap();
+                p
+            })
+            .collect();
+        check_fec_stream(&format!("opus-rs FEC at {rate} Hz"), &packets, rate);
+    }
 
     // (d) libopus codes FEC; both rebuild.
+    let rate = 16000;
+    let input = warble(rate);
     let raw: Vec<u8> = input.iter().flat_map(|s| s.to_le_bytes()).collect();
     let packets = from_stream(&libopus(&["encode", "16000", "24000"], &raw).unwrap());
     check_fec_stream("libopus FEC", &packets, rate);

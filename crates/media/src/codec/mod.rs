@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | [`CodecKind`] | PCMU, PCMA, G.722, Opus and their RTP/SDP facts (payload type, clock rate, `rtpmap` name) |
 //! | [`Encoder`], [`Decoder`] | one codec's state; a 20 ms frame at [`Encoder::sample_rate`] in, one payload out; loss concealment and Opus in-band FEC |
-//! | [`OpusConfig`] | Opus sample rate, bitrate, FEC |
+//! | [`OpusConfig`] | Opus sample rate, bitrate, FEC, complexity |
 //! | [`Resampler`] | streaming polyphase FIR conversion between 8, 12, 16, 24 and 48 kHz |
 //! | [`Transcoder`] | decode one codec, resample, encode another |
 //! | [`g711`] | the μ-law and A-law sample functions themselves |

@@ -162,6 +162,52 @@ mod tests {
     }
 
     #[test]
+    fn dtmf_from_a_pcmu_phone_survives_narrowband_opus() {
+        // The relay's PCMU -> Opus path at its default (narrowband, cheap)
+        // complexity: every key still reads at the far end, in order.
+        use crate::dtmf::{parse_digits, Detector, DtmfGenerator, ToneEvent, ToneLevels};
+        let keys = "0123456789*#ABCD";
+        let mut gen = DtmfGenerator::new(8000, ToneLevels::default()).unwrap();
+        for d in parse_digits(keys).unwrap() {
+            gen.push(d, 80, 80);
+        }
+        let mut pcmu = Encoder::new(CodecKind::Pcmu).unwrap();
+        let config = OpusConfig {
+            sample_rate: 8000,
+            ..OpusConfig::default()
+        };
+        assert_eq!(config.effective_complexity(), 1);
+        let mut to_opus = Transcoder::new(
+            Decoder::new(CodecKind::Pcmu).unwrap(),
+            Encoder::opus(config).unwrap(),
+        )
+        .unwrap();
+        let mut far = Decoder::opus(8000).unwrap();
+        let mut detector = Detector::new(8000).unwrap();
+        let (mut frame, mut heard) = (Frame::default(), Frame::default());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..(keys.len() * 8 + 10) {
+            gen.next_frame(&mut frame);
+            a.clear();
+            pcmu.encode(&frame, &mut a).unwrap();
+            to_opus.handle_payload(&a).unwrap();
+            b.clear();
+            while to_opus.poll_payload(&mut b).unwrap().is_some() {
+                far.decode(&b, &mut heard).unwrap();
+                detector.process_frame(&heard).unwrap();
+                b.clear();
+            }
+        }
+        let mut got = String::new();
+        while let Some(e) = detector.poll_event() {
+            if let ToneEvent::Began { digit, .. } = e {
+                got.push(digit.to_char());
+            }
+        }
+        assert_eq!(got, keys);
+    }
+
+    #[test]
     fn packets_of_other_durations_are_reframed_to_20ms() {
         // 30 ms G.711 packets in, 20 ms Opus (16 kHz) packets out.
         let config = OpusConfig {

@@ -77,19 +77,22 @@
 //!   Opus is
 //!   encoded at the rate of the audio it is fed (8 kHz from G.711, 16 kHz
 //!   from G.722: the other side carries at most wideband audio),
-//!   32 kbit/s, complexity 5, with in-band FEC, and decoded straight at the
-//!   other codec's rate. Telephone-events pass in the new stream (timestamp
+//!   32 kbit/s, with in-band FEC, at `media`'s complexity for the rate (1
+//!   at 8 kHz, 5 at 16 kHz: `OpusConfig::default_complexity`), and decoded
+//!   straight at the other codec's rate. Telephone-events pass in the new stream (timestamp
 //!   moved onto its clock) when both legs negotiated them at the same clock
 //!   rate, and are dropped otherwise; comfort noise and other payload types
 //!   are dropped. The work happens on
 //!   the worker thread, under its table lock, without allocating per packet
 //!   (except inside the G.722 codec crate). CPU per 20 ms packet, release
-//!   build, one core of the development machine: G.722 to Opus 180 µs
-//!   (PCMU to Opus about 0.6x that since it is coded narrowband), Opus to
-//!   PCMU 32 µs (to G.722 45 µs), G.711 to and from G.722
-//!   10-15 µs, PCMU to PCMA 0.2 µs; so a core carries about 90 PCMU-Opus
-//!   calls (both directions), and a control call ([`Relay::stats`], ...)
-//!   may wait for a batch of such packets.
+//!   build, one core of the development machine: G.722 to Opus 180 µs,
+//!   PCMU to Opus 0.41 M instructions (about 35 µs; `media`'s
+//!   `examples/opus_cost.rs` counts them), Opus to PCMU 0.35 M (30 µs)
+//!   for a softphone's hybrid full band packets, 0.08 M for narrowband
+//!   ones (to G.722 45 µs), G.711 to and from G.722 10-15 µs, PCMU to PCMA
+//!   0.2 µs; so a core carries about 300 PCMU-Opus calls (both directions,
+//!   codec work only), and a control call ([`Relay::stats`], ...) may wait
+//!   for a batch of such packets.
 //! - **In-band DTMF** ([`Relay::set_inband_detection`],
 //!   [`Relay::send_inband_dtmf`]). Detection policy: on by default for a
 //!   leg whose phone did *not* negotiate telephone-event (its digits can

@@ -266,9 +266,11 @@ impl Transcode {
             kind => Decoder::new(kind)?,
         };
         let encoder = match to.codec {
-            // The default 32 kbit/s, complexity 5, in-band FEC: with speech
-            // from G.711, PESQ (P.862) scored 24 kbit/s 0.3-0.45 lower, and
-            // complexities 0-3 0.5-0.9 lower at 24 kbit/s (opus-rs 0.1).
+            // The default 32 kbit/s, in-band FEC: with speech from G.711,
+            // PESQ (P.862) scored 24 kbit/s 0.3-0.45 lower (opus-rs 0.1,
+            // 16 kHz). Complexity: media's default for the rate, 1 at 8 kHz
+            // (0.1 of PESQ below 5 for 40 % of its CPU; see
+            // `OpusConfig::default_complexity`), 5 at 16 kHz.
             CodecKind::Opus => Encoder::opus(OpusConfig {
                 sample_rate: from.codec.sample_rate().min(16000),
                 ..OpusConfig::default()
