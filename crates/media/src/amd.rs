@@ -430,7 +430,10 @@ mod tests {
 
     impl Signal {
         fn noise(&mut self) -> f64 {
-            self.seed = self.seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            self.seed = self
+                .seed
+                .wrapping_mul(1_664_525)
+                .wrapping_add(1_013_904_223);
             f64::from((self.seed >> 16) as u16 as i16) / 32768.0
         }
 
@@ -550,7 +553,10 @@ mod tests {
             "{v:?}"
         );
         assert_eq!(v.words, 3);
-        assert!(about(v.analysis, 100 + 200 + 120 + 200 + 120 + 100), "{v:?}");
+        assert!(
+            about(v.analysis, 100 + 200 + 120 + 200 + 120 + 100),
+            "{v:?}"
+        );
     }
 
     #[test]
