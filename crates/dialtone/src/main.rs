@@ -104,6 +104,10 @@ struct ServeArgs {
     /// [default: DATA_DIR/media]
     #[arg(long, env = "DIALTONE_MEDIA_DIR", value_name = "DIR")]
     media_dir: Option<PathBuf>,
+    /// The espeak-ng program talk renders text with (a path, or a name
+    /// looked up in PATH) [default: espeak-ng]
+    #[arg(long, env = "DIALTONE_TTS_COMMAND", value_name = "PROGRAM")]
+    tts_command: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -130,6 +134,7 @@ impl ServeArgs {
             moh_file: self.moh_file.clone(),
             dtmf_interworking: self.dtmf_interworking,
             media_dir: self.media_dir.clone(),
+            tts_command: self.tts_command.clone(),
         };
         Config::load(text.as_deref(), &overrides).map_err(|e| match &self.config {
             Some(p) => format!("{}: {e}", p.display()),

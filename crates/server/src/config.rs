@@ -83,6 +83,10 @@ pub struct Config {
     /// /v1/calls/{id}/play` may name files in (so the API cannot read
     /// other files). Default `<data_dir>/media` (created at start).
     pub media_dir: PathBuf,
+    /// The `espeak-ng` program `talk` renders text with: a path, or a
+    /// name looked up in `PATH`. Default `espeak-ng`. Without it, `talk`
+    /// answers 503 `tts_unavailable` and everything else works.
+    pub tts_command: PathBuf,
     /// Extensions defined in the file (read-only over the API).
     pub extensions: Vec<ExtensionConfig>,
 }
@@ -119,6 +123,7 @@ pub struct Overrides {
     pub moh_file: Option<PathBuf>,
     pub dtmf_interworking: Option<DtmfInterworking>,
     pub media_dir: Option<PathBuf>,
+    pub tts_command: Option<PathBuf>,
 }
 
 /// The config file as written: every key optional, unknown keys rejected.
@@ -139,6 +144,7 @@ struct FileConfig {
     moh_file: Option<PathBuf>,
     dtmf_interworking: Option<DtmfInterworking>,
     media_dir: Option<PathBuf>,
+    tts_command: Option<PathBuf>,
     #[serde(default)]
     extensions: Vec<ExtensionConfig>,
 }
@@ -229,6 +235,11 @@ impl Config {
                 .dtmf_interworking
                 .or(f.dtmf_interworking)
                 .unwrap_or_default(),
+            tts_command: o
+                .tts_command
+                .clone()
+                .or(f.tts_command)
+                .unwrap_or_else(|| PathBuf::from("espeak-ng")),
             extensions: f.extensions,
         };
         config.check()?;
@@ -246,6 +257,12 @@ impl Config {
             return Err(invalid(
                 "realm",
                 "must be non-empty, without quotes, backslashes or line breaks",
+            ));
+        }
+        if self.tts_command.as_os_str().is_empty() {
+            return Err(invalid(
+                "tts_command",
+                "must name the espeak-ng program (default espeak-ng)",
             ));
         }
         if self.auth_algorithms.is_empty() {
@@ -419,6 +436,22 @@ mod tests {
         let c = Config::load(Some(file), &flags).unwrap();
         assert_eq!(c.moh_file, Some(PathBuf::from("/tmp/other.wav")));
         assert_eq!(c.media_dir, PathBuf::from("/tmp/m"));
+    }
+
+    #[test]
+    fn tts_command_defaults_to_espeak_ng_and_flags_win() {
+        let c = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.tts_command, PathBuf::from("espeak-ng"));
+        let file = "tts_command = \"/opt/espeak/bin/espeak-ng\"";
+        let c = Config::load(Some(file), &Overrides::default()).unwrap();
+        assert_eq!(c.tts_command, PathBuf::from("/opt/espeak/bin/espeak-ng"));
+        let flags = Overrides {
+            tts_command: Some("/usr/local/bin/espeak-ng".into()),
+            ..Overrides::default()
+        };
+        let c = Config::load(Some(file), &flags).unwrap();
+        assert_eq!(c.tts_command, PathBuf::from("/usr/local/bin/espeak-ng"));
+        assert!(Config::load(Some("tts_command = \"\""), &Overrides::default()).is_err());
     }
 
     #[test]
