@@ -118,6 +118,10 @@ struct ServeArgs {
         hide_env_values = true
     )]
     webhook_secret: Option<String>,
+    /// The espeak-ng program talk renders text with (a path, or a name
+    /// looked up in PATH) [default: espeak-ng]
+    #[arg(long, env = "DIALTONE_TTS_COMMAND", value_name = "PROGRAM")]
+    tts_command: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -146,6 +150,7 @@ impl ServeArgs {
             media_dir: self.media_dir.clone(),
             webhook_uri: self.webhook_uri.clone(),
             webhook_secret: self.webhook_secret.clone(),
+            tts_command: self.tts_command.clone(),
         };
         Config::load(text.as_deref(), &overrides).map_err(|e| match &self.config {
             Some(p) => format!("{}: {e}", p.display()),

@@ -693,6 +693,282 @@ fn the_api_plays_wav_files_to_a_call_and_the_phone_hears_them() {
     assert_eq!(d.stop().code(), Some(0));
 }
 
+/// Text to speech through a real phone: alice (100, decoded audio dumped)
+/// calls bob (200, whose microphone is silence). The server's `PATH` holds
+/// only a link to espeak-ng. `POST talk` on alice's call (201) makes her
+/// hear the sentence: her decoded audio carries speech energy over the
+/// prompt's length, and its loudness contour follows the one of the same
+/// text rendered here by espeak-ng; `play_started` / `play_finished`
+/// (`finished`) carry the play id, `kind: talk` and the text. The same
+/// talk again comes from the cache (`cached`, and the counters on
+/// `/metrics`: one render, one hit). Then the link is removed: a new text
+/// is a 503 `tts_unavailable` saying how to install espeak-ng, a cached
+/// one still plays, and `/play` still works.
+#[test]
+fn the_api_talks_to_a_call_and_the_phone_hears_the_prompt() {
+    if !installed(BARESIP) || !installed(ESPEAK) {
+        return;
+    }
+    let espeak = std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("espeak-ng"))
+                .find(|f| f.is_file())
+        })
+        .expect("espeak-ng in PATH");
+    let bin = temp_dir("talk-bin");
+    std::os::unix::fs::symlink(&espeak, bin.join("espeak-ng")).unwrap();
+    let d = Dialtone::start_with_env("talk", MD5_ONLY, &[], &[("PATH", bin.as_os_str())]);
+    let text = "Thank you for calling Dialtone. Your call is important to us.";
+    // The prompt as the server renders it (voice en-us, variant f3).
+    let out = Command::new(&espeak)
+        .args(["-v", "en-us+f3", "--stdout", "--", text])
+        .output()
+        .expect("espeak-ng runs");
+    let prompt = media::wav::decode(&out.stdout).unwrap();
+    let prompt_secs = prompt.samples.len() as f64 / f64::from(prompt.rate);
+    let silence = d.dir.join("silence.wav");
+    write_48k_stereo(
+        &silence,
+        &media::Frame::silence(8000, 30_000),
+        Duration::ZERO,
+    );
+    let url = format!(
+        "ws://{}/v1/events?api_key={API_KEY}&types=play_started,play_finished",
+        d.http
+    );
+    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    let alice = Baresip::start_with(
+        &d,
+        "100",
+        "alice-secret-1",
+        false,
+        &Audio {
+            dump: true,
+            ..Audio::default()
+        },
+    );
+    let bob = Baresip::start_with(
+        &d,
+        "200",
+        "bob-secret-22",
+        true,
+        &Audio {
+            source: Some(silence),
+            ..Audio::default()
+        },
+    );
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    wait_registered(&d, &["100", "200"], &phones);
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (m, _) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    let start = Instant::now();
+    let mid = m["id"].as_str().unwrap();
+    let talk = format!("/v1/calls/{mid}/talk");
+    let mut next_event = |what: &str| -> Value {
+        loop {
+            let msg = ws
+                .read()
+                .unwrap_or_else(|e| panic!("waiting for {what}: {e}\n{}", diag(&d, &phones)));
+            if let tungstenite::Message::Text(t) = msg {
+                return serde_json::from_str(t.as_str()).unwrap();
+            }
+        }
+    };
+
+    // Refused before anything is rendered: 400s naming the field.
+    for (body, needle) in [
+        (serde_json::json!({"text": ""}), "text:"),
+        (serde_json::json!({"text": "a".repeat(4001)}), "text: 4001"),
+        (
+            serde_json::json!({"text": "hi", "gender": "robot"}),
+            "gender:",
+        ),
+        (
+            serde_json::json!({"text": "hi", "language": "tlh"}),
+            "espeak-ng --voices",
+        ),
+    ] {
+        let (status, e) = d.post(&talk, Some(&body));
+        assert_eq!(status, 400, "{e}");
+        let message = e["error"]["message"].as_str().unwrap_or("");
+        assert!(message.contains(needle), "{message}");
+    }
+
+    std::thread::sleep(Duration::from_millis(1000));
+    let t_talk = start.elapsed();
+    let body = serde_json::json!({"text": text, "language": "en-US", "gender": "female"});
+    let (status, started) = d.post(&talk, Some(&body));
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["kind"], "talk", "{started}");
+    assert_eq!(started["voice"], "en-us+f3", "{started}");
+    assert_eq!(started["cached"], false, "{started}");
+    let duration_ms = started["duration_ms"].as_u64().unwrap();
+    assert!(
+        duration_ms.abs_diff((prompt_secs * 1000.0) as u64) < 100,
+        "{duration_ms} ms for a {prompt_secs:.2} s prompt"
+    );
+    let (begun, ended) = (next_event("play_started"), next_event("play_finished"));
+    let t_finished = start.elapsed();
+    assert_eq!(begun["type"], "play_started", "{begun}");
+    assert_eq!(ended["type"], "play_finished", "{ended}");
+    assert_eq!(ended["data"]["reason"], "finished", "{ended}");
+    for e in [&begun, &ended] {
+        assert_eq!(e["data"]["play_id"], started["play_id"], "{e}");
+        assert_eq!(e["data"]["kind"], "talk", "{e}");
+        assert_eq!(e["data"]["text"], text, "{e}");
+        assert_eq!(e["data"]["call_id"], mid, "{e}");
+    }
+    let played = (t_finished - t_talk).as_secs_f64();
+    assert!(
+        played > prompt_secs - 0.3 && played < prompt_secs + 1.5,
+        "played {played:.2} s for a {prompt_secs:.2} s prompt"
+    );
+    let counters = |d: &Dialtone| {
+        let (_, _, body) = d.get_bytes("/metrics");
+        let text = String::from_utf8(body).unwrap();
+        let value = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {text}"))
+        };
+        (
+            value("dialtone_tts_renders_total"),
+            value("dialtone_tts_cache_hits_total"),
+        )
+    };
+    assert_eq!(counters(&d), (1, 0));
+
+    // The same talk again: from the cache.
+    let (status, again) = d.post(&talk, Some(&body));
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["cached"], true, "{again}");
+    assert_ne!(again["play_id"], started["play_id"]);
+    next_event("play_started");
+    let ended = next_event("play_finished");
+    assert_eq!(ended["data"]["play_id"], again["play_id"], "{ended}");
+    assert_eq!(counters(&d), (1, 1));
+
+    // espeak-ng goes away: new text cannot be said; the rest goes on.
+    std::fs::remove_file(bin.join("espeak-ng")).unwrap();
+    let (status, e) = d.post(&talk, Some(&serde_json::json!({"text": "Something new."})));
+    assert_eq!(status, 503, "{e}");
+    assert_eq!(e["error"]["code"], "tts_unavailable", "{e}");
+    let message = e["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("apt-get install espeak-ng"), "{message}");
+    let (status, cached) = d.post(&talk, Some(&body));
+    assert_eq!(status, 201, "a cached prompt needs no espeak-ng: {cached}");
+    next_event("play_started");
+    let media_dir = d.dir.join("data/media");
+    write_tone_wav(&media_dir.join("tone.wav"), 1200.0, 1);
+    let url = format!("file://{}", media_dir.join("tone.wav").display());
+    let (status, tone_play) = d.post(
+        &format!("/v1/calls/{mid}/play"),
+        Some(&serde_json::json!({ "url": url })),
+    );
+    assert_eq!(status, 200, "{tone_play}");
+    let replaced = next_event("play_finished of the talk");
+    assert_eq!(replaced["data"]["play_id"], cached["play_id"], "{replaced}");
+    assert_eq!(replaced["data"]["reason"], "stopped", "{replaced}");
+    let begun = next_event("play_started");
+    assert_eq!(begun["data"]["kind"], "play", "{begun}");
+    assert_eq!(begun["data"]["urls"], serde_json::json!([url]), "{begun}");
+    let ended = next_event("play_finished");
+    assert_eq!(ended["data"]["reason"], "finished", "{ended}");
+
+    alice.command("hangup", "", &d, &phones);
+    wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    alice.wait_no_call(&d, &phones);
+
+    // What alice heard during the first talk.
+    let heard = decoded_dump(&alice.dir, &d, &phones);
+    let secs = |s: f64| Duration::from_secs_f64(s);
+    let quiet = rms_between(&heard, secs(0.3), t_talk - secs(0.2));
+    let speech = rms_between(&heard, t_talk + secs(0.3), t_talk + secs(prompt_secs - 0.3));
+    let rate = f64::from(heard.rate);
+    let from = ((t_talk.as_secs_f64() - 0.5).max(0.0) * rate) as usize;
+    let to = (((t_finished.as_secs_f64() + 1.0) * rate) as usize).min(heard.samples.len());
+    let (corr, lag) = best_correlation(
+        &envelope(&prompt.samples, prompt.rate),
+        &envelope(&heard.samples[from..to], heard.rate),
+    );
+    println!(
+        "talk: {prompt_secs:.2} s prompt, played {played:.2} s; alice heard RMS {quiet:.0} before, \
+         {speech:.0} during; contour correlation {corr:.3} at {} ms",
+        lag * 20
+    );
+    assert!(
+        speech > 1000.0 && speech > 20.0 * quiet.max(1.0),
+        "{quiet} / {speech}"
+    );
+    assert!(corr > 0.8, "alice heard the prompt: {corr:.3}");
+    assert_eq!(d.stop().code(), Some(0));
+    let _ = std::fs::remove_dir_all(&bin);
+}
+
+/// Echo: alice (100, sending 440 Hz) calls bob (200, sending 1 kHz).
+/// With echo on alice's call she hears her own 440 Hz instead of bob;
+/// `DELETE` brings bob back. Echo on a call that ended is a 409.
+#[test]
+fn echo_gives_a_phone_its_own_audio_back() {
+    if !installed(BARESIP) {
+        return;
+    }
+    let d = Dialtone::start("echo", MD5_ONLY, &[]);
+    let tone = |hz, dump| Audio {
+        tone_hz: hz,
+        dump,
+        ..Audio::default()
+    };
+    let alice = Baresip::start_with(&d, "100", "alice-secret-1", false, &tone(440, true));
+    let bob = Baresip::start_with(&d, "200", "bob-secret-22", true, &tone(1000, false));
+    let phones: [&dyn Phone; 2] = [&alice, &bob];
+    wait_registered(&d, &["100", "200"], &phones);
+    alice.command("dial", &format!("sip:200@{}", d.sip), &d, &phones);
+    let (m, _) = wait_call(&d, &phones, "both calls progressing", |c| {
+        c["status"] == "progressing"
+    });
+    let start = Instant::now();
+    let mid = m["id"].as_str().unwrap();
+    let echo = format!("/v1/calls/{mid}/echo");
+    std::thread::sleep(Duration::from_millis(1500));
+    let t_on = start.elapsed();
+    let (status, on) = d.post(&echo, None);
+    assert_eq!((status, &on["echo"]), (200, &Value::Bool(true)), "{on}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let t_off = start.elapsed();
+    let (status, off) = d.delete(&echo);
+    assert_eq!((status, &off["echo"]), (200, &Value::Bool(false)), "{off}");
+    std::thread::sleep(Duration::from_millis(2000));
+    alice.command("hangup", "", &d, &phones);
+    wait_call(&d, &phones, "both calls hung up", |c| {
+        c["status"] == "hangup"
+    });
+    alice.wait_no_call(&d, &phones);
+    let (status, e) = d.post(&echo, None);
+    assert_eq!(status, 409, "{e}");
+
+    let heard = decoded_dump(&alice.dir, &d, &phones);
+    let secs = |s: f64| Duration::from_secs_f64(s);
+    let at = |from: Duration, to: Duration| dominant_between(&heard, from, to);
+    let before = at(secs(0.5), t_on - secs(0.2));
+    let during = at(t_on + secs(0.5), t_off - secs(0.2));
+    let after = at(t_off + secs(0.5), t_off + secs(1.5));
+    println!("echo: alice heard {before} Hz before, {during} Hz with echo on, {after} Hz after");
+    assert!((before - 1000.0).abs() <= 10.0, "bob: {before}");
+    assert!((during - 440.0).abs() <= 10.0, "her own tone: {during}");
+    assert!((after - 1000.0).abs() <= 10.0, "bob again: {after}");
+    assert_eq!(d.stop().code(), Some(0));
+}
+
 /// Music on hold on an HD call: alice (baresip, sending 1 kHz) calls bob
 /// (Linphone, whose received audio is recorded to a WAV file), both G.722
 /// only. Holding bob's call re-INVITEs him `sendonly`; the relay then sends

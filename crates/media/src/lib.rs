@@ -5,6 +5,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
+//! | [`amd`] | answering-machine detection: energy voice activity, Asterisk's `AMD()` rules, a verdict |
 //! | [`frame`] | [`Frame`]: a block of mono 16-bit PCM at a sample rate |
 //! | [`codec`] | PCMU, PCMA, G.722, Opus encoders/decoders, resampling |
 //! | [`dtmf`] | RFC 4733 events, SIP INFO `application/dtmf-relay`, in-band Goertzel detection (ITU-T Q.24), tone generation |
@@ -13,6 +14,7 @@
 //! | [`stats`] | RFC 3550 receive/send statistics (loss, jitter, RTT) |
 //! | [`wav`], [`mixer`], [`recorder`], [`player`], [`tones`] | recording (crash-safe WAV), mixing, playback, music on hold |
 
+pub mod amd;
 pub mod codec;
 pub mod dtmf;
 pub mod frame;

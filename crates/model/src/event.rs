@@ -24,13 +24,16 @@ pub enum EventType {
     /// A recording of the call ended (stopped, call ended, error); `data`:
     /// the recording with its `duration_ms`, `size_bytes` and `sha256`.
     RecordingFinished,
-    /// A play (`POST /v1/calls/{id}/play`) began: the call's party hears
-    /// it; `data`: `call_id`, `play_id`, `urls`.
+    /// A play (`POST /v1/calls/{id}/play`, `.../talk`) began: the call's
+    /// party hears it; `data`: `call_id`, `play_id`, `kind`, `urls` (see
+    /// [`EventType::PlayFinished`]).
     PlayStarted,
     /// A play ended; `data`: `call_id`, `play_id`, `urls`, `reason`:
     /// `finished` (played `loop_count` times), `stopped` (`DELETE
     /// /v1/calls/{id}/play`, or replaced by a new play), `hangup` (the call
-    /// ended first).
+    /// ended first). Both play events also carry `kind`: `play` (WAV
+    /// files, with `urls`), `talk` (text to speech, with `text`,
+    /// `language`, `gender`, `voice` instead of `urls`) or `beep`.
     PlayFinished,
     /// A flow began on the call; `data`: `call_id`, `flow_id`.
     FlowStarted,
@@ -43,6 +46,13 @@ pub enum EventType {
     /// A flow ended; `data`: `call_id`, `reason` (end | stop | hangup |
     /// call_ended | failed, with `error` or `hangup_reason`), `variables`.
     FlowFinished,
+    /// Answering-machine detection on the call reached its verdict;
+    /// `data`: `call_id`, `result` (`human`, `machine`, `notsure`),
+    /// `reason` (the rule: `after_greeting_silence`, `long_greeting`,
+    /// `max_words`, `max_word_length`, `initial_silence`, `too_long`),
+    /// `analysis_ms`, `initial_silence_ms`, `greeting_ms`, `words`,
+    /// `silence_ms`.
+    AmdResult,
 }
 
 /// One event. `sequence` counts the events of one call from 1, so a

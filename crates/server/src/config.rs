@@ -92,6 +92,10 @@ pub struct Config {
     /// kept in the database and printed once. Shown redacted.
     #[serde(serialize_with = "ser_redacted")]
     pub webhook_secret: Option<String>,
+    /// The `espeak-ng` program `talk` renders text with: a path, or a
+    /// name looked up in `PATH`. Default `espeak-ng`. Without it, `talk`
+    /// answers 503 `tts_unavailable` and everything else works.
+    pub tts_command: PathBuf,
     /// Extensions defined in the file (read-only over the API).
     pub extensions: Vec<ExtensionConfig>,
 }
@@ -130,6 +134,7 @@ pub struct Overrides {
     pub media_dir: Option<PathBuf>,
     pub webhook_uri: Option<String>,
     pub webhook_secret: Option<String>,
+    pub tts_command: Option<PathBuf>,
 }
 
 /// The config file as written: every key optional, unknown keys rejected.
@@ -152,6 +157,7 @@ struct FileConfig {
     media_dir: Option<PathBuf>,
     webhook_uri: Option<String>,
     webhook_secret: Option<String>,
+    tts_command: Option<PathBuf>,
     #[serde(default)]
     extensions: Vec<ExtensionConfig>,
 }
@@ -244,6 +250,11 @@ impl Config {
                 .unwrap_or_default(),
             webhook_uri: o.webhook_uri.clone().or(f.webhook_uri),
             webhook_secret: o.webhook_secret.clone().or(f.webhook_secret),
+            tts_command: o
+                .tts_command
+                .clone()
+                .or(f.tts_command)
+                .unwrap_or_else(|| PathBuf::from("espeak-ng")),
             extensions: f.extensions,
         };
         config.check()?;
@@ -261,6 +272,12 @@ impl Config {
             return Err(invalid(
                 "realm",
                 "must be non-empty, without quotes, backslashes or line breaks",
+            ));
+        }
+        if self.tts_command.as_os_str().is_empty() {
+            return Err(invalid(
+                "tts_command",
+                "must name the espeak-ng program (default espeak-ng)",
             ));
         }
         if self.auth_algorithms.is_empty() {
@@ -466,6 +483,22 @@ mod tests {
         let c = Config::load(Some(file), &flags).unwrap();
         assert_eq!(c.moh_file, Some(PathBuf::from("/tmp/other.wav")));
         assert_eq!(c.media_dir, PathBuf::from("/tmp/m"));
+    }
+
+    #[test]
+    fn tts_command_defaults_to_espeak_ng_and_flags_win() {
+        let c = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(c.tts_command, PathBuf::from("espeak-ng"));
+        let file = "tts_command = \"/opt/espeak/bin/espeak-ng\"";
+        let c = Config::load(Some(file), &Overrides::default()).unwrap();
+        assert_eq!(c.tts_command, PathBuf::from("/opt/espeak/bin/espeak-ng"));
+        let flags = Overrides {
+            tts_command: Some("/usr/local/bin/espeak-ng".into()),
+            ..Overrides::default()
+        };
+        let c = Config::load(Some(file), &flags).unwrap();
+        assert_eq!(c.tts_command, PathBuf::from("/usr/local/bin/espeak-ng"));
+        assert!(Config::load(Some("tts_command = \"\""), &Overrides::default()).is_err());
     }
 
     #[test]

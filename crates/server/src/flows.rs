@@ -267,9 +267,10 @@ async fn run_loop(
                     if let Some(t) = tasks.remove(&id) {
                         t.abort();
                     }
-                    // A play or talk cut short by a redirect stops sounding.
+                    // A play, talk or echo cut short by a redirect stops.
                     let leg = net::rtp::LegId(call.as_u128());
                     state.relay.stop_play(leg);
+                    let _ = state.relay.set_echo(leg, false);
                 }
                 CommandKind::Finished => {
                     let _ = state
@@ -405,24 +406,51 @@ async fn execute(
         CommandKind::Answer => answer(state, call).await.map(|()| Outcome::Done),
         CommandKind::Play { urls, loop_count } => {
             answer(state, call).await?;
-            let mut events = state.events.subscribe();
-            let body = serde_json::from_value(serde_json::json!({
-                "urls": urls, "loop_count": loop_count.max(1)
-            }))
-            .map_err(|e| e.to_string())?;
-            let started = crate::api::play::play(st(), path(), JsonBody(body))
+            let id = crate::actions::play(state, call, &urls, loop_count.max(1))
                 .await
                 .map_err(err)?;
-            let play_id = started.0["play_id"].clone();
-            let reason = wait_for(&mut events, call, |ev| {
-                (ev.kind == EventType::PlayFinished && ev.data["play_id"] == play_id)
-                    .then(|| ev.data["reason"].as_str().unwrap_or("").to_owned())
-            })
-            .await;
-            match reason.as_deref() {
-                Some("finished") | Some("stopped") => Ok(Outcome::Done),
-                _ => Err("the call ended during the play".into()),
-            }
+            played(state, id).await
+        }
+        CommandKind::Talk {
+            text,
+            language,
+            gender,
+        } => {
+            answer(state, call).await?;
+            let gender = Some(match gender {
+                flow::Gender::Male => crate::tts::Gender::Male,
+                flow::Gender::Female => crate::tts::Gender::Female,
+                _ => crate::tts::Gender::Neutral,
+            });
+            let id = crate::actions::talk(state, call, &text, Some(&language), gender)
+                .await
+                .map_err(err)?;
+            played(state, id).await
+        }
+        CommandKind::Beep => {
+            answer(state, call).await?;
+            let id = crate::actions::beep(state, call).await.map_err(err)?;
+            played(state, id).await
+        }
+        CommandKind::Echo { duration } => {
+            answer(state, call).await?;
+            crate::actions::set_echo(state, call, true)
+                .await
+                .map_err(err)?;
+            tokio::time::sleep(duration).await;
+            let _ = crate::actions::set_echo(state, call, false).await;
+            Ok(Outcome::Done)
+        }
+        CommandKind::Amd { .. } => {
+            answer(state, call).await?;
+            let verdict = crate::actions::amd(state, call, media::amd::AmdConfig::default())
+                .await
+                .map_err(err)?;
+            Ok(Outcome::Amd(match verdict.result {
+                media::amd::AmdResult::Human => flow::AmdResult::Human,
+                media::amd::AmdResult::Machine => flow::AmdResult::Machine,
+                media::amd::AmdResult::NotSure => flow::AmdResult::NotSure,
+            }))
         }
         CommandKind::DigitsSend { digits, duration } => {
             let ms = duration.as_millis() as u64;
@@ -512,6 +540,14 @@ async fn execute(
             "the {} action is not available in this build",
             other.name()
         )),
+    }
+}
+
+/// Waits for a play (file, talk, beep) to end.
+async fn played(state: &AppState, id: net::rtp::PlayId) -> Result<Outcome, String> {
+    match crate::actions::play_finished(state, id).await {
+        crate::playback::PlayOutcome::Hangup => Err("the call ended during the play".into()),
+        _ => Ok(Outcome::Done),
     }
 }
 

@@ -3,8 +3,9 @@
 //! converted to the rate the relay encodes a leg from, off the engine and
 //! relay threads (a tokio task for the fetch, `spawn_blocking` for the
 //! file read, decoding and resampling); and the register of plays in
-//! progress, which turns the relay's play events into `play_started` /
-//! `play_finished` events with the URLs.
+//! progress ([`Plays`]), which turns the relay's play events into
+//! `play_started` / `play_finished` events saying what played (URLs, a
+//! talk's text, a beep) and wakes whoever waits for a play to end.
 //!
 //! - `http://`, `https://`: fetched with a 10 s timeout ([`FETCH_TIMEOUT`],
 //!   redirects included), at most 20 MB ([`MAX_BYTES`]); a status other
@@ -248,67 +249,216 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     inner.to_string()
 }
 
+/// What a play plays, as the events describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlayKind {
+    /// WAV files (`POST /v1/calls/{id}/play`).
+    Urls(Arc<[String]>),
+    /// Text said by a voice (`POST /v1/calls/{id}/talk`).
+    Talk {
+        text: Arc<str>,
+        language: String,
+        gender: crate::tts::Gender,
+        /// The provider's voice (`en-us+f3`).
+        voice: String,
+    },
+    /// A 1 kHz beep ([`crate::actions::beep`]).
+    Beep,
+}
+
 /// One play, as the API started it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlayRecord {
     pub call: Uuid,
-    pub urls: Arc<[String]>,
+    pub kind: PlayKind,
+}
+
+impl PlayRecord {
+    /// A play of WAV files.
+    pub fn urls(call: Uuid, urls: Arc<[String]>) -> PlayRecord {
+        PlayRecord {
+            call,
+            kind: PlayKind::Urls(urls),
+        }
+    }
+
+    /// The fields that say what is played, for events and answers:
+    /// `kind` (`play`, `talk`, `beep`) and `urls`, or `text`, `language`,
+    /// `gender`, `voice`.
+    pub fn describe(&self, into: &mut serde_json::Map<String, serde_json::Value>) {
+        use serde_json::json;
+        match &self.kind {
+            PlayKind::Urls(urls) => {
+                into.insert("kind".into(), json!("play"));
+                into.insert("urls".into(), json!(&**urls));
+            }
+            PlayKind::Talk {
+                text,
+                language,
+                gender,
+                voice,
+            } => {
+                into.insert("kind".into(), json!("talk"));
+                into.insert("text".into(), json!(&**text));
+                into.insert("language".into(), json!(language));
+                into.insert("gender".into(), json!(gender.as_str()));
+                into.insert("voice".into(), json!(voice));
+            }
+            PlayKind::Beep => {
+                into.insert("kind".into(), json!("beep"));
+            }
+        }
+    }
+}
+
+/// How a play ended, for whoever waits for it ([`Plays::finished`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlayOutcome {
+    /// Played to its end (`loop_count` times).
+    Finished,
+    /// Stopped (`DELETE /v1/calls/{id}/play`) or replaced by a new play.
+    Stopped,
+    /// The call ended first.
+    Hangup,
+}
+
+impl PlayOutcome {
+    /// `finished`, `stopped`, `hangup`: the `reason` of `play_finished`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlayOutcome::Finished => "finished",
+            PlayOutcome::Stopped => "stopped",
+            PlayOutcome::Hangup => "hangup",
+        }
+    }
 }
 
 /// The plays in progress, by relay play id: the API adds one before
 /// handing its audio to the relay; the event pump reads it when the relay
-/// reports the play started and takes it out when it finished (or when its
-/// call hung up).
+/// reports the play started and finishes it when it ended (or when its
+/// call hung up), which wakes whoever waits in [`Plays::finished`].
 #[derive(Debug, Clone, Default)]
 pub struct Plays {
-    inner: Arc<Mutex<HashMap<u64, PlayRecord>>>,
+    inner: Arc<Mutex<PlayTable>>,
     next: Arc<AtomicU64>,
 }
+
+#[derive(Debug, Default)]
+struct PlayTable {
+    live: HashMap<u64, (PlayRecord, Vec<tokio::sync::oneshot::Sender<PlayOutcome>>)>,
+    /// How the last [`ENDED_KEPT`] plays ended, for a late waiter.
+    ended: std::collections::VecDeque<(u64, PlayOutcome)>,
+}
+
+/// Ended plays whose outcome is remembered.
+const ENDED_KEPT: usize = 4096;
 
 impl Plays {
     /// Registers a play; its id for the relay.
     pub fn add(&self, record: PlayRecord) -> net::rtp::PlayId {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        self.lock().insert(id, record);
+        self.lock().live.insert(id, (record, Vec::new()));
         net::rtp::PlayId(id)
     }
 
     pub fn get(&self, id: net::rtp::PlayId) -> Option<PlayRecord> {
-        self.lock().get(&id.0).cloned()
+        self.lock().live.get(&id.0).map(|(r, _)| r.clone())
     }
 
+    /// Forgets a play that never started (the relay refused it).
     pub fn remove(&self, id: net::rtp::PlayId) -> Option<PlayRecord> {
-        self.lock().remove(&id.0)
+        self.lock().live.remove(&id.0).map(|(r, _)| r)
+    }
+
+    /// The play ended: taken out, its waiters told; `None` if it was
+    /// over already (its call's hangup reported it).
+    pub fn finish(&self, id: net::rtp::PlayId, outcome: PlayOutcome) -> Option<PlayRecord> {
+        let mut table = self.lock();
+        let (record, waiters) = table.live.remove(&id.0)?;
+        table.ended(id.0, outcome);
+        drop(table);
+        for w in waiters {
+            let _ = w.send(outcome);
+        }
+        Some(record)
+    }
+
+    /// Resolves when play `id` ends, with how (no polling: the event pump
+    /// wakes it). A play that ended already resolves at once (as
+    /// [`PlayOutcome::Stopped`] if it ended too long ago to be
+    /// remembered, or was never started); a server that stops resolves
+    /// it as [`PlayOutcome::Hangup`].
+    pub fn finished(
+        &self,
+        id: net::rtp::PlayId,
+    ) -> impl std::future::Future<Output = PlayOutcome> + Send + 'static {
+        let mut table = self.lock();
+        let waiting = match table.live.get_mut(&id.0) {
+            Some((_, waiters)) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                waiters.push(tx);
+                Ok(rx)
+            }
+            None => Err(table
+                .ended
+                .iter()
+                .rev()
+                .find(|(p, _)| *p == id.0)
+                .map_or(PlayOutcome::Stopped, |(_, o)| *o)),
+        };
+        drop(table);
+        async move {
+            match waiting {
+                Ok(rx) => rx.await.unwrap_or(PlayOutcome::Hangup),
+                Err(outcome) => outcome,
+            }
+        }
     }
 
     /// The play of `call` registered last (the one running, unless a
     /// newer request is still fetching).
     pub fn latest(&self, call: Uuid) -> Option<(net::rtp::PlayId, PlayRecord)> {
         self.lock()
+            .live
             .iter()
-            .filter(|(_, r)| r.call == call)
+            .filter(|(_, (r, _))| r.call == call)
             .max_by_key(|(&id, _)| id)
-            .map(|(&id, r)| (net::rtp::PlayId(id), r.clone()))
+            .map(|(&id, (r, _))| (net::rtp::PlayId(id), r.clone()))
     }
 
-    /// Takes out the plays of `call` (it hung up).
+    /// Finishes the plays of `call` (it hung up), [`PlayOutcome::Hangup`].
     pub fn remove_call(&self, call: Uuid) -> Vec<(net::rtp::PlayId, PlayRecord)> {
-        let mut plays = self.lock();
-        if plays.is_empty() {
-            return Vec::new();
-        }
-        let ids: Vec<u64> = plays
-            .iter()
-            .filter(|(_, r)| r.call == call)
-            .map(|(&id, _)| id)
-            .collect();
+        let ids: Vec<u64> = {
+            let table = self.lock();
+            if table.live.is_empty() {
+                return Vec::new();
+            }
+            table
+                .live
+                .iter()
+                .filter(|(_, (r, _))| r.call == call)
+                .map(|(&id, _)| id)
+                .collect()
+        };
         ids.into_iter()
-            .filter_map(|id| Some((net::rtp::PlayId(id), plays.remove(&id)?)))
+            .filter_map(|id| {
+                let play = net::rtp::PlayId(id);
+                Some((play, self.finish(play, PlayOutcome::Hangup)?))
+            })
             .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, PlayRecord>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PlayTable> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl PlayTable {
+    fn ended(&mut self, id: u64, outcome: PlayOutcome) {
+        if self.ended.len() == ENDED_KEPT {
+            self.ended.pop_front();
+        }
+        self.ended.push_back((id, outcome));
     }
 }
 
@@ -462,19 +612,51 @@ mod tests {
         let plays = Plays::default();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let urls: Arc<[String]> = vec!["file:///x.wav".to_owned()].into();
-        let p1 = plays.add(PlayRecord {
-            call: a,
-            urls: urls.clone(),
-        });
-        let p2 = plays.add(PlayRecord {
-            call: b,
-            urls: urls.clone(),
-        });
+        let p1 = plays.add(PlayRecord::urls(a, urls.clone()));
+        let p2 = plays.add(PlayRecord::urls(b, urls.clone()));
         assert_ne!(p1, p2);
         assert_eq!(plays.get(p1).unwrap().call, a);
         assert_eq!(plays.remove_call(a).len(), 1);
         assert_eq!(plays.get(p1), None);
         assert_eq!(plays.remove(p2).unwrap().call, b);
         assert!(plays.remove_call(b).is_empty());
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_play_resolves_with_how_it_ended() {
+        let plays = Plays::default();
+        let call = Uuid::new_v4();
+        let record = || PlayRecord {
+            call,
+            kind: PlayKind::Beep,
+        };
+        let (p1, p2, p3) = (
+            plays.add(record()),
+            plays.add(record()),
+            plays.add(record()),
+        );
+        let (w1, w2, w3) = (plays.finished(p1), plays.finished(p2), plays.finished(p3));
+        let also = plays.finished(p1);
+        assert!(plays.finish(p1, PlayOutcome::Finished).is_some());
+        assert!(plays.finish(p1, PlayOutcome::Stopped).is_none(), "once");
+        plays.finish(p2, PlayOutcome::Stopped);
+        assert_eq!(plays.remove_call(call).len(), 1);
+        assert_eq!(w1.await, PlayOutcome::Finished);
+        assert_eq!(also.await, PlayOutcome::Finished);
+        assert_eq!(w2.await, PlayOutcome::Stopped);
+        assert_eq!(w3.await, PlayOutcome::Hangup);
+        // Late: remembered.
+        assert_eq!(plays.finished(p1).await, PlayOutcome::Finished);
+        assert_eq!(plays.finished(p3).await, PlayOutcome::Hangup);
+        assert_eq!(
+            plays.finished(net::rtp::PlayId(999)).await,
+            PlayOutcome::Stopped
+        );
+        let mut m = serde_json::Map::new();
+        record().describe(&mut m);
+        assert_eq!(
+            serde_json::Value::Object(m),
+            serde_json::json!({"kind": "beep"})
+        );
     }
 }

@@ -11,6 +11,7 @@
 use crate::api::{app, AppState};
 use crate::config::Config;
 use crate::emit::Emitter;
+use crate::playback::PlayOutcome;
 use crate::recordings::Recordings;
 use crate::switch::{EngineIo, SwitchEvent, SwitchHandle};
 use crate::webhooks::{WebhookService, Webhooks};
@@ -146,6 +147,20 @@ impl Server {
             .map_err(|e| media_error("media_dir", &config.media_dir, e.to_string()))?;
         let fetcher = crate::playback::Fetcher::new(&config.media_dir)
             .map_err(|m| media_error("media_dir", &config.media_dir, m))?;
+        let tts_dir = config.data_dir.join("tts");
+        let espeak = Arc::new(crate::tts::EspeakNg::new(&config.tts_command));
+        let tts = crate::tts::TtsService::new(espeak.clone(), &tts_dir, crate::tts::CACHE_BYTES)
+            .map_err(|e| StartError::DataDir {
+                path: tts_dir.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let tts = Arc::new(tts);
+        // Said once at start, without holding it up: talk needs espeak-ng.
+        tokio::spawn(async move {
+            if let Err(e) = espeak.probe().await {
+                eprintln!("dialtone: talk will answer 503 until this is fixed: {e}");
+            }
+        });
 
         let mut sip = sip_core::EndpointConfig::new(
             SocketAddr::new(public_ip, config.sip_listen.port()),
@@ -235,6 +250,7 @@ impl Server {
         let final_stats = crate::api::FinalStats::default();
         let plays = crate::playback::Plays::default();
         let flows = crate::flows::Flows::new(emitter.clone());
+        let amds = crate::amd::Amds::default();
         let pump_task = tokio::spawn(pump(
             events,
             store.clone(),
@@ -245,6 +261,7 @@ impl Server {
                 final_stats: final_stats.clone(),
                 recordings: recordings.clone(),
                 plays: plays.clone(),
+                amds: amds.clone(),
                 dtmf_interworking: config.dtmf_interworking,
                 flows: flows.clone(),
                 webhooks: webhooks.clone(),
@@ -274,6 +291,8 @@ impl Server {
             plays,
             flows: flows.clone(),
             webhooks,
+            tts,
+            amds,
         });
         flows.attach(&state);
         let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -326,6 +345,7 @@ struct Outputs {
     final_stats: crate::api::FinalStats,
     recordings: Arc<Recordings>,
     plays: crate::playback::Plays,
+    amds: crate::amd::Amds,
     dtmf_interworking: crate::config::DtmfInterworking,
     flows: crate::flows::Flows,
     webhooks: Webhooks,
@@ -345,6 +365,7 @@ async fn pump(
         final_stats,
         recordings,
         plays,
+        amds,
         dtmf_interworking,
         flows,
         webhooks,
@@ -366,7 +387,7 @@ async fn pump(
         let n = tokio::select! {
             n = events.recv_many(&mut batch, PUMP_BATCH) => n,
             Some(ev) = from_relay => {
-                relay_event(ev, &emitter, &recordings, &plays, &interworker);
+                relay_event(ev, &emitter, &recordings, &plays, &amds, &interworker);
                 continue;
             }
         };
@@ -393,8 +414,9 @@ async fn pump(
                     if kind == EventType::CallHangup {
                         // A play cut short by the hangup is reported first.
                         for (play, record) in plays.remove_call(call.id) {
-                            play_event(play, &record, Some("hangup"), &emitter);
+                            play_event(play, &record, Some(PlayOutcome::Hangup), &emitter);
                         }
+                        amds.cancel_call(call.id);
                     }
                     emitter.emit(call.id, kind, true, || {
                         serde_json::to_value(&call).unwrap_or_default()
@@ -424,6 +446,7 @@ fn relay_event(
     emitter: &Emitter,
     recordings: &Arc<Recordings>,
     plays: &crate::playback::Plays,
+    amds: &crate::amd::Amds,
     interworker: &crate::dtmf::Interworker,
 ) {
     use net::rtp::{DtmfVia, PlayEnd, RelayEvent};
@@ -456,15 +479,23 @@ fn relay_event(
             }
         }
         RelayEvent::PlayFinished { play, reason, .. } => {
+            let outcome = match reason {
+                PlayEnd::Finished => PlayOutcome::Finished,
+                PlayEnd::Stopped => PlayOutcome::Stopped,
+                _ => PlayOutcome::Hangup,
+            };
             // Gone already when the call's hangup reported it.
-            if let Some(record) = plays.remove(play) {
-                let reason = match reason {
-                    PlayEnd::Finished => "finished",
-                    PlayEnd::Stopped => "stopped",
-                    _ => "hangup",
-                };
-                play_event(play, &record, Some(reason), emitter);
+            if let Some(record) = plays.finish(play, outcome) {
+                play_event(play, &record, Some(outcome), emitter);
             }
+        }
+        RelayEvent::Amd { leg, verdict } => {
+            let call = Uuid::from_u128(leg.0);
+            tracing::debug!(%call, ?verdict, "answering-machine detection");
+            emitter.emit(call, EventType::AmdResult, false, || {
+                crate::amd::event_data(call, &verdict)
+            });
+            amds.resolve(call, verdict);
         }
         _ => {}
     }
@@ -474,21 +505,21 @@ fn relay_event(
 fn play_event(
     play: net::rtp::PlayId,
     record: &crate::playback::PlayRecord,
-    reason: Option<&str>,
+    reason: Option<PlayOutcome>,
     emitter: &Emitter,
 ) {
-    let mut data = serde_json::json!({
-        "call_id": record.call,
-        "play_id": play.0,
-        "urls": &*record.urls,
-    });
+    let mut data = serde_json::Map::new();
+    data.insert("call_id".into(), serde_json::json!(record.call));
+    data.insert("play_id".into(), serde_json::json!(play.0));
+    record.describe(&mut data);
     let kind = match reason {
         Some(reason) => {
-            data["reason"] = reason.into();
+            data.insert("reason".into(), reason.as_str().into());
             EventType::PlayFinished
         }
         None => EventType::PlayStarted,
     };
+    let data = serde_json::Value::Object(data);
     tracing::debug!(call = %record.call, play = play.0, ?reason, "play event");
     emitter.emit(record.call, kind, false, || data);
 }

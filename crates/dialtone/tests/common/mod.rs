@@ -62,11 +62,22 @@ impl Dialtone {
     /// Starts the binary with `config` (TOML) plus the listen addresses,
     /// and waits until `/healthz` answers.
     pub fn start(name: &str, config: &str, extra_args: &[&str]) -> Dialtone {
+        Dialtone::start_with_env(name, config, extra_args, &[])
+    }
+
+    /// [`Dialtone::start`] with environment variables set for the server
+    /// (`PATH`, to choose which programs it finds).
+    pub fn start_with_env(
+        name: &str,
+        config: &str,
+        extra_args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Dialtone {
         let dir = temp_dir(name);
         let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         std::fs::write(dir.join("dialtone.toml"), config).unwrap();
-        Dialtone::spawn(dir, sip, http, extra_args)
+        Dialtone::spawn(dir, sip, http, extra_args, env)
     }
 
     /// Kills the server with SIGKILL (a crash: nothing is cleaned up) and
@@ -78,7 +89,7 @@ impl Dialtone {
         // Keep the directory: forget it before Drop removes it.
         self.dir = PathBuf::new();
         drop(self);
-        Dialtone::spawn(dir, sip, http, &[])
+        Dialtone::spawn(dir, sip, http, &[], &[])
     }
 
     /// SIGTERM, and keep the data directory (see [`Dialtone::restart_on`]).
@@ -96,10 +107,16 @@ impl Dialtone {
             .unwrap()
             .parse()
             .unwrap();
-        Dialtone::spawn(dir, sip, SocketAddr::from(([127, 0, 0, 1], port)), &[])
+        Dialtone::spawn(dir, sip, SocketAddr::from(([127, 0, 0, 1], port)), &[], &[])
     }
 
-    fn spawn(dir: PathBuf, sip: SocketAddr, http: SocketAddr, extra_args: &[&str]) -> Dialtone {
+    fn spawn(
+        dir: PathBuf,
+        sip: SocketAddr,
+        http: SocketAddr,
+        extra_args: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Dialtone {
         // A private RTP range per server so parallel tests do not collide.
         let base = 20000 + (sip.port() % 200) * 100;
         let config_path = dir.join("dialtone.toml");
@@ -118,6 +135,7 @@ impl Dialtone {
             .args(["--http-listen", &http.to_string()])
             .args(["--rtp-ports", &format!("{base}-{}", base + 99)])
             .args(extra_args)
+            .envs(env.iter().copied())
             .env("DIALTONE_API_KEY", API_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -129,6 +129,16 @@
 //!   on hold; when a play
 //!   ends ([`RelayEvent::PlayFinished`]) the music or the bridge comes
 //!   back. The passthrough path pays one `is_some` check for this.
+//! - **Echo** ([`Relay::set_echo`], `echo.rs`): the phone's own audio
+//!   goes back to it as the leg's own stream (its SSRC, continuous
+//!   sequence numbers and timestamps), instead of the bridged party's;
+//!   the bridged party hears nothing of it meanwhile. A generated source
+//!   comes first. Off, the bridge is back.
+//! - **Answering-machine detection** ([`Relay::start_amd`], `amd.rs`):
+//!   what the phone sends is decoded at 8 kHz into `media::amd`'s
+//!   detector (Asterisk's `AMD()` rules on frame energy); its deadlines
+//!   join the worker's epoll timeout; the verdict comes once as
+//!   [`RelayEvent::Amd`].
 //!
 //! ## RTCP: terminated on every leg (RFC 3550 §6)
 //!
@@ -218,6 +228,8 @@
 //! # }
 //! ```
 
+mod amd;
+mod echo;
 mod inband;
 mod interwork;
 mod packet;
@@ -279,6 +291,13 @@ pub enum RelayEvent {
         leg: LegId,
         play: PlayId,
         reason: PlayEnd,
+    },
+    /// The answering-machine detection started with
+    /// [`Relay::start_amd`] reached its verdict (reported once; nothing
+    /// is reported when the leg closes first or it is stopped).
+    Amd {
+        leg: LegId,
+        verdict: media::amd::AmdVerdict,
     },
 }
 

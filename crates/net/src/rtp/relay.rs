@@ -568,6 +568,52 @@ impl Relay {
             .map_err(|()| "the call has no open media leg".to_owned())
     }
 
+    /// Echo on `leg` (or off): its phone hears what it sends, as the
+    /// leg's own RTP stream (its SSRC, continuous sequence numbers and
+    /// timestamps), instead of the bridged party, who hears nothing of it
+    /// meanwhile. A play, music on hold or tones come first while they
+    /// sound. Off restores the bridge. `Err` when the leg is not open.
+    pub fn set_echo(&self, leg: LegId, on: bool) -> Result<(), String> {
+        let done = self
+            .inner
+            .with_place(leg, |table, slot| table.set_echo(slot, on));
+        match done {
+            Some(true) => Ok(()),
+            _ => Err("the call has no open media leg".to_owned()),
+        }
+    }
+
+    /// Whether `leg`'s phone hears itself (`None`: not open).
+    pub fn echo(&self, leg: LegId) -> Option<bool> {
+        self.inner.with_leg(leg, |l| l.echoing())
+    }
+
+    /// Starts answering-machine detection on what `leg`'s phone sends
+    /// (any codec, decoded at 8 kHz; see [`media::amd`] for the rules),
+    /// from now: the verdict comes once as [`RelayEvent::Amd`]. A
+    /// detection already running on the leg starts over. `Err` when the
+    /// leg is not open.
+    pub fn start_amd(&self, leg: LegId, config: media::amd::AmdConfig) -> Result<(), String> {
+        let now = std::time::Instant::now();
+        let started = self
+            .inner
+            .with_place(leg, |table, slot| table.start_amd(slot, config, now));
+        if started != Some(true) {
+            return Err("the call has no open media leg".to_owned());
+        }
+        // The worker takes the detector's deadline from its next wake-up.
+        if let Some(place) = lock(&self.inner.control).legs.get(&leg) {
+            self.inner.workers[place.worker].wake();
+        }
+        Ok(())
+    }
+
+    /// Stops answering-machine detection on `leg` without a verdict;
+    /// whether one was running.
+    pub fn stop_amd(&self, leg: LegId) -> bool {
+        self.inner.with_leg(leg, |l| l.stop_amd()).unwrap_or(false)
+    }
+
     /// Stops the play on `leg` (reported finished, [`PlayEnd::Stopped`]);
     /// the play it stopped, if one was running.
     pub fn stop_play(&self, leg: LegId) -> Option<PlayId> {

@@ -195,6 +195,12 @@ impl Sender {
         self.timestamp = self.timestamp.wrapping_add(ticks);
     }
 
+    /// Sets the next audio timestamp (a writer that takes its timestamps
+    /// from elsewhere, the echo, leaves the stream there).
+    pub(crate) fn set_timestamp(&mut self, timestamp: u32) {
+        self.timestamp = timestamp;
+    }
+
     /// Writes the header of the next packet into `packet[..12]`.
     pub(crate) fn stamp(
         &mut self,

@@ -203,7 +203,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
         let sources = table.flush_sources(now, &shared.events);
         let playout = table.flush_playout(now);
         let rtcp = table.flush_rtcp(now, &mut report);
-        deadline = [dtmf, tick, sources, playout, rtcp]
+        let amd = table.flush_amd(now, &shared.events);
+        deadline = [dtmf, tick, sources, playout, rtcp, amd]
             .into_iter()
             .flatten()
             .min();
@@ -238,6 +239,8 @@ pub(crate) struct LegTable {
     playout_epoch: Option<Instant>,
     /// When each leg with media sends its next RTCP report.
     rtcp: RtcpTimers,
+    /// Slots of legs with an answering-machine detector.
+    amd: Vec<usize>,
 }
 
 /// One call leg: its two sockets and where their datagrams go.
@@ -284,6 +287,10 @@ pub(crate) struct Leg {
     /// and the API's override of that policy.
     inband: Option<Box<super::inband::Inband>>,
     inband_forced: Option<bool>,
+    /// The phone hears itself (see `echo.rs`).
+    echo: Option<Box<super::echo::Echo>>,
+    /// Answering-machine detection on what the phone sends (`amd.rs`).
+    amd: Option<Box<super::amd::Amd>>,
     /// RTP statistics and RTCP reports (terminated here, see `rtcp.rs`).
     rtcp: Box<LegRtcp>,
 }
@@ -324,6 +331,8 @@ impl Leg {
             tap: None,
             inband: None,
             inband_forced: None,
+            echo: None,
+            amd: None,
             rtcp: Box::new(stats),
         }
     }
@@ -593,6 +602,48 @@ impl Leg {
         polled.next
     }
 
+    /// Whether the phone hears itself.
+    pub(crate) fn echoing(&self) -> bool {
+        self.echo.is_some()
+    }
+
+    /// Sends the phone's RTP `packet` back to it as the leg's own stream
+    /// (see `echo.rs`); a generated source sounding comes first.
+    fn echo_back(&mut self, now: Instant, packet: &mut [u8]) {
+        if self.echo.is_none() {
+            return;
+        }
+        if self.source.is_some() {
+            self.counters[RTP].dropped_for_source += 1;
+            return;
+        }
+        let Some(to) = self.destination(RTP) else {
+            self.counters[RTP].dropped_unrouted += 1;
+            return;
+        };
+        let Some(echo) = self.echo.as_deref_mut() else {
+            return;
+        };
+        let Some(n) = echo.rewrite(packet, self.codec, &mut self.sender) else {
+            self.counters[RTP].dropped_payload_type += 1;
+            return;
+        };
+        self.send_rtp(now, &packet[..n], to);
+        if let Some(tap) = &mut self.tap {
+            tap.tx(&packet[..n], self.codec);
+        }
+    }
+
+    /// Starts (or starts over) answering-machine detection at `now`.
+    pub(crate) fn start_amd(&mut self, config: media::amd::AmdConfig, now: Instant) {
+        self.amd = Some(Box::new(super::amd::Amd::new(config, now)));
+    }
+
+    /// Stops answering-machine detection; whether it was running.
+    pub(crate) fn stop_amd(&mut self) -> bool {
+        self.amd.take().is_some()
+    }
+
     /// DTMF digits waiting to be played to the peer as tones.
     pub(crate) fn tones_pending(&self) -> usize {
         self.source.as_deref().map_or(0, Source::tones_pending)
@@ -729,6 +780,7 @@ impl LegTable {
             playout: Vec::new(),
             playout_epoch: None,
             rtcp: RtcpTimers::new(rtcp_interval),
+            amd: Vec::new(),
         }
     }
 
@@ -744,6 +796,9 @@ impl LegTable {
         }
         let mut leg = leg;
         self.rtcp.adopt(slot, &mut leg.rtcp);
+        if leg.amd.is_some() && !self.amd.contains(&slot) {
+            self.amd.push(slot);
+        }
         if slot == self.slots.len() {
             self.slots.push(Some(leg));
         } else {
@@ -845,7 +900,7 @@ impl LegTable {
             let Some(to) = out.destination(RTP) else {
                 return true;
             };
-            if out.source.is_some() {
+            if out.source.is_some() || out.echo.is_some() {
                 return true;
             }
             let Leg {
@@ -1112,6 +1167,75 @@ impl LegTable {
         }
     }
 
+    /// Echo on or off for the leg in `slot` (see `echo.rs`); false when
+    /// it is not open. Off, the bridge comes back: a transcoder feeding
+    /// the phone starts its stream afresh.
+    pub(crate) fn set_echo(&mut self, slot: usize, on: bool) -> bool {
+        let Some(leg) = self.get_mut(slot) else {
+            return false;
+        };
+        if on {
+            if leg.echo.is_none() {
+                leg.echo = Some(Box::default());
+                // Digits sent meanwhile go in the leg's own stream.
+                leg.relayed = None;
+            }
+        } else if leg.echo.take().is_some() {
+            self.source_ended(slot);
+        }
+        true
+    }
+
+    /// Starts answering-machine detection on the leg in `slot`; false when
+    /// it is not open.
+    pub(crate) fn start_amd(
+        &mut self,
+        slot: usize,
+        config: media::amd::AmdConfig,
+        now: Instant,
+    ) -> bool {
+        let Some(leg) = self.get_mut(slot) else {
+            return false;
+        };
+        leg.start_amd(config, now);
+        if !self.amd.contains(&slot) {
+            self.amd.push(slot);
+        }
+        true
+    }
+
+    /// The answering-machine detectors' deadlines due at `now` (verdicts
+    /// reported on `events`); the earliest next one.
+    fn flush_amd(&mut self, now: Instant, events: &Events) -> Option<Instant> {
+        if self.amd.is_empty() {
+            return None;
+        }
+        let mut next: Option<Instant> = None;
+        let mut amd = std::mem::take(&mut self.amd);
+        amd.retain(|&slot| {
+            let Some(leg) = self.get_mut(slot) else {
+                return false;
+            };
+            let Some(detector) = leg.amd.as_deref_mut() else {
+                return false;
+            };
+            if let Some(verdict) = detector.timeout(now) {
+                leg.amd = None;
+                let _ = events.send(RelayEvent::Amd {
+                    leg: leg.id,
+                    verdict,
+                });
+                return false;
+            }
+            if let Some(t) = detector.poll_timeout() {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+            true
+        });
+        self.amd = amd;
+        next
+    }
+
     /// Sends the RTCP reports due (O(log n) per report, nothing for legs
     /// not due); the earliest next deadline.
     fn flush_rtcp(&mut self, now: Instant, out: &mut Vec<u8>) -> Option<Instant> {
@@ -1204,6 +1328,19 @@ impl LegTable {
         if leg.dtmf.is_some() {
             leg.watch_dtmf(&buf[..len], now, events);
         }
+        if let Some(amd) = &mut leg.amd {
+            if let Some(verdict) = amd.rx(now, &buf[..len], leg.codec) {
+                leg.amd = None;
+                let _ = events.send(RelayEvent::Amd {
+                    leg: leg.id,
+                    verdict,
+                });
+            }
+        }
+        if leg.echo.is_some() {
+            leg.echo_back(now, &mut buf[..len]);
+            return;
+        }
         let Some(partner) = leg.partner else {
             leg.counters[kind].dropped_unrouted += 1;
             return;
@@ -1211,8 +1348,9 @@ impl LegTable {
         let Some((leg, out)) = self.pair_mut(slot, partner) else {
             return;
         };
-        if kind == RTP && out.source.is_some() {
-            // Its peer hears a generated source instead (play, music on hold).
+        if kind == RTP && (out.source.is_some() || out.echo.is_some()) {
+            // Its peer hears a generated source instead (play, music on
+            // hold), or itself.
             out.hear_source_instead(&buf[..len]);
             leg.counters[RTP].dropped_for_source += 1;
             return;

@@ -8,7 +8,7 @@
 //! | `GET /metrics` | Prometheus text, no auth |
 //! | `/v1/extensions` `GET POST`, `/v1/extensions/{id}` `GET PUT DELETE` | accounts |
 //! | `GET /v1/registrations` | current registrar bindings |
-//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup`, `POST\|DELETE /v1/calls/{id}/mute`, `POST\|DELETE /v1/calls/{id}/hold`, `POST /v1/calls/{id}/dtmf`, `POST\|DELETE /v1/calls/{id}/play`, `GET /v1/calls/{id}/stats` | calls |
+//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup`, `POST\|DELETE /v1/calls/{id}/mute`, `POST\|DELETE /v1/calls/{id}/hold`, `POST /v1/calls/{id}/dtmf`, `POST\|DELETE /v1/calls/{id}/play`, `POST /v1/calls/{id}/talk`, `POST\|DELETE /v1/calls/{id}/echo`, `GET /v1/calls/{id}/stats` | calls |
 //! | `/v1/calls/{id}/recording_start`, `recording_stop` `POST`, `GET /v1/recordings`, `/v1/recordings/{id}` `GET DELETE`, `/file`, `/stream` | recordings |
 //! | `GET /v1/events` | WebSocket event stream |
 //! | `GET /v1/webhooks/deliveries`, `GET /v1/webhooks/deliveries/{id}`, `POST /v1/webhooks/deliveries/{id}/redeliver` | the webhook outbox: what was sent where, failures, redelivery |
@@ -24,6 +24,7 @@ pub(crate) mod play;
 pub(crate) mod recordings;
 pub mod routing;
 mod stats;
+mod talk;
 mod webhooks;
 
 pub use error::ApiError;
@@ -64,6 +65,10 @@ pub struct AppState {
     pub flows: crate::flows::Flows,
     /// Webhook URLs (global and per call) and the delivery worker's wake.
     pub webhooks: crate::webhooks::Webhooks,
+    /// Text to speech and its prompt cache.
+    pub tts: Arc<crate::tts::TtsService>,
+    /// Who waits for answering-machine verdicts (shared with the pump).
+    pub amds: crate::amd::Amds,
 }
 
 /// The last media counters of legs that ended, newest 10,000 kept.
@@ -127,6 +132,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/calls/{id}/dtmf", post(calls::dtmf))
         .route("/calls/{id}/dtmf_detection", put(calls::dtmf_detection))
         .route("/calls/{id}/play", post(play::play).delete(play::stop))
+        .route("/calls/{id}/talk", post(talk::talk))
+        .route(
+            "/calls/{id}/echo",
+            post(talk::echo_on).delete(talk::echo_off),
+        )
         .route("/calls/{id}/stats", get(calls::stats))
         .route("/calls/{id}/recording_start", post(recordings::start))
         .route("/calls/{id}/recording_stop", post(recordings::stop))
@@ -208,8 +218,19 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
          dialtone_calls_created_total {}\n\
          # HELP dialtone_calls_shed_total New calls refused with 503 because the switch was overloaded.\n\
          # TYPE dialtone_calls_shed_total counter\n\
-         dialtone_calls_shed_total {}\n",
-        m.active_calls, m.registrations, m.calls_created, m.calls_shed
+         dialtone_calls_shed_total {}\n\
+         # HELP dialtone_tts_renders_total Text-to-speech prompts rendered (not found in the cache).\n\
+         # TYPE dialtone_tts_renders_total counter\n\
+         dialtone_tts_renders_total {}\n\
+         # HELP dialtone_tts_cache_hits_total Text-to-speech prompts served without a render of their own.\n\
+         # TYPE dialtone_tts_cache_hits_total counter\n\
+         dialtone_tts_cache_hits_total {}\n",
+        m.active_calls,
+        m.registrations,
+        m.calls_created,
+        m.calls_shed,
+        state.tts.renders(),
+        state.tts.hits()
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -1,18 +1,15 @@
 //! `POST|DELETE /v1/calls/{id}/play`: WAV files played to an answered
 //! call's party in place of the other party (fetching and decoding in
-//! [`crate::playback`], sending in the relay's generated sources).
+//! [`crate::playback`], starting in [`crate::actions`], sending in the
+//! relay's generated sources).
 
 use super::json::JsonBody;
 use super::{parse_id, ApiError, AppState};
-use crate::playback::{PlayRecord, MAX_URLS};
+use crate::actions::answered;
 use axum::extract::{Path, State};
 use axum::Json;
-use model::CallStatus;
 use serde::Deserialize;
 use std::sync::Arc;
-
-/// Most passes over a play's list.
-pub const MAX_LOOPS: u32 = 100;
 
 /// `POST /v1/calls/{id}/play` body: `urls` (or one `url`), `loop_count`.
 #[derive(Debug, Deserialize)]
@@ -42,54 +39,28 @@ pub async fn play(
         (None, Some(url)) => vec![url],
         (None, None) => return Err(ApiError::invalid("urls: missing (a list of WAV file URLs)")),
     };
-    if urls.is_empty() || urls.len() > MAX_URLS {
-        return Err(ApiError::invalid(format!(
-            "urls: {} URLs; give 1 to {MAX_URLS}",
-            urls.len()
-        )));
-    }
     let loop_count = body.loop_count.unwrap_or(1);
-    if loop_count > MAX_LOOPS {
-        return Err(ApiError::invalid(format!(
-            "loop_count: {loop_count} is not within 0-{MAX_LOOPS} (0: until stopped)"
-        )));
-    }
-    answered(&state, id).await?;
-    let leg = net::rtp::LegId(id.as_u128());
-    let clips = state
-        .fetcher
-        .load_all(&urls, state.relay.source_rate(leg))
-        .await?;
-    let duration_ms: u64 = clips
-        .iter()
-        .map(|c| c.samples.len() as u64 * 1000 / u64::from(c.rate.max(1)))
-        .sum();
-    let urls: Arc<[String]> = urls.into();
-    let play = state.plays.add(PlayRecord {
-        call: id,
-        urls: urls.clone(),
-    });
-    if let Err(why) = state.relay.play(leg, play, clips, loop_count) {
-        state.plays.remove(play);
-        return Err(ApiError::conflict(format!("call {id}: {why}")));
-    }
+    let started = crate::actions::start_play(&state, id, urls, loop_count).await?;
+    let crate::playback::PlayKind::Urls(urls) = &started.record.kind else {
+        return Err(ApiError::internal("a play of URLs without URLs"));
+    };
     Ok(Json(serde_json::json!({
         "call_id": id,
-        "play_id": play.0,
-        "urls": &*urls,
+        "play_id": started.play.0,
+        "urls": &**urls,
         "loop_count": loop_count,
-        "duration_ms": duration_ms,
+        "duration_ms": started.duration_ms,
     })))
 }
 
-/// Stops the call's play (reported `play_finished`, reason `stopped`);
-/// 404 when none is running.
+/// Stops the call's play, talk or beep (reported `play_finished`, reason
+/// `stopped`); 404 when none is running.
 pub async fn stop(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = parse_id(&id)?;
-    answered(&state, id).await?;
+    answered(&state, id, "play").await?;
     // Read first: the event pump forgets the play once the relay reports
     // it stopped.
     let latest = state.plays.latest(id);
@@ -98,34 +69,14 @@ pub async fn stop(
             "call {id} has no play in progress"
         )));
     };
-    let urls = latest
-        .filter(|(p, _)| *p == play)
-        .map(|(_, r)| r.urls)
-        .unwrap_or_default();
-    Ok(Json(serde_json::json!({
-        "call_id": id,
-        "play_id": play.0,
-        "urls": &*urls,
-    })))
-}
-
-/// `Ok` for a live, answered call; 409 if it is not answered or ended,
-/// 404 if it does not exist.
-async fn answered(state: &AppState, id: uuid::Uuid) -> Result<(), ApiError> {
-    let Some(call) = state.switch.call(id).await else {
-        return match state.store.call(id).await? {
-            Some(c) if c.status == CallStatus::Hangup => Err(ApiError::conflict(format!(
-                "call {id} already ended ({})",
-                c.hangup_reason.map(|r| r.as_str()).unwrap_or("hangup")
-            ))),
-            _ => Err(ApiError::not_found(format!("call {id} does not exist"))),
-        };
-    };
-    if call.status != CallStatus::Progressing {
-        return Err(ApiError::conflict(format!(
-            "call {id} is not answered (status {}): play needs status progressing",
-            call.status.as_str()
-        )));
+    let mut answer = serde_json::Map::new();
+    answer.insert("call_id".into(), serde_json::json!(id));
+    answer.insert("play_id".into(), serde_json::json!(play.0));
+    match latest.filter(|(p, _)| *p == play) {
+        Some((_, record)) => record.describe(&mut answer),
+        None => {
+            answer.insert("urls".into(), serde_json::json!([]));
+        }
     }
-    Ok(())
+    Ok(Json(serde_json::Value::Object(answer)))
 }
