@@ -6,6 +6,9 @@
       CODEC-FREQ.bin for FREQ 1000 and 440 Hz (tones):
         pcmu-FREQ.bin  PCMU (G.711 mu-law)
         pcma-FREQ.bin  PCMA (G.711 A-law)
+        opus-nb-FREQ.bin  the same Opus encoder capped at narrowband, as a
+                       libopus peer sends when Dialtone's SDP says
+                       maxplaybackrate=8000 (RFC 7587)
         opus-FREQ.bin  Opus: libopus (ctypes, libopus.so.0) at
                        48 kHz mono, VoIP application, signal voice,
                        32 kbit/s, in-band FEC (5 % loss expected),
@@ -124,6 +127,9 @@ OPUS_SET_COMPLEXITY_REQUEST = 4010
 OPUS_SET_INBAND_FEC_REQUEST = 4012
 OPUS_SET_PACKET_LOSS_PERC_REQUEST = 4014
 OPUS_SET_SIGNAL_REQUEST = 4024
+OPUS_SET_MAX_BANDWIDTH_REQUEST = 4004
+OPUS_BANDWIDTH_NARROWBAND = 1101
+OPUS_BANDWIDTH_FULLBAND = 1105
 OPUS_SIGNAL_VOICE = 3001
 
 
@@ -141,7 +147,7 @@ def libopus():
     return lib
 
 
-def opus_packets(freq):
+def opus_packets(freq, max_bandwidth=OPUS_BANDWIDTH_FULLBAND):
     lib = libopus()
     rate = 48000
     err = ctypes.c_int(0)
@@ -150,7 +156,8 @@ def opus_packets(freq):
         sys.exit(f"opus_encoder_create failed: {err.value}")
     for req, val in [(OPUS_SET_BITRATE_REQUEST, 32000), (OPUS_SET_INBAND_FEC_REQUEST, 1),
                      (OPUS_SET_PACKET_LOSS_PERC_REQUEST, 5), (OPUS_SET_COMPLEXITY_REQUEST, 9),
-                     (OPUS_SET_SIGNAL_REQUEST, OPUS_SIGNAL_VOICE)]:
+                     (OPUS_SET_SIGNAL_REQUEST, OPUS_SIGNAL_VOICE),
+                     (OPUS_SET_MAX_BANDWIDTH_REQUEST, max_bandwidth)]:
         if lib.opus_encoder_ctl(ctypes.c_void_p(enc), ctypes.c_int(req), ctypes.c_int32(val)):
             sys.exit(f"opus_encoder_ctl({req}) failed")
     s = tone(freq, rate, 2.0)
@@ -182,11 +189,12 @@ def make(d):
     for freq in (1000, 440):
         write(f"{d}/pcmu-{freq}.bin", g711(ulaw_enc, freq))
         write(f"{d}/pcma-{freq}.bin", g711(alaw_enc, freq))
-        ops = opus_packets(freq)
-        write(f"{d}/opus-{freq}.bin", ops)
-        modes = sorted({toc(p) for p in ops})
-        print(f"opus-{freq}: {len(ops)} packets, {sum(map(len, ops)) / len(ops):.0f} bytes mean, "
-              f"{'/'.join(modes)}, {8 * sum(map(len, ops)) / 1000:.1f} kbit/s")
+        for name, bw in (("opus", OPUS_BANDWIDTH_FULLBAND), ("opus-nb", OPUS_BANDWIDTH_NARROWBAND)):
+            ops = opus_packets(freq, bw)
+            write(f"{d}/{name}-{freq}.bin", ops)
+            modes = sorted({toc(p) for p in ops})
+            print(f"{name}-{freq}: {len(ops)} packets, {sum(map(len, ops)) / len(ops):.0f} bytes mean, "
+                  f"{'/'.join(modes)}, {8 * sum(map(len, ops)) / 1000:.1f} kbit/s")
 
 
 def goertzel(x, freq, rate):

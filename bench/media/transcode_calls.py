@@ -114,6 +114,7 @@ class Call:
         self.remote_target = None
         self.route = []
         self.callee_pt = None  # payload type of CALLEE_CODEC in Dialtone's offer to the callee
+        self.callee_nb = False  # that offer caps Opus at narrowband
         self.answered_pt = None  # first payload type of the 200 OK to the caller
 
     def invite(self):
@@ -199,6 +200,9 @@ def handle_uas(data, addr):
             uas_tags[cid] = f"{random.getrandbits(32):x}"
             call.y = media_port(body)
             call.callee_pt = payload_type(body, CALLEE)
+            # A libopus peer honours maxplaybackrate (RFC 7587): it sends
+            # narrowband when Dialtone asks for no more.
+            call.callee_nb = "maxplaybackrate=8000" in body
             if call.callee_pt is None:
                 print(f"call {call.i}: Dialtone's offer to the callee lacks {CALLEE[0]}:\n{body}", file=sys.stderr)
                 respond(uas, addr, headers, 488, "Not Acceptable Here", uas_tags[cid])
@@ -256,9 +260,10 @@ if len(ok) == calls and not wrong:
     callee_file = f"{payload_dir}/{CALLEE[5]}-440.bin"
     with open(mapfile + ".tmp", "w") as f:
         for c in pending:
+            nb_file = f"{payload_dir}/{CALLEE[5]}-nb-440.bin"
+            file = nb_file if c.callee_nb and os.path.exists(nb_file) else callee_file
             f.write(f"{c.a} {c.x} {CALLER_PT} {CALLER[4]} {caller_file}\n"
-                    f"{c.b} {c.y} {c.callee_pt} {CALLEE[4]} {callee_file}\n")
-    import os
+                    f"{c.b} {c.y} {c.callee_pt} {CALLEE[4]} {file}\n")
     os.replace(mapfile + ".tmp", mapfile)
 end = time.monotonic() + hold
 while time.monotonic() < end:

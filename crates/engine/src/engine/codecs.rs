@@ -123,11 +123,24 @@ impl Engine {
                 return out;
             }
         }
-        if codecs::audio_codecs(offer)
-            .iter()
-            .any(|c| transcodable(list, c))
-        {
-            codecs::extend_offer(&mut out, list);
+        let offered = codecs::audio_codecs(offer);
+        if offered.iter().any(|c| transcodable(list, c)) {
+            // An Opus added here is only ever bridged to the caller's
+            // narrower codec: ask the callee not to send more than it can
+            // carry (RFC 7587 §6.1; decoding full band to throw it away
+            // costs 4-5x the CPU of narrowband).
+            let rate = audio_rate(&offered);
+            let list: Vec<_> = list
+                .iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    if c.spec.name.eq_ignore_ascii_case("opus") {
+                        c.fmtp = Some(opus_fmtp(c.fmtp.as_deref(), rate));
+                    }
+                    c
+                })
+                .collect();
+            codecs::extend_offer(&mut out, &list);
         }
         out
     }
@@ -153,7 +166,14 @@ impl Engine {
                     .iter()
                     .find(|c| !codecs::is_auxiliary(c) && transcodable(list, c));
                 if let Some(pick) = pick {
-                    let mut restated = vec![pick.clone()];
+                    let mut pick = pick.clone();
+                    if pick.name.eq_ignore_ascii_case("opus") {
+                        // What the Opus caller sends is bridged to the
+                        // callee's codec: no wider (RFC 7587 §6.1).
+                        let rate = audio_rate(std::slice::from_ref(&chosen));
+                        pick.fmtp = Some(opus_fmtp(pick.fmtp.as_deref(), rate));
+                    }
+                    let mut restated = vec![pick];
                     restated.extend(
                         offered
                             .iter()
@@ -198,6 +218,47 @@ impl Engine {
             self.media(MediaCommand::SetCodec { leg, codec });
         }
     }
+}
+
+/// The audio bandwidth (Hz of sampling) the widest of `codecs` carries:
+/// 48000 with Opus, 16000 with G.722 (whose RTP clock says 8000) or any
+/// 16 kHz codec, else 8000.
+fn audio_rate(codecs: &[Codec]) -> u32 {
+    codecs
+        .iter()
+        .filter(|c| !codecs::is_auxiliary(c))
+        .map(|c| {
+            if c.name.eq_ignore_ascii_case("G722") {
+                16000
+            } else if c.name.eq_ignore_ascii_case("opus") {
+                48000
+            } else {
+                c.clock_rate
+            }
+        })
+        .max()
+        .unwrap_or(8000)
+}
+
+/// Opus `fmtp` parameters with the receive and send bandwidth capped at
+/// `rate` (RFC 7587 `maxplaybackrate`, `sprop-maxcapturerate`); others kept.
+fn opus_fmtp(fmtp: Option<&str>, rate: u32) -> String {
+    let mut params: Vec<String> = fmtp
+        .unwrap_or("")
+        .split(';')
+        .map(str::trim)
+        .filter(|p| {
+            !p.is_empty()
+                && !p.starts_with("maxplaybackrate")
+                && !p.starts_with("sprop-maxcapturerate")
+        })
+        .map(str::to_owned)
+        .collect();
+    if rate < 48000 {
+        params.push(format!("maxplaybackrate={rate}"));
+        params.push(format!("sprop-maxcapturerate={rate}"));
+    }
+    params.join(";")
 }
 
 /// DTMF interworking, the other way: an offerer that did not offer
@@ -275,5 +336,18 @@ mod tests {
         let mut answer = sdp("0", "");
         keep_telephone_event(&mut answer, &with);
         assert_eq!(names(&answer), ["PCMU", "telephone-event"]);
+    }
+
+    #[test]
+    fn opus_towards_a_narrowband_bridge_asks_for_no_more_than_it_carries() {
+        let pcmu = sdp("0", "");
+        let g722 = sdp("9", "");
+        assert_eq!(audio_rate(&codecs::audio_codecs(&pcmu)), 8000);
+        assert_eq!(audio_rate(&codecs::audio_codecs(&g722)), 16000);
+        assert_eq!(
+            opus_fmtp(Some("useinbandfec=1; maxplaybackrate=48000"), 8000),
+            "useinbandfec=1;maxplaybackrate=8000;sprop-maxcapturerate=8000"
+        );
+        assert_eq!(opus_fmtp(Some("useinbandfec=1"), 48000), "useinbandfec=1");
     }
 }
