@@ -413,7 +413,7 @@ async fn execute(
             let started = crate::api::play::play(st(), path(), JsonBody(body))
                 .await
                 .map_err(err)?;
-            let play_id = started.0["play_id"].clone();
+            let play_id = started.0.play_id;
             let reason = wait_for(&mut events, call, |ev| {
                 (ev.kind == EventType::PlayFinished && ev.data["play_id"] == play_id)
                     .then(|| ev.data["reason"].as_str().unwrap_or("").to_owned())
