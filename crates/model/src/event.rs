@@ -55,8 +55,9 @@ pub struct Envelope {
     pub event_id: Uuid,
     pub sequence: u64,
     pub tm_event: DateTime<Utc>,
-    /// The event's subject: the call for `call_*`, the recording for
-    /// `recording_*`, the fields listed under each event type for the others.
+    /// The event's subject: the call for `call_*` events, the recording
+    /// for `recording_*`, an object with `call_id` and the event's fields
+    /// for the others (`dtmf_received`: `digit`, `duration`, `method`...).
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }

@@ -378,9 +378,9 @@ async fn set_mute(
 }
 
 /// Media statistics of the call's leg, named after the WebRTC statistics
-/// (`inbound-rtp`, `outbound-rtp`, `remote-inbound-rtp`, ...: see
-/// [`super::stats`]). Live while the call runs; the last values for a
-/// while after it ended.
+/// (`inbound-rtp`, `outbound-rtp`, `remote-inbound-rtp`, ...). Live while
+/// the call runs; the last values for a while after it ended.
+// The body and where each figure comes from: `super::stats`.
 #[utoipa::path(get, path = "/v1/calls/{id}/stats", tag = "calls", operation_id = "call_stats",
     params(("id" = Uuid, Path, description = "the call's id")),
     responses(

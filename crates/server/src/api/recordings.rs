@@ -33,6 +33,13 @@ pub struct StartBody {
     channels: Option<String>,
 }
 
+/// A recording's WAV file (`GET /v1/recordings/{id}/file`), described
+/// for the document; the handler streams the file.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, content_media_type = "audio/wav")]
+#[allow(dead_code)]
+pub struct WavFile(Vec<u8>);
+
 /// `POST /v1/calls/{id}/recording_stop` body (optional).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -279,7 +286,7 @@ pub async fn delete(
 #[utoipa::path(get, path = "/v1/recordings/{id}/file", tag = "recordings", operation_id = "recording_file",
     params(("id" = Uuid, Path, description = "the recording's id")),
     responses(
-        (status = 200, description = "the WAV file (16-bit linear PCM)", body = Vec<u8>, content_type = "audio/wav"),
+        (status = 200, description = "the WAV file (16-bit linear PCM)", body = WavFile, content_type = "audio/wav"),
         (status = 400, description = "`id` is not a UUID", body = ErrorBody),
         (status = 401, response = super::Unauthorized),
         (status = 404, description = "no such recording, or it has no file", body = ErrorBody),
