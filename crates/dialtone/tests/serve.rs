@@ -350,21 +350,19 @@ fn sipp_options_pings_get_200() {
     }
 }
 
-/// Every path and method the OpenAPI document lists is served (none falls
-/// through to "no such route"), and the document is the one served.
+/// The served document is OpenAPI 3.1, and every path and method it lists
+/// is served by the real binary (called with the key, none falls through
+/// to "no such route" or 405). `crates/server` checks the document itself
+/// and that the router serves nothing else.
 #[test]
 fn the_openapi_document_matches_the_routes() {
     let server = start();
     let (status, served) = server.get("/openapi.json");
     assert_eq!(status, 200);
-    let file: serde_json::Value = serde_json::from_str(include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../server/openapi.json"
-    )))
-    .unwrap();
-    assert_eq!(served, file);
-    let paths = file["paths"].as_object().unwrap();
-    assert!(paths.len() >= 10);
+    assert_eq!(served["openapi"], "3.1.0");
+    assert_eq!(served["info"]["title"], "Dialtone");
+    let paths = served["paths"].as_object().unwrap();
+    assert!(paths.len() >= 30, "{}", paths.len());
     for (path, ops) in paths {
         let concrete = path.replace("{id}", "00000000-0000-4000-8000-000000000000");
         for method in ops.as_object().unwrap().keys() {

@@ -1,9 +1,10 @@
 //! Call endpoints (`{type, target, name}`), E.164 numbers and extension numbers.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// What kind of party an [`Address`] names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AddressType {
     /// An extension registered to (or configured in) Dialtone: `target` is its number.
@@ -15,7 +16,7 @@ pub enum AddressType {
 }
 
 /// One end of a call.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub struct Address {
     #[serde(rename = "type")]
     pub kind: AddressType,

@@ -4,13 +4,14 @@
 use crate::{Address, HangupBy, HangupReason};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Which way a call leg points, seen from Dialtone.
 ///
 /// In the two-call model an A→B call is the `incoming` call from A (the
 /// master) and an `outgoing` call to B chained to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Incoming,
@@ -26,7 +27,9 @@ pub enum Direction {
 ///    ├─────────┴──→ canceling ──────────────────────┤
 ///    └──────────────────────────────────────────────┘ (failed, busy, ...)
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     Dialing,
@@ -82,7 +85,7 @@ impl CallStatus {
 }
 
 /// Which direction of a call's audio is muted (seed `001`, "Mute").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MuteDirection {
     /// The call cannot hear incoming audio.
@@ -96,7 +99,7 @@ pub enum MuteDirection {
 ///
 /// `master_call_id` is `null` on a master (and on a call with no chain);
 /// a chained call names its master, and the master lists its chained calls.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Call {
     pub id: Uuid,
     pub direction: Direction,
@@ -134,7 +137,7 @@ pub struct Call {
 }
 
 /// One attempt to reach a call's destination over one route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CallAttempt {
     /// The trunk used (`null` for extensions and SIP URIs dialed directly).
     pub trunk_id: Option<Uuid>,

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The kinds of events Dialtone emits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EventType {
@@ -57,12 +58,16 @@ pub enum EventType {
 
 /// One event. `sequence` counts the events of one call from 1, so a
 /// consumer can order them and notice a gap.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Envelope {
     #[serde(rename = "type")]
     pub kind: EventType,
     pub event_id: Uuid,
     pub sequence: u64,
     pub tm_event: DateTime<Utc>,
+    /// The event's subject: the call for `call_*` events, the recording
+    /// for `recording_*`, an object with `call_id` and the event's fields
+    /// for the others (`dtmf_received`: `digit`, `duration`, `method`...).
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }

@@ -2,9 +2,10 @@
 //! and the one place that maps SIP outcomes to those reasons.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Who ended the call, seen from the call itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HangupBy {
     /// Dialtone ended it: the API, a flow, a timeout, shutdown, or the
@@ -15,7 +16,7 @@ pub enum HangupBy {
 }
 
 /// Why the call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HangupReason {
     /// Ended after it was answered; someone hung up.

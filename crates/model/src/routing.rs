@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A number Dialtone answers: an E.164 number (a DID reached through a
 /// trunk) or an extension-style number, and the flow its calls run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Number {
     pub id: Uuid,
     /// `+15550100` or `400`: what the INVITE's Request-URI user part says.
@@ -22,7 +23,7 @@ pub struct Number {
 }
 
 /// How a trunk's gateway is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TrunkTransport {
     #[default]
@@ -45,7 +46,7 @@ impl TrunkTransport {
 /// Outbound `tel` calls try the enabled trunks in ascending `priority`
 /// (ties in name order), failing over to the next only when an attempt
 /// ends `failed` (seed `001`, "Failover Rules").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Trunk {
     pub id: Uuid,
     pub name: String,
@@ -58,6 +59,7 @@ pub struct Trunk {
     /// never returned by the API).
     pub username: Option<String>,
     #[serde(default, skip_serializing)]
+    #[schema(ignore)]
     pub password: Option<String>,
     /// Register to the gateway with the credentials (outbound registration).
     #[serde(default)]
@@ -84,7 +86,7 @@ fn yes() -> bool {
 }
 
 /// How several destinations of one dial are rung.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RingMethod {
     /// All at once; the first to answer wins, the others are cancelled.

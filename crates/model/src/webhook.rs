@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Where a delivery is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// Not yet answered with a 2xx: waiting for its turn or its next attempt.
@@ -39,7 +40,7 @@ impl DeliveryStatus {
 
 /// One event sent (or to be sent) to one webhook URL. The body itself (the
 /// event's envelope, byte for byte as signed) is not part of the resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct WebhookDelivery {
     pub id: Uuid,
     /// The envelope's `event_id` (the same on every attempt and redelivery).

@@ -106,12 +106,12 @@ impl From<TtsError> for ApiError {
             TtsError::Invalid(m) => ApiError::invalid(m),
             TtsError::Unavailable(message) => ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "tts_unavailable",
+                code: crate::api::ErrorCode::TtsUnavailable,
                 message,
             },
             TtsError::Failed(message) => ApiError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
-                code: "tts_failed",
+                code: crate::api::ErrorCode::TtsFailed,
                 message,
             },
         }
@@ -800,7 +800,10 @@ mod tests {
             "{m}"
         );
         let api = ApiError::from(e);
-        assert_eq!((api.status.as_u16(), api.code), (503, "tts_unavailable"));
+        assert_eq!(
+            (api.status.as_u16(), api.code),
+            (503, crate::api::ErrorCode::TtsUnavailable)
+        );
         assert!(missing.probe().await.is_err());
     }
 

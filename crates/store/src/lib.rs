@@ -299,10 +299,10 @@ fn page_limit(page_size: u32) -> u32 {
 }
 
 /// One page of a listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PageOf<T> {
     pub items: Vec<T>,
-    /// Pass back as `page_token` for the next page; `None` on the last.
+    /// Pass back as `page_token` for the next page; `null` on the last.
     pub next_page_token: Option<String>,
 }
 

@@ -1,24 +1,34 @@
 //! `/v1/calls`: the call records (live and finished) and hangup.
 
 use super::json::JsonBody;
-use super::{page_size, parse_id, ApiError, AppState};
+use super::{page_size, parse_id, ApiError, AppState, ErrorBody, Items};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use model::{Call, CallStatus, Direction};
-use serde::Deserialize;
+use model::{Address, Call, CallStatus, Direction, MuteDirection, RingMethod};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+/// `GET /v1/calls` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallsQuery {
+    #[param(value_type = Option<CallStatus>)]
     status: Option<String>,
+    #[param(value_type = Option<Direction>)]
     direction: Option<String>,
     /// RFC 3339; calls created at or after.
+    #[param(value_type = Option<DateTime<Utc>>)]
     since: Option<String>,
     /// RFC 3339; calls created before.
+    #[param(value_type = Option<DateTime<Utc>>)]
     until: Option<String>,
+    /// Items per page, 1-500; default 50.
+    #[param(minimum = 1, maximum = 500)]
     page_size: Option<u32>,
+    /// The `next_page_token` of the previous page.
     page_token: Option<String>,
 }
 
@@ -36,6 +46,15 @@ fn time(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiErr
         .transpose()
 }
 
+/// Lists calls, newest first.
+#[utoipa::path(get, path = "/v1/calls", tag = "calls", operation_id = "list_calls",
+    params(CallsQuery),
+    responses(
+        (status = 200, description = "a page of calls", body = store::PageOf<Call>),
+        (status = 400, description = "a filter is invalid (named in the message)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(q): Query<CallsQuery>,
@@ -73,6 +92,16 @@ pub async fn list(
     Ok(Json(state.store.list_calls(&filter).await?))
 }
 
+/// One call, live or finished.
+#[utoipa::path(get, path = "/v1/calls/{id}", tag = "calls", operation_id = "get_call",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    responses(
+        (status = 200, description = "the call", body = Call),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such call", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -89,6 +118,16 @@ pub async fn get(
 
 /// Ends the call (and, for a master, every chained call): BYE if answered,
 /// CANCEL or a final error response if not. `hangup_by` is `local`.
+#[utoipa::path(post, path = "/v1/calls/{id}/hangup", tag = "calls", operation_id = "hangup_call",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    responses(
+        (status = 200, description = "the call, now ending", body = Call),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such call", body = ErrorBody),
+        (status = 409, description = "the call ended", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn hangup(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -102,6 +141,16 @@ pub async fn hangup(
 
 /// Puts an answered call on hold: a re-INVITE offers `sendonly` to its
 /// party, who hears music on hold; the other party hears silence.
+#[utoipa::path(post, path = "/v1/calls/{id}/hold", tag = "calls", operation_id = "hold_call",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    responses(
+        (status = 200, description = "the call", body = Call),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such call", body = ErrorBody),
+        (status = 409, description = "the call is not answered, or it ended", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn hold(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -111,6 +160,16 @@ pub async fn hold(
 }
 
 /// Takes a call off hold (`sendrecv` again).
+#[utoipa::path(delete, path = "/v1/calls/{id}/hold", tag = "calls", operation_id = "resume_call",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    responses(
+        (status = 200, description = "the call", body = Call),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such call", body = ErrorBody),
+        (status = 409, description = "the call is not answered, or it ended", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn unhold(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -132,7 +191,7 @@ async fn hold_or_resume(
 
 /// The error for an action on a call the switch refused: 409 if the call
 /// ended, 404 if it never existed, else the switch's own error.
-async fn not_live(state: &AppState, id: uuid::Uuid, e: ApiError) -> Result<Json<Call>, ApiError> {
+async fn not_live<T>(state: &AppState, id: uuid::Uuid, e: ApiError) -> Result<T, ApiError> {
     match state.store.call(id).await? {
         Some(c) if c.status == CallStatus::Hangup => Err(ApiError::conflict(format!(
             "call {id} already ended ({})",
@@ -144,11 +203,14 @@ async fn not_live(state: &AppState, id: uuid::Uuid, e: ApiError) -> Result<Json<
 }
 
 /// `POST /v1/calls/{id}/dtmf` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DtmfBody {
+    /// 1 to 32 of `0-9 A-D * #`.
+    #[schema(example = "123#", min_length = 1, max_length = 32)]
     digits: String,
     /// Milliseconds per digit, 100-1000; default 250.
+    #[schema(minimum = 100, maximum = 1000)]
     duration: Option<u32>,
     /// `rfc4733` (telephone-events in the RTP stream), `sip_info` (one SIP
     /// INFO `application/dtmf-relay` per digit), `inband` (tones in the
@@ -156,12 +218,24 @@ pub struct DtmfBody {
     /// (default: rfc4733 when the call's phone negotiated telephone-event,
     /// else inband, as Asterisk's `dtmf_mode=auto` does: a phone says in
     /// its SDP whether it reads events, never whether it takes INFO).
+    #[schema(example = "auto")]
     method: Option<String>,
 }
 
 /// Sends DTMF digits to the call's party: RFC 4733 telephone-events (the
 /// call's phone must have negotiated telephone-event), SIP INFO, or tones
 /// in its audio (queued after digits still sounding).
+#[utoipa::path(post, path = "/v1/calls/{id}/dtmf", tag = "calls", operation_id = "send_dtmf",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    request_body = DtmfBody,
+    responses(
+        (status = 200, description = "the digits are on their way", body = Call),
+        (status = 400, description = "a field is invalid (named in the message)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such call", body = ErrorBody),
+        (status = 409, description = "the call is not answered, ended, or cannot take that method", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn dtmf(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -234,14 +308,26 @@ pub async fn dtmf(
 }
 
 /// `POST /v1/calls/{id}/mute` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MuteBody {
+    #[schema(value_type = MuteDirection)]
     direction: String,
 }
 
 /// Mutes an answered call (seed `001`, "Mute"): `in`, the call's party
 /// hears nothing; `out`, nothing it says is sent on; `both`.
+#[utoipa::path(post, path = "/v1/calls/{id}/mute", tag = "calls", operation_id = "mute_call",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    request_body = MuteBody,
+    responses(
+        (status = 200, description = "the call, with its `mute_direction`", body = Call),
+        (status = 400, description = "`direction` is not one of in, out, both", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such call", body = ErrorBody),
+        (status = 409, description = "the call is not answered, or it ended", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn mute(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -262,6 +348,16 @@ pub async fn mute(
 }
 
 /// Lifts a call's mute (in every direction).
+#[utoipa::path(delete, path = "/v1/calls/{id}/mute", tag = "calls", operation_id = "unmute_call",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    responses(
+        (status = 200, description = "the call", body = Call),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such call", body = ErrorBody),
+        (status = 409, description = "the call is not answered, or it ended", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn unmute(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -282,9 +378,20 @@ async fn set_mute(
 }
 
 /// Media statistics of the call's leg, named after the WebRTC statistics
-/// (`inbound-rtp`, `outbound-rtp`, `remote-inbound-rtp`, ...: see
-/// [`super::stats`]). Live while the call runs; the last values for a
-/// while after it ended.
+/// (`inbound-rtp`, `outbound-rtp`, `remote-inbound-rtp`, ...). Live while
+/// the call runs; the last values for a while after it ended.
+// The body and where each figure comes from: `super::stats`.
+#[utoipa::path(get, path = "/v1/calls/{id}/stats", tag = "calls", operation_id = "call_stats",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    responses(
+        (status = 200, description = "`{call_id, live, inbound-rtp, outbound-rtp, remote-inbound-rtp, \
+            remote-outbound-rtp, rtcp, codec, transcoding, candidate-pair}`, each object with \
+            the W3C webrtc-stats member names (times and jitter in seconds)", body = Object),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such call, or it has no media statistics", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn stats(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -307,7 +414,7 @@ pub async fn stats(
 }
 
 /// `PUT /v1/calls/{id}/dtmf_detection` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DetectionBody {
     /// Detect DTMF tones in the audio the call's phone sends: `true`,
@@ -316,50 +423,86 @@ pub struct DetectionBody {
     inband: Option<bool>,
 }
 
+/// What `PUT /v1/calls/{id}/dtmf_detection` put in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DtmfDetection {
+    call_id: Uuid,
+    /// Whether DTMF tones in the phone's audio are detected now.
+    inband: bool,
+}
+
 /// Turns in-band DTMF detection on the call's leg on or off; returns
 /// `{"call_id", "inband"}` with what is now in force.
+#[utoipa::path(put, path = "/v1/calls/{id}/dtmf_detection", tag = "calls", operation_id = "set_dtmf_detection",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    request_body = DetectionBody,
+    responses(
+        (status = 200, description = "what is now in force", body = DtmfDetection),
+        (status = 400, description = "`id` or the body is invalid", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such call", body = ErrorBody),
+        (status = 409, description = "the call has no media yet, or it ended", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn dtmf_detection(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DetectionBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DtmfDetection>, ApiError> {
     let id = parse_id(&id)?;
     let leg = net::rtp::LegId(id.as_u128());
     match state.relay.set_inband_detection(leg, body.inband) {
-        Some(on) => Ok(Json(serde_json::json!({"call_id": id, "inband": on}))),
+        Some(inband) => Ok(Json(DtmfDetection {
+            call_id: id,
+            inband,
+        })),
         None => match state.switch.call(id).await {
             Some(c) => Err(ApiError::conflict(format!(
                 "call {id} has no media yet (status {})",
                 c.status.as_str()
             ))),
-            None => not_live(
-                &state,
-                id,
-                ApiError::not_found(format!("call {id} does not exist")),
-            )
-            .await
-            .map(|_| Json(serde_json::Value::Null)),
+            None => {
+                not_live(
+                    &state,
+                    id,
+                    ApiError::not_found(format!("call {id} does not exist")),
+                )
+                .await
+            }
         },
     }
 }
 
-/// `POST /v1/calls` body.
-#[derive(Debug, Deserialize)]
+/// `POST /v1/calls` body: whom to call from where, and the flow the
+/// answered call runs (`flow_id` or `actions`, one of the two).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCall {
-    source: model::Address,
+    /// The caller the destinations see.
+    source: Address,
+    /// Where to call: extensions, E.164 `tel` numbers (through the trunks),
+    /// SIP URIs; at least one.
+    #[schema(value_type = Vec<Address>, min_items = 1)]
     destinations: Vec<serde_json::Value>,
+    /// A stored flow to run on the call that answers.
     #[serde(default)]
     flow_id: Option<Uuid>,
+    /// Actions to run on the call that answers (instead of `flow_id`).
     #[serde(default)]
+    #[schema(schema_with = super::openapi::flow_actions)]
     actions: Option<serde_json::Value>,
+    /// Default `ring_all`.
     #[serde(default)]
-    ring_method: Option<model::RingMethod>,
-    /// Seconds each destination may ring.
+    ring_method: Option<RingMethod>,
+    /// Seconds each destination may ring, 1-600.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 600)]
     ring_timeout: Option<u32>,
+    /// Run the flow at once, before an answer (no failover then).
     #[serde(default)]
     early_execution: bool,
+    /// Where this call's events go as signed webhooks (instead of the
+    /// global `webhook_uri`).
     #[serde(default)]
     webhook_uri: Option<String>,
 }
@@ -397,10 +540,20 @@ pub async fn dial_destination(a: model::Address) -> Result<engine::DialDestinati
 
 /// Places calls and runs a flow on the one that answers (at once with
 /// `early_execution`); 201 with the calls created now.
+#[utoipa::path(post, path = "/v1/calls", tag = "calls", operation_id = "create_call",
+    request_body = CreateCall,
+    responses(
+        (status = 201, description = "the outgoing calls created now", body = Items<Call>),
+        (status = 400, description = "a field is invalid (named in the message)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 422, description = "a destination's host cannot be resolved", body = ErrorBody),
+        (status = 503, description = "the switch is overloaded or stopping", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     JsonBody(body): JsonBody<CreateCall>,
-) -> Result<(axum::http::StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(axum::http::StatusCode, Json<Items<Call>>), ApiError> {
     if body.destinations.is_empty() {
         return Err(ApiError::invalid("destinations: at least one is needed"));
     }
@@ -477,19 +630,30 @@ pub async fn create(
         .after_answer(ids, flow, flow_id, body.early_execution, events);
     Ok((
         axum::http::StatusCode::CREATED,
-        Json(serde_json::json!({ "items": calls })),
+        Json(Items { items: calls }),
     ))
 }
 
 /// `POST /v1/calls/{id}/redirect` body: the actions replacing the flow.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedirectBody {
+    #[schema(schema_with = super::openapi::flow_actions)]
     actions: serde_json::Value,
 }
 
 /// Replaces the flow running on a call with new actions (the action
 /// running now is cut short).
+#[utoipa::path(post, path = "/v1/calls/{id}/redirect", tag = "calls", operation_id = "redirect_call",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    request_body = RedirectBody,
+    responses(
+        (status = 200, description = "the call, now running the new actions", body = Call),
+        (status = 400, description = "`id` or an action is invalid (each error with its path)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such live call", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn redirect(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

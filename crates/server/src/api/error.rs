@@ -5,13 +5,15 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
+use utoipa::{ToResponse, ToSchema};
 
 /// What went wrong, as the client is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    /// A stable machine-readable code (`invalid_argument`, `not_found`...).
-    pub code: &'static str,
+    /// A stable machine-readable code.
+    pub code: ErrorCode,
     /// A sentence for a human that names the field or thing at fault.
     pub message: String,
 }
@@ -20,7 +22,7 @@ impl ApiError {
     pub fn invalid(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
-            code: "invalid_argument",
+            code: ErrorCode::InvalidArgument,
             message: message.into(),
         }
     }
@@ -28,7 +30,7 @@ impl ApiError {
     pub fn not_found(what: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,
-            code: "not_found",
+            code: ErrorCode::NotFound,
             message: what.into(),
         }
     }
@@ -36,7 +38,7 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::CONFLICT,
-            code: "conflict",
+            code: ErrorCode::Conflict,
             message: message.into(),
         }
     }
@@ -46,7 +48,7 @@ impl ApiError {
     pub fn unprocessable(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "unprocessable",
+            code: ErrorCode::Unprocessable,
             message: message.into(),
         }
     }
@@ -54,7 +56,7 @@ impl ApiError {
     pub fn unauthorized() -> ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
+            code: ErrorCode::Unauthorized,
             message: "missing or wrong API key: send 'Authorization: Bearer <key>'".into(),
         }
     }
@@ -62,7 +64,7 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
+            code: ErrorCode::Internal,
             message: message.into(),
         }
     }
@@ -70,17 +72,66 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "unavailable",
+            code: ErrorCode::Unavailable,
             message: message.into(),
         }
     }
 }
 
+/// The stable, machine-readable kinds of failure (`error.code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: a field is missing, malformed or out of range.
+    InvalidArgument,
+    /// 404: no such record (or no such route).
+    NotFound,
+    /// 409: the record exists but is in the wrong state for the request.
+    Conflict,
+    /// 422: the request is well-formed but what it names cannot be used.
+    Unprocessable,
+    /// 401: missing or wrong API key.
+    Unauthorized,
+    /// 500: Dialtone failed; the request was not applied.
+    Internal,
+    /// 503: overloaded or shutting down; retry later.
+    Unavailable,
+    /// 503: text to speech cannot run (espeak-ng is not installed; the
+    /// message says how to install it).
+    TtsUnavailable,
+    /// 500: text to speech failed on this text.
+    TtsFailed,
+}
+
+/// Every error response: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// A sentence for a human that names the field or thing at fault.
+    pub message: String,
+}
+
+/// The 401 every `/v1` route answers without a right key (with
+/// `WWW-Authenticate: Bearer`).
+#[derive(Debug, ToResponse)]
+#[response(description = "missing or wrong API key (`code`: `unauthorized`)")]
+pub struct Unauthorized(#[allow(dead_code)] ErrorBody);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
-        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         let mut resp = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(

@@ -8,7 +8,7 @@
 //! slowing calls down; it is then sent `{"type":"events_lost","count":N}`
 //! and should re-read `/v1/calls`.
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorBody};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -16,17 +16,38 @@ use model::Envelope;
 use serde::Deserialize;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+/// `GET /v1/events` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// Only events of this call and of calls chained to it.
+    #[param(value_type = Option<Uuid>)]
     call_id: Option<String>,
+    /// Only these event types, comma-separated (`call_hangup,dtmf_received`).
+    #[param(example = "call_ringing,call_hangup")]
     types: Option<String>,
-    /// Accepted here for browsers; checked by the auth middleware.
+    /// Accepted here for browsers; checked by the auth middleware (and
+    /// documented as the `api_key` security scheme).
     #[allow(dead_code)]
+    #[param(ignore)]
     api_key: Option<String>,
 }
 
+/// The event stream: a WebSocket with one `Envelope` per text message, in
+/// the order the switch made them. A client too slow to keep up is sent
+/// `{"type":"events_lost","count":N}` and should re-read `/v1/calls`.
+#[utoipa::path(get, path = "/v1/events", tag = "events", operation_id = "events",
+    params(EventsQuery),
+    responses(
+        (status = 101, description = "switching to WebSocket; each text message is an `Envelope`",
+            body = model::Envelope),
+        (status = 400, description = "a filter is invalid, or the request is not a WebSocket upgrade", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn events(
     State(state): State<Arc<AppState>>,
     Query(q): Query<EventsQuery>,

@@ -4,7 +4,7 @@
 //! passwords are write-only (never returned) and at least 8 characters;
 //! extensions from the config file are read-only here (409).
 
-use super::{page_size, ApiError, AppState, JsonBody, ListQuery};
+use super::{page_size, ApiError, AppState, ErrorBody, JsonBody, ListQuery};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -12,31 +12,42 @@ use chrono::Utc;
 use model::{Extension, ExtensionSecret, Origin};
 use serde::Deserialize;
 use std::sync::Arc;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Shortest password accepted: digest auth is only as strong as it.
 pub const MIN_PASSWORD: usize = 8;
 
-#[derive(Debug, Deserialize)]
+/// `POST /v1/extensions` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateExtension {
+    /// Letters and digits, 1 to 32 (`100`); unique.
     extension: String,
+    /// Write-only (never returned); at least 8 characters.
+    #[schema(min_length = 8, write_only)]
     password: String,
+    /// Display name.
     #[serde(default)]
     name: String,
+    /// `sip:host:port` for a device that never registers.
     #[serde(default)]
     static_contact: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// `PUT /v1/extensions/{id}` body: the fields to change.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateExtension {
+    /// At least 8 characters.
     #[serde(default)]
+    #[schema(min_length = 8, write_only)]
     password: Option<String>,
     #[serde(default)]
     name: Option<String>,
     /// `null` removes the static contact; absent leaves it.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
     static_contact: Option<Option<String>>,
 }
 
@@ -57,6 +68,16 @@ fn check_static_contact(c: &Option<String>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Creates an extension phones can register as.
+#[utoipa::path(post, path = "/v1/extensions", tag = "extensions", operation_id = "create_extension",
+    request_body = CreateExtension,
+    responses(
+        (status = 201, description = "created", body = Extension),
+        (status = 400, description = "a field is invalid (named in the message)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 409, description = "the extension number is taken", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     JsonBody(body): JsonBody<CreateExtension>,
@@ -83,6 +104,15 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(secret.extension)))
 }
 
+/// Lists extensions, ordered by number.
+#[utoipa::path(get, path = "/v1/extensions", tag = "extensions", operation_id = "list_extensions",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of extensions", body = store::PageOf<Extension>),
+        (status = 400, description = "bad `page_size` or `page_token`", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(q): Query<ListQuery>,
@@ -94,6 +124,16 @@ pub async fn list(
     Ok(Json(page))
 }
 
+/// One extension (never its password).
+#[utoipa::path(get, path = "/v1/extensions/{id}", tag = "extensions", operation_id = "get_extension",
+    params(("id" = Uuid, Path, description = "the extension's id")),
+    responses(
+        (status = 200, description = "the extension", body = Extension),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such extension", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -107,6 +147,19 @@ pub async fn get(
     }
 }
 
+/// Changes an extension's password, name or static contact (not one
+/// from the config file).
+#[utoipa::path(put, path = "/v1/extensions/{id}", tag = "extensions", operation_id = "update_extension",
+    params(("id" = Uuid, Path, description = "the extension's id")),
+    request_body = UpdateExtension,
+    responses(
+        (status = 200, description = "the extension as it is now", body = Extension),
+        (status = 400, description = "a field is invalid (named in the message)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such extension", body = ErrorBody),
+        (status = 409, description = "the extension is defined in the config file", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -130,6 +183,17 @@ pub async fn update(
     Ok(Json(secret.extension))
 }
 
+/// Removes an extension (not one from the config file).
+#[utoipa::path(delete, path = "/v1/extensions/{id}", tag = "extensions", operation_id = "delete_extension",
+    params(("id" = Uuid, Path, description = "the extension's id")),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such extension", body = ErrorBody),
+        (status = 409, description = "the extension is defined in the config file", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

@@ -2,16 +2,42 @@
 //! saved; `GET /v1/flows/schema`: the JSON Schema of a flow's actions,
 //! generated from the interpreter's types.
 
-use super::{page_size, ApiError, AppState, ListQuery};
+use super::{page_size, ApiError, AppState, ErrorBody, ListQuery};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use store::ResourceKind;
+use utoipa::ToSchema;
 use uuid::Uuid;
+
+/// `POST /v1/flows` and `PUT /v1/flows/{id}` body. The handlers parse it
+/// by hand ([`flow_from`]) so that every action error is reported with
+/// its path; this type only describes it.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct FlowBody {
+    /// Default empty.
+    name: Option<String>,
+    #[schema(schema_with = super::openapi::flow_actions)]
+    actions: Value,
+}
+
+/// A stored flow, as the handlers build it ([`flow_from`]).
+#[derive(Debug, ToSchema)]
+#[schema(as = Flow)]
+#[allow(dead_code)]
+pub struct FlowRecord {
+    id: Uuid,
+    name: String,
+    #[schema(schema_with = super::openapi::flow_actions)]
+    actions: Value,
+    tm_create: DateTime<Utc>,
+    tm_update: DateTime<Utc>,
+}
 
 /// A body's flow: `actions` checked by `flow::validate`, every error with
 /// its JSON path (`$.actions[2].option.digits: ...`) in one 400.
@@ -38,7 +64,7 @@ fn body_json(bytes: &Bytes) -> Result<serde_json::Map<String, Value>, ApiError> 
     }
 }
 
-fn flow_from(
+pub(super) fn flow_from(
     m: serde_json::Map<String, Value>,
     id: Uuid,
     tm_create: chrono::DateTime<Utc>,
@@ -69,6 +95,15 @@ fn flow_from(
     }))
 }
 
+/// Saves a flow, its actions checked first (every error in one 400).
+#[utoipa::path(post, path = "/v1/flows", tag = "flows", operation_id = "create_flow",
+    request_body(content = FlowBody, description = "parsed by hand: unknown fields and invalid actions are 400s naming them"),
+    responses(
+        (status = 201, description = "saved", body = FlowRecord),
+        (status = 400, description = "the body or an action is invalid (each error with its JSON path)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+    ),
+    security(("bearer" = [])))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     body: Bytes,
@@ -83,6 +118,15 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+/// Lists the stored flows.
+#[utoipa::path(get, path = "/v1/flows", tag = "flows", operation_id = "list_flows",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of flows", body = store::PageOf<FlowRecord>),
+        (status = 400, description = "bad `page_size` or `page_token`", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(q): Query<ListQuery>,
@@ -102,6 +146,16 @@ async fn stored(state: &AppState, id: &str) -> Result<(Uuid, Value), ApiError> {
     }
 }
 
+/// One stored flow.
+#[utoipa::path(get, path = "/v1/flows/{id}", tag = "flows", operation_id = "get_flow",
+    params(("id" = Uuid, Path, description = "the flow's id")),
+    responses(
+        (status = 200, description = "the flow", body = FlowRecord),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such flow", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -109,6 +163,18 @@ pub async fn get(
     Ok(Json(stored(&state, &id).await?.1))
 }
 
+/// Replaces a flow's name and actions (calls running it keep the old
+/// actions).
+#[utoipa::path(put, path = "/v1/flows/{id}", tag = "flows", operation_id = "update_flow",
+    params(("id" = Uuid, Path, description = "the flow's id")),
+    request_body(content = FlowBody, description = "parsed by hand: unknown fields and invalid actions are 400s naming them"),
+    responses(
+        (status = 200, description = "the flow as it is now", body = FlowRecord),
+        (status = 400, description = "`id`, the body or an action is invalid (each error with its JSON path)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such flow", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -124,6 +190,16 @@ pub async fn update(
     Ok(Json(v))
 }
 
+/// Deletes a stored flow.
+#[utoipa::path(delete, path = "/v1/flows/{id}", tag = "flows", operation_id = "delete_flow",
+    params(("id" = Uuid, Path, description = "the flow's id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such flow", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -133,6 +209,14 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The JSON Schema (draft 2020-12) of a flow, `{"actions": [...]}`,
+/// generated from the interpreter's types.
+#[utoipa::path(get, path = "/v1/flows/schema", tag = "flows", operation_id = "flow_schema",
+    responses(
+        (status = 200, description = "the JSON Schema (its definitions are also this document's `flow.*` components)", body = Object),
+        (status = 401, response = super::Unauthorized),
+    ),
+    security(("bearer" = [])))]
 pub async fn schema() -> Json<Value> {
     Json(flow::schema())
 }

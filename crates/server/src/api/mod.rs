@@ -1,17 +1,13 @@
 //! The REST + WebSocket API (axum). [`app`] builds the whole router from a
 //! state, so tests call it without a socket.
 //!
-//! | route | what |
-//! |---|---|
-//! | `GET /healthz` | liveness, no auth |
-//! | `GET /openapi.json` | this API's OpenAPI 3.1 document, no auth |
-//! | `GET /metrics` | Prometheus text, no auth |
-//! | `/v1/extensions` `GET POST`, `/v1/extensions/{id}` `GET PUT DELETE` | accounts |
-//! | `GET /v1/registrations` | current registrar bindings |
-//! | `GET /v1/calls`, `GET /v1/calls/{id}`, `POST /v1/calls/{id}/hangup`, `POST\|DELETE /v1/calls/{id}/mute`, `POST\|DELETE /v1/calls/{id}/hold`, `POST /v1/calls/{id}/dtmf`, `POST\|DELETE /v1/calls/{id}/play`, `POST /v1/calls/{id}/talk`, `POST\|DELETE /v1/calls/{id}/echo`, `GET /v1/calls/{id}/stats` | calls |
-//! | `/v1/calls/{id}/recording_start`, `recording_stop` `POST`, `GET /v1/recordings`, `/v1/recordings/{id}` `GET DELETE`, `/file`, `/stream` | recordings |
-//! | `GET /v1/events` | WebSocket event stream |
-//! | `GET /v1/webhooks/deliveries`, `GET /v1/webhooks/deliveries/{id}`, `POST /v1/webhooks/deliveries/{id}/redeliver` | the webhook outbox: what was sent where, failures, redelivery |
+//! Every route is a handler annotated with `#[utoipa::path]` (method, path,
+//! parameters, body, responses) and registered with `utoipa_axum::routes!`
+//! in [`public_routes`] or [`v1_routes`]: the router and the OpenAPI
+//! document served at `GET /openapi.json` ([`openapi`]) are made from that
+//! one list, so a route cannot be served undocumented or documented
+//! unserved. `GET /healthz`, `GET /metrics` and `GET /openapi.json` need no
+//! key; every `/v1` route needs `Authorization: Bearer <key>` ([`auth`]).
 
 mod auth;
 pub(crate) mod calls;
@@ -20,6 +16,7 @@ mod events;
 mod extensions;
 mod flows;
 mod json;
+pub mod openapi;
 pub(crate) mod play;
 pub(crate) mod recordings;
 pub mod routing;
@@ -27,19 +24,21 @@ mod stats;
 mod talk;
 mod webhooks;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorCode, Unauthorized};
 pub use json::JsonBody;
 
 use crate::switch::SwitchHandle;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use model::Envelope;
-use serde::Deserialize;
+use model::{Envelope, Registration};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use tokio::sync::broadcast;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// What every handler can reach.
@@ -105,105 +104,98 @@ impl std::fmt::Debug for AppState {
 
 /// The whole HTTP surface.
 pub fn app(state: Arc<AppState>) -> Router {
-    let v1 = Router::new()
-        .route(
-            "/extensions",
-            get(extensions::list).post(extensions::create),
-        )
-        .route(
-            "/extensions/{id}",
-            get(extensions::get)
-                .put(extensions::update)
-                .delete(extensions::delete),
-        )
-        .route("/registrations", get(registrations))
-        .route("/calls", get(calls::list).post(calls::create))
-        .route("/calls/{id}/redirect", post(calls::redirect))
-        .route("/flows", get(flows::list).post(flows::create))
-        .route("/flows/schema", get(flows::schema))
-        .route(
-            "/flows/{id}",
-            get(flows::get).put(flows::update).delete(flows::delete),
-        )
-        .route("/calls/{id}", get(calls::get))
-        .route("/calls/{id}/hangup", post(calls::hangup))
-        .route("/calls/{id}/mute", post(calls::mute).delete(calls::unmute))
-        .route("/calls/{id}/hold", post(calls::hold).delete(calls::unhold))
-        .route("/calls/{id}/dtmf", post(calls::dtmf))
-        .route("/calls/{id}/dtmf_detection", put(calls::dtmf_detection))
-        .route("/calls/{id}/play", post(play::play).delete(play::stop))
-        .route("/calls/{id}/talk", post(talk::talk))
-        .route(
-            "/calls/{id}/echo",
-            post(talk::echo_on).delete(talk::echo_off),
-        )
-        .route("/calls/{id}/stats", get(calls::stats))
-        .route("/calls/{id}/recording_start", post(recordings::start))
-        .route("/calls/{id}/recording_stop", post(recordings::stop))
-        .route("/recordings", get(recordings::list))
-        .route(
-            "/recordings/{id}",
-            get(recordings::get).delete(recordings::delete),
-        )
-        .route("/recordings/{id}/file", get(recordings::file))
-        .route("/recordings/{id}/stream", get(recordings::stream))
-        .route(
-            "/numbers",
-            get(routing::list_numbers).post(routing::create_number),
-        )
-        .route(
-            "/numbers/{id}",
-            get(routing::get_number)
-                .put(routing::update_number)
-                .delete(routing::delete_number),
-        )
-        .route(
-            "/trunks",
-            get(routing::list_trunks).post(routing::create_trunk),
-        )
-        .route(
-            "/trunks/{id}",
-            get(routing::get_trunk)
-                .put(routing::update_trunk)
-                .delete(routing::delete_trunk),
-        )
-        .route("/events", get(events::events))
-        .route("/webhooks/deliveries", get(webhooks::list))
-        .route("/webhooks/deliveries/{id}", get(webhooks::get))
-        .route(
-            "/webhooks/deliveries/{id}/redeliver",
-            post(webhooks::redeliver),
-        )
-        .fallback(not_found)
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_key,
-        ));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi))
-        .route("/metrics", get(metrics))
-        .nest("/v1", v1)
-        .fallback(not_found)
-        .with_state(state)
+    let (v1, _) = v1_routes().split_for_parts();
+    let v1 = v1.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_key,
+    ));
+    let (public, _) = public_routes().split_for_parts();
+    public.merge(v1).fallback(not_found).with_state(state)
+}
+
+/// The routes anyone may call.
+pub fn public_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::default()
+        .routes(routes!(healthz))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(metrics))
+}
+
+/// The `/v1` routes: each needs the API key (the caller adds
+/// [`auth::require_key`]). One `routes!` per path; only handlers annotated
+/// with `#[utoipa::path]` can be registered this way.
+pub fn v1_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::default()
+        .routes(routes!(extensions::list, extensions::create))
+        .routes(routes!(
+            extensions::get,
+            extensions::update,
+            extensions::delete
+        ))
+        .routes(routes!(registrations))
+        .routes(routes!(calls::list, calls::create))
+        .routes(routes!(calls::get))
+        .routes(routes!(calls::redirect))
+        .routes(routes!(calls::hangup))
+        .routes(routes!(calls::mute, calls::unmute))
+        .routes(routes!(calls::hold, calls::unhold))
+        .routes(routes!(calls::dtmf))
+        .routes(routes!(calls::dtmf_detection))
+        .routes(routes!(play::play, play::stop))
+        .routes(routes!(talk::talk))
+        .routes(routes!(talk::echo_on, talk::echo_off))
+        .routes(routes!(calls::stats))
+        .routes(routes!(recordings::start))
+        .routes(routes!(recordings::stop))
+        .routes(routes!(recordings::list))
+        .routes(routes!(recordings::get, recordings::delete))
+        .routes(routes!(recordings::file))
+        .routes(routes!(recordings::stream))
+        .routes(routes!(flows::list, flows::create))
+        .routes(routes!(flows::schema))
+        .routes(routes!(flows::get, flows::update, flows::delete))
+        .routes(routes!(routing::list_numbers, routing::create_number))
+        .routes(routes!(
+            routing::get_number,
+            routing::update_number,
+            routing::delete_number
+        ))
+        .routes(routes!(routing::list_trunks, routing::create_trunk))
+        .routes(routes!(
+            routing::get_trunk,
+            routing::update_trunk,
+            routing::delete_trunk
+        ))
+        .routes(routes!(events::events))
+        .routes(routes!(webhooks::list))
+        .routes(routes!(webhooks::get))
+        .routes(routes!(webhooks::redeliver))
 }
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route; see /openapi.json")
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+/// `GET /healthz` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`: the process answers HTTP.
+    #[schema(example = "ok")]
+    status: &'static str,
 }
 
-/// The OpenAPI document, kept beside the code and checked against the
-/// router by a test.
-pub const OPENAPI: &str = include_str!("../../openapi.json");
-
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+/// Liveness: 200 while the process answers HTTP. No key needed.
+#[utoipa::path(get, path = "/healthz", tag = "system",
+    responses((status = 200, description = "alive", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
+/// Prometheus metrics (text exposition format 0.0.4): calls active,
+/// registrations, calls created, calls shed. No key needed.
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses((status = 200, description = "the metrics", body = String,
+        content_type = "text/plain; version=0.0.4")))]
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let m = state.switch.metrics().await;
     let body = format!(
@@ -235,14 +227,33 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
-async fn registrations(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let items = state.switch.registrations().await;
-    Json(serde_json::json!({ "items": items }))
+/// A whole list (not paged): `{"items": [...]}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
 }
 
-#[derive(Debug, Deserialize)]
+/// The registrar's current bindings: one per contact an extension
+/// registered, until it expires.
+#[utoipa::path(get, path = "/v1/registrations", tag = "registrations",
+    responses(
+        (status = 200, description = "every current binding", body = Items<Registration>),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = [])))]
+async fn registrations(State(state): State<Arc<AppState>>) -> Json<Items<Registration>> {
+    let items = state.switch.registrations().await;
+    Json(Items { items })
+}
+
+/// The paging parameters of a listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Items per page, 1-500; default 50.
+    #[param(minimum = 1, maximum = 500)]
     page_size: Option<u32>,
+    /// The `next_page_token` of the previous page.
     page_token: Option<String>,
 }
 

@@ -3,7 +3,7 @@
 //! WAV) and `/v1/recordings/{id}/stream` (a WebSocket with the live audio).
 
 use super::json::parse;
-use super::{page_size, parse_id, ApiError, AppState};
+use super::{page_size, parse_id, ApiError, AppState, ErrorBody, Items};
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -14,26 +14,38 @@ use model::{CallStatus, Recording, RecordingChannels, RecordingDirection, Record
 use serde::Deserialize;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
+use utoipa::{IntoParams, ToSchema};
 
 /// `POST /v1/calls/{id}/recording_start` body (every field optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
     /// `wav` (the only format).
+    #[schema(example = "wav")]
     format: Option<String>,
     /// `in` (what the call's party said), `out` (what it heard), `both`
     /// (default).
+    #[schema(value_type = Option<RecordingDirection>)]
     direction: Option<String>,
     /// `mono` (default: the directions mixed) or `stereo` (left: the
     /// party, right: what it heard).
+    #[schema(value_type = Option<RecordingChannels>)]
     channels: Option<String>,
 }
 
+/// A recording's WAV file (`GET /v1/recordings/{id}/file`), described
+/// for the document; the handler streams the file.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, content_media_type = "audio/wav")]
+#[allow(dead_code)]
+pub struct WavFile(Vec<u8>);
+
 /// `POST /v1/calls/{id}/recording_stop` body (optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StopBody {
     /// Stop only this recording; default: every running one of the call.
+    #[schema(value_type = Option<Uuid>)]
     recording_id: Option<String>,
 }
 
@@ -46,6 +58,17 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(bytes: &Bytes) -> Res
 }
 
 /// Starts a recording of an answered call; 201 with the recording.
+#[utoipa::path(post, path = "/v1/calls/{id}/recording_start", tag = "recordings", operation_id = "start_recording",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    request_body(content = Option<StartBody>, description = "optional: an empty body takes the defaults"),
+    responses(
+        (status = 201, description = "recording", body = Recording),
+        (status = 400, description = "a field is invalid (named in the message)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such call", body = ErrorBody),
+        (status = 409, description = "the call is not answered, or it ended", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn start(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -87,11 +110,21 @@ pub async fn start(
 
 /// Stops the call's running recording(s); 200 with the finished ones
 /// (`{"items": [...]}`, each with its duration, size and SHA-256).
+#[utoipa::path(post, path = "/v1/calls/{id}/recording_stop", tag = "recordings", operation_id = "stop_recording",
+    params(("id" = Uuid, Path, description = "the call's id")),
+    request_body(content = Option<StopBody>, description = "optional: an empty body stops every running recording of the call"),
+    responses(
+        (status = 200, description = "the recordings that finished", body = Items<Recording>),
+        (status = 400, description = "a field is invalid (named in the message)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such call", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn stop(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Items<Recording>>, ApiError> {
     let id = parse_id(&id)?;
     let body: StopBody = optional_body(&body)?;
     let only = body
@@ -106,7 +139,7 @@ pub async fn stop(
         return Err(ApiError::not_found(format!("call {id} does not exist")));
     }
     let items = state.recordings.stop(id, only).await?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    Ok(Json(Items { items }))
 }
 
 /// 404 for an unknown call, 409 for one that ended or is not answered.
@@ -127,15 +160,31 @@ async fn answered(state: &AppState, id: uuid::Uuid) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `GET /v1/recordings` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this call's recordings.
+    #[param(value_type = Option<Uuid>)]
     call_id: Option<String>,
+    #[param(value_type = Option<RecordingStatus>)]
     status: Option<String>,
+    /// Items per page, 1-500; default 50.
+    #[param(minimum = 1, maximum = 500)]
     page_size: Option<u32>,
+    /// The `next_page_token` of the previous page.
     page_token: Option<String>,
 }
 
 /// Recordings, newest first; `?call_id=`, `?status=recording|finished|failed`.
+#[utoipa::path(get, path = "/v1/recordings", tag = "recordings", operation_id = "list_recordings",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of recordings", body = store::PageOf<Recording>),
+        (status = 400, description = "a filter is invalid (named in the message)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+    ),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Query(q): Query<ListQuery>,
@@ -169,6 +218,16 @@ pub async fn list(
     Ok(Json(state.store.list_recordings(&filter).await?))
 }
 
+/// One recording.
+#[utoipa::path(get, path = "/v1/recordings/{id}", tag = "recordings", operation_id = "get_recording",
+    params(("id" = Uuid, Path, description = "the recording's id")),
+    responses(
+        (status = 200, description = "the recording", body = Recording),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such recording", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -183,6 +242,16 @@ pub async fn get(
 }
 
 /// Deletes a recording that is not running: its file and its record.
+#[utoipa::path(delete, path = "/v1/recordings/{id}", tag = "recordings", operation_id = "delete_recording",
+    params(("id" = Uuid, Path, description = "the recording's id")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such recording", body = ErrorBody),
+        (status = 409, description = "the recording is running", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -214,6 +283,15 @@ pub async fn delete(
 
 /// The WAV file (`audio/wav`). A running recording's file is served as
 /// it is now: valid, covering up to its last one-second checkpoint.
+#[utoipa::path(get, path = "/v1/recordings/{id}/file", tag = "recordings", operation_id = "recording_file",
+    params(("id" = Uuid, Path, description = "the recording's id")),
+    responses(
+        (status = 200, description = "the WAV file (16-bit linear PCM)", body = WavFile, content_type = "audio/wav"),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such recording, or it has no file", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn file(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -266,13 +344,23 @@ pub async fn file(
     Ok(response)
 }
 
-/// `GET /v1/recordings/{id}/stream`: a WebSocket carrying the running
-/// recording's audio live (the seed's record stream). The first message
+/// A WebSocket carrying the running recording's audio live (the seed's record stream). The first message
 /// is a WAV header whose sizes are unknown (`0xFFFFFFFF`), then binary
 /// messages of 16-bit little-endian PCM in the recording's layout, 20 ms
 /// each; when the recording ends a text message
 /// `{"type":"recording_finished","recording_id":...,"lost_chunks":N}` and
 /// the close. A client too slow to keep up loses chunks (counted).
+#[utoipa::path(get, path = "/v1/recordings/{id}/stream", tag = "recordings", operation_id = "stream_recording",
+    params(("id" = Uuid, Path, description = "the recording's id")),
+    responses(
+        (status = 101, description = "switching to WebSocket: a WAV header, then binary 16-bit \
+            PCM messages of 20 ms, then `{\"type\":\"recording_finished\",\"recording_id\",\"lost_chunks\"}` and the close"),
+        (status = 400, description = "`id` is not a UUID, or the request is not a WebSocket upgrade", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such recording", body = ErrorBody),
+        (status = 409, description = "the recording is not running (download its file instead)", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 pub async fn stream(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

@@ -5,7 +5,7 @@
 //! trunks as a whole list (their gateway names resolved here: the engine
 //! never resolves names).
 
-use super::{page_size, ApiError, AppState, JsonBody, ListQuery};
+use super::{page_size, ApiError, AppState, ErrorBody, JsonBody, ListQuery};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -14,14 +14,18 @@ use model::{Number, Trunk, TrunkTransport};
 use serde::Deserialize;
 use std::sync::Arc;
 use store::ResourceKind;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+/// `POST /v1/numbers` and `PUT /v1/numbers/{id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NumberBody {
+    /// An E.164 number (`+15550100`) or an extension-style one (`400`).
     number: String,
     #[serde(default)]
     name: String,
+    /// The flow its calls run (an existing flow); `null`: none.
     #[serde(default)]
     flow_id: Option<Uuid>,
 }
@@ -51,6 +55,16 @@ fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, Api
     serde_json::from_value(v).map_err(|e| ApiError::internal(format!("stored resource: {e}")))
 }
 
+/// Adds a number and the flow its calls run.
+#[utoipa::path(post, path = "/v1/numbers", tag = "numbers", operation_id = "create_number",
+    request_body = NumberBody,
+    responses(
+        (status = 201, description = "added", body = Number),
+        (status = 400, description = "a field is invalid, or the flow does not exist", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 409, description = "the number is taken", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create_number(
     State(state): State<Arc<AppState>>,
     JsonBody(body): JsonBody<NumberBody>,
@@ -75,6 +89,15 @@ pub async fn create_number(
     Ok((StatusCode::CREATED, Json(n)))
 }
 
+/// Lists the numbers.
+#[utoipa::path(get, path = "/v1/numbers", tag = "numbers", operation_id = "list_numbers",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of numbers", body = store::PageOf<Number>),
+        (status = 400, description = "bad `page_size` or `page_token`", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+    ),
+    security(("bearer" = [])))]
 pub async fn list_numbers(
     State(state): State<Arc<AppState>>,
     Query(q): Query<ListQuery>,
@@ -101,6 +124,16 @@ async fn number(state: &AppState, id: &str) -> Result<Number, ApiError> {
     }
 }
 
+/// One number.
+#[utoipa::path(get, path = "/v1/numbers/{id}", tag = "numbers", operation_id = "get_number",
+    params(("id" = Uuid, Path, description = "the number's id")),
+    responses(
+        (status = 200, description = "the number", body = Number),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such number", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get_number(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -108,6 +141,18 @@ pub async fn get_number(
     Ok(Json(number(&state, &id).await?))
 }
 
+/// Replaces a number's fields.
+#[utoipa::path(put, path = "/v1/numbers/{id}", tag = "numbers", operation_id = "update_number",
+    params(("id" = Uuid, Path, description = "the number's id")),
+    request_body = NumberBody,
+    responses(
+        (status = 200, description = "the number as it is now", body = Number),
+        (status = 400, description = "`id` or a field is invalid, or the flow does not exist", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such number", body = ErrorBody),
+        (status = 409, description = "the new number is taken", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn update_number(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -139,6 +184,16 @@ pub async fn update_number(
     Ok(Json(n))
 }
 
+/// Removes a number: calls to it get 404 again.
+#[utoipa::path(delete, path = "/v1/numbers/{id}", tag = "numbers", operation_id = "delete_number",
+    params(("id" = Uuid, Path, description = "the number's id")),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such number", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn delete_number(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -152,28 +207,43 @@ pub async fn delete_number(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /v1/trunks` and `PUT /v1/trunks/{id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrunkBody {
     name: String,
+    /// The gateway: an IP address or a DNS name (resolved when saved).
     host: String,
     #[serde(default = "default_port")]
+    #[schema(minimum = 1, default = 5060)]
     port: u16,
     #[serde(default)]
     transport: TrunkTransport,
+    /// Digest credentials the gateway may challenge for (give both or
+    /// neither).
     #[serde(default)]
     username: Option<String>,
+    /// Write-only (never returned).
     #[serde(default)]
+    #[schema(write_only)]
     password: Option<String>,
+    /// Outbound registration: not supported yet (`true` is a 400).
     #[serde(default)]
     register: bool,
+    /// Source addresses (IP or CIDR) whose INVITEs are this trunk's
+    /// inbound calls.
     #[serde(default)]
     inbound_addresses: Vec<String>,
+    /// Codecs offered, in preference order: `PCMU`, `PCMA`, `G722`,
+    /// `opus`; empty: all.
     #[serde(default)]
     codecs: Vec<String>,
+    /// Lower goes first.
     #[serde(default = "default_priority")]
+    #[schema(default = 100)]
     priority: u32,
     #[serde(default = "yes")]
+    #[schema(default = true)]
     enabled: bool,
 }
 
@@ -267,6 +337,17 @@ fn trunk_json(t: &Trunk) -> Result<serde_json::Value, ApiError> {
     Ok(v)
 }
 
+/// Adds a trunk; `tel` calls use it at once.
+#[utoipa::path(post, path = "/v1/trunks", tag = "trunks", operation_id = "create_trunk",
+    request_body = TrunkBody,
+    responses(
+        (status = 201, description = "added", body = Trunk),
+        (status = 400, description = "a field is invalid (named in the message)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 409, description = "the name is taken", body = ErrorBody),
+        (status = 422, description = "`host` cannot be resolved", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn create_trunk(
     State(state): State<Arc<AppState>>,
     JsonBody(body): JsonBody<TrunkBody>,
@@ -288,6 +369,15 @@ pub async fn create_trunk(
     Ok((StatusCode::CREATED, Json(t)))
 }
 
+/// Lists the trunks.
+#[utoipa::path(get, path = "/v1/trunks", tag = "trunks", operation_id = "list_trunks",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of trunks", body = store::PageOf<Trunk>),
+        (status = 400, description = "bad `page_size` or `page_token`", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+    ),
+    security(("bearer" = [])))]
 pub async fn list_trunks(
     State(state): State<Arc<AppState>>,
     Query(q): Query<ListQuery>,
@@ -314,6 +404,16 @@ async fn trunk(state: &AppState, id: &str) -> Result<Trunk, ApiError> {
     }
 }
 
+/// One trunk (never its password).
+#[utoipa::path(get, path = "/v1/trunks/{id}", tag = "trunks", operation_id = "get_trunk",
+    params(("id" = Uuid, Path, description = "the trunk's id")),
+    responses(
+        (status = 200, description = "the trunk", body = Trunk),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such trunk", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn get_trunk(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -321,6 +421,19 @@ pub async fn get_trunk(
     Ok(Json(trunk(&state, &id).await?))
 }
 
+/// Replaces a trunk's fields.
+#[utoipa::path(put, path = "/v1/trunks/{id}", tag = "trunks", operation_id = "update_trunk",
+    params(("id" = Uuid, Path, description = "the trunk's id")),
+    request_body = TrunkBody,
+    responses(
+        (status = 200, description = "the trunk as it is now", body = Trunk),
+        (status = 400, description = "`id` or a field is invalid (named in the message)", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such trunk", body = ErrorBody),
+        (status = 409, description = "the new name is taken", body = ErrorBody),
+        (status = 422, description = "`host` cannot be resolved", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn update_trunk(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -344,6 +457,16 @@ pub async fn update_trunk(
     Ok(Json(t))
 }
 
+/// Removes a trunk; `tel` calls stop using it at once.
+#[utoipa::path(delete, path = "/v1/trunks/{id}", tag = "trunks", operation_id = "delete_trunk",
+    params(("id" = Uuid, Path, description = "the trunk's id")),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 400, description = "`id` is not a UUID", body = ErrorBody),
+        (status = 401, response = super::Unauthorized),
+        (status = 404, description = "no such trunk", body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
 pub async fn delete_trunk(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
