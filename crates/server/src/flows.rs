@@ -261,6 +261,32 @@ async fn run_loop(
     run.start(Instant::now(), Utc::now());
     let mut tasks: HashMap<CommandId, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
+        // What the run says first, then what it asks for: a hangup's
+        // `call_hangup` comes after the flow's own events.
+        while let Some(e) = run.poll_event() {
+            let (kind, mut data) = match &e {
+                FlowEvent::ActionStarted { .. } => (EventType::FlowActionStarted, json(&e)),
+                FlowEvent::ActionFinished { .. } | FlowEvent::CommandFailed { .. } => {
+                    (EventType::FlowActionFinished, json(&e))
+                }
+                FlowEvent::FlowFinished { .. } => (EventType::FlowFinished, json(&e)),
+                _ => continue,
+            };
+            data["call_id"] = serde_json::json!(call);
+            if kind == EventType::FlowFinished {
+                // `reason` flat: {"reason": "hangup", "hangup_reason": "normal"}.
+                if let Some(r) = data.get("reason").and_then(|r| r.as_object()).cloned() {
+                    for (k, v) in r {
+                        data[k.as_str()] = v;
+                    }
+                }
+                data["variables"] = serde_json::json!(run.variables().to_map());
+            }
+            if let Some(o) = data.as_object_mut() {
+                o.remove("type");
+            }
+            flows.emit(call, kind, data);
+        }
         while let Some(cmd) = run.poll_command() {
             match cmd.kind {
                 CommandKind::Cancel { id } => {
@@ -294,30 +320,6 @@ async fn run_loop(
                     );
                 }
             }
-        }
-        while let Some(e) = run.poll_event() {
-            let (kind, mut data) = match &e {
-                FlowEvent::ActionStarted { .. } => (EventType::FlowActionStarted, json(&e)),
-                FlowEvent::ActionFinished { .. } | FlowEvent::CommandFailed { .. } => {
-                    (EventType::FlowActionFinished, json(&e))
-                }
-                FlowEvent::FlowFinished { .. } => (EventType::FlowFinished, json(&e)),
-                _ => continue,
-            };
-            data["call_id"] = serde_json::json!(call);
-            if kind == EventType::FlowFinished {
-                // `reason` flat: {"reason": "hangup", "hangup_reason": "normal"}.
-                if let Some(r) = data.get("reason").and_then(|r| r.as_object()).cloned() {
-                    for (k, v) in r {
-                        data[k.as_str()] = v;
-                    }
-                }
-                data["variables"] = serde_json::json!(run.variables().to_map());
-            }
-            if let Some(o) = data.as_object_mut() {
-                o.remove("type");
-            }
-            flows.emit(call, kind, data);
         }
         if run.is_finished() {
             break;
