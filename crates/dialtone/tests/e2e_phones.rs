@@ -1100,67 +1100,6 @@ fn dominant_between(audio: &media::Frame, from: Duration, to: Duration) -> f64 {
         .unwrap()
 }
 
-/// A tiny HTTP/1.1 server on loopback for the play test: `GET PATH`
-/// answers the file registered under that path (404 otherwise), one
-/// request per connection. It stops when dropped (or after 2 minutes).
-struct FileServer {
-    addr: SocketAddr,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl FileServer {
-    fn start(files: Vec<(&'static str, Vec<u8>)>) -> FileServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !stopped.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
-                let Ok((conn, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                };
-                let _ = conn.set_nonblocking(false);
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut reader = BufReader::new(&conn);
-                let mut line = String::new();
-                let _ = reader.read_line(&mut line);
-                // The rest of the head, up to the empty line.
-                let mut header = String::new();
-                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
-                    header.clear();
-                }
-                let path = line.split(' ').nth(1).unwrap_or("");
-                let response = match files.iter().find(|(p, _)| *p == path) {
-                    Some((_, body)) => {
-                        let mut r = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
-                        r.extend_from_slice(body);
-                        r
-                    }
-                    None => {
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_vec()
-                    }
-                };
-                let _ = (&conn).write_all(&response);
-            }
-        });
-        FileServer { addr, stop }
-    }
-}
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
 /// DTMF: baresip (100) sends the digits 1, 2 and # during a call (RFC
 /// 4733 telephone-events); each arrives once, in order, as a
 /// `dtmf_received` event of the caller's call on `/v1/events`.

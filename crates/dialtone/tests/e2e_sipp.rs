@@ -1102,3 +1102,139 @@ fn a_redirect_replaces_the_running_flow() {
     assert_eq!(s, 404, "an ended call has no flow to redirect");
     assert_eq!(d.stop().code(), Some(0));
 }
+
+/// The flow actions not covered by the other flow tests, on one real call
+/// (a SIPp trunk): beep, digits_send, mute/unmute, echo, recording
+/// start/stop, webhook_send (sync: the answer sets variables), goto with a
+/// loop count, condition_variable, condition_datetime, amd (on a caller
+/// who says nothing: notsure, after the 2.5 s initial silence), fetch
+/// (its actions replace the rest) and stop. Every action finishes `ok`, in
+/// the order written, and the variables show what each did.
+#[test]
+fn every_flow_action_runs_on_a_real_call() {
+    if skip() {
+        return;
+    }
+    let web = FileServer::start(vec![
+        ("/crm", br#"{"tier": "gold", "agent": "ana"}"#.to_vec()),
+        (
+            "/next",
+            br#"[{"type": "variable_set", "option": {"key": "fetched", "value": "yes ${agent}"}}, {"type": "stop"}, {"type": "variable_set", "option": {"key": "after_stop", "value": "x"}}]"#
+                .to_vec(),
+        ),
+    ]);
+    let url = |p: &str| format!("http://{}{p}", web.addr);
+    let d = Dialtone::start("sipp-actions", &flow_config(), &[]);
+    flow_number(
+        &d,
+        "+15550100",
+        serde_json::json!([
+            {"type": "answer"},
+            {"type": "beep"},
+            {"type": "digits_send", "option": {"digits": "12", "duration": 100}},
+            {"type": "mute", "option": {"direction": "both"}},
+            {"type": "unmute"},
+            {"type": "echo", "option": {"duration": 300}},
+            {"type": "recording_start", "option": {"direction": "in"}},
+            {"type": "recording_stop"},
+            {"type": "webhook_send", "option": {"url": url("/crm"), "sync": true}},
+            {"id": "again", "type": "variable_set", "option": {"key": "n", "value": "${n}x"}},
+            {"type": "goto", "option": {"target_id": "again", "loop_count": 2}},
+            {"type": "condition_variable", "option": {"condition": "==", "variable": "tier", "value": "gold", "false_target_id": "end"}},
+            {"type": "condition_datetime", "option": {"condition": ">=", "hour": 0, "false_target_id": "end"}},
+            {"type": "amd", "option": {"machine_handle": "continue"}},
+            {"type": "fetch", "option": {"url": url("/next")}},
+            {"id": "end", "type": "hangup", "option": {"reason": "failed"}}
+        ]),
+    );
+    let ws_url = format!("ws://{}/v1/events?api_key={API_KEY}", d.http);
+    let (mut ws, _) = tungstenite::connect(ws_url.as_str()).expect("WebSocket connects");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    }
+    let mut trunk = trunk_call(&d, "+15550100", "trunk-actions");
+    let mut got: Vec<Value> = Vec::new();
+    while !got.iter().any(|e| e["type"] == "call_hangup") {
+        match ws.read() {
+            Ok(tungstenite::Message::Text(t)) => {
+                got.push(serde_json::from_str(t.as_str()).unwrap())
+            }
+            Ok(_) => {}
+            Err(e) => panic!("{e}: {got:#?}\n{}", d.stderr()),
+        }
+    }
+    assert!(
+        trunk
+            .wait(Duration::from_secs(10))
+            .is_some_and(|s| s.success()),
+        "{}",
+        trunk.errors()
+    );
+    let finished: Vec<(String, String)> = got
+        .iter()
+        .filter(|e| e["type"] == "flow_action_finished")
+        .map(|e| {
+            (
+                e["data"]["action"]["type"].as_str().unwrap().to_owned(),
+                e["data"]["result"]["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let failed: Vec<&Value> = got
+        .iter()
+        .filter(|e| e["type"] == "flow_action_finished" && e["data"]["result"]["status"] != "ok")
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    let order: Vec<&str> = finished.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "answer",
+            "beep",
+            "digits_send",
+            "mute",
+            "unmute",
+            "echo",
+            "recording_start",
+            "recording_stop",
+            "webhook_send",
+            "variable_set",
+            "goto",
+            "variable_set",
+            "goto",
+            "variable_set",
+            "goto",
+            "condition_variable",
+            "condition_datetime",
+            "amd",
+            "fetch",
+            "variable_set",
+            "stop"
+        ],
+        "{got:#?}"
+    );
+    let kinds: Vec<&str> = got.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    for k in [
+        "play_started",
+        "recording_started",
+        "recording_finished",
+        "amd_result",
+    ] {
+        assert!(kinds.contains(&k), "{k} missing: {kinds:?}");
+    }
+    let amd = got.iter().find(|e| e["type"] == "amd_result").unwrap();
+    assert_eq!(amd["data"]["result"], "notsure", "{amd}");
+    let end = got.iter().find(|e| e["type"] == "flow_finished").unwrap();
+    let vars = &end["data"]["variables"];
+    assert_eq!(vars["tier"], "gold", "{end}");
+    assert_eq!(vars["n"], "xxx", "goto looped twice: {end}");
+    assert_eq!(vars["fetched"], "yes ana", "{end}");
+    assert!(vars["after_stop"].is_null(), "stop stops: {end}");
+    assert_eq!(end["data"]["reason"], "stop", "{end}");
+    let call = got.iter().find(|e| e["type"] == "call_hangup").unwrap();
+    assert_eq!(
+        call["data"]["hangup_reason"], "normal",
+        "a finished flow hangs up normal"
+    );
+    assert_eq!(d.stop().code(), Some(0));
+}
