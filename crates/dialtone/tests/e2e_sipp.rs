@@ -1238,3 +1238,73 @@ fn every_flow_action_runs_on_a_real_call() {
     );
     assert_eq!(d.stop().code(), Some(0));
 }
+
+/// A trunk with `register: true` registers at its gateway (SIPp as the
+/// provider's registrar: a digest challenge, then 200 for 60 s), and the
+/// trunk shows it.
+#[test]
+fn a_registering_trunk_registers_at_its_gateway() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("sipp-trunk-register", &flow_config(), &[]);
+    let dir = d.dir.join("registrar");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut registrar = sipp(
+        d.sip,
+        "u1",
+        "x;",
+        &[
+            "-sf",
+            &scenario("registrar.xml"),
+            "-m",
+            "1",
+            "-timeout",
+            "20s",
+        ],
+        &dir,
+    );
+    // Credentials are required to register: a clear 400 otherwise.
+    let (s, e) = d.post(
+        "/v1/trunks",
+        Some(&serde_json::json!({"name": "p", "host": "127.0.0.1", "port": registrar.port, "register": true})),
+    );
+    assert_eq!(s, 400, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("register"),
+        "{e}"
+    );
+    let (s, t) = d.post(
+        "/v1/trunks",
+        Some(&serde_json::json!({
+            "name": "provider", "host": "127.0.0.1", "port": registrar.port,
+            "username": "gwuser", "password": "gwpass", "register": true
+        })),
+    );
+    assert_eq!(s, 201, "{t}");
+    assert!(
+        t.get("password").is_none_or(|p| p.is_null()),
+        "write-only: {t}"
+    );
+    let id = t["id"].as_str().unwrap().to_owned();
+    assert!(
+        registrar
+            .wait(Duration::from_secs(15))
+            .is_some_and(|s| s.success()),
+        "{}\n{}",
+        registrar.errors(),
+        d.stderr()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, t) = d.get(&format!("/v1/trunks/{id}"));
+        if t["registration"]["status"] == "registered" {
+            assert_eq!(t["registration"]["sip_code"], 200, "{t}");
+            assert_eq!(t["registration"]["expires"], 60, "{t}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not registered: {t}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(d.stop().code(), Some(0));
+}

@@ -22,6 +22,8 @@ pub struct TrunkRoute {
     pub codecs: Vec<String>,
     /// Lower is tried first.
     pub priority: u32,
+    /// Keep a registration at the gateway (needs the credentials).
+    pub register: bool,
     /// Sources whose INVITEs are this trunk's inbound calls (the gateway's
     /// own IP is always one).
     pub inbound: Vec<Cidr>,

@@ -78,6 +78,8 @@ pub enum Event {
         call: Call,
     },
     Media(MediaCommand),
+    /// A trunk's outbound registration succeeded or failed.
+    TrunkRegistration(crate::TrunkRegistration),
     /// An inbound call to a number with a flow: run `flow` on `call` (it
     /// rings until [`crate::Engine::answer`]).
     Incoming {

@@ -237,11 +237,14 @@
 //! [`Engine::answer`]), calls it dials ([`Engine::dial`]: extensions, SIP
 //! URIs, `tel` numbers over trunks ([`Engine::set_trunks`]) with failover
 //! only after a `failed` attempt, ring_all / linear), and `connect`
-//! ([`Dial::join`]). See `engine/app.rs` for the rules.
+//! ([`Dial::join`]). See `engine/app.rs` for the rules. Trunks with
+//! `register` keep a registration at their gateway (`engine/trunk_reg.rs`:
+//! digest, refresh at half the granted expiry, retry every 30 s after a
+//! failure, [`Event::TrunkRegistration`]).
 //!
 //! ## Not implemented
 //!
-//! Outbound registration to trunks, calls from extensions to `tel`
+//! Calls from extensions to `tel`
 //! numbers through trunks (only dials and flows use trunks), reliable
 //! provisional responses (RFC 3262: `Require: 100rel` gets 420), early
 //! UPDATE, REFER/transfer, more than one anchored media stream, SRTP/ICE.
@@ -262,6 +265,7 @@ pub use config::{
     DEFAULT_MAX_CALL_DURATION, DEFAULT_RING_TIMEOUT,
 };
 pub use dial::{Dial, DialDestination, TrunkRoute};
+pub use engine::trunk_reg::{TrunkRegistration, REGISTER_EXPIRES, REGISTER_RETRY};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use event::{Event, LegCodec, MediaCommand};

@@ -32,6 +32,7 @@ fn trunk(name: &str, addr: &str, priority: u32) -> TrunkRoute {
         password: None,
         codecs: Vec::new(),
         priority,
+        register: false,
         inbound: Vec::new(),
     }
 }
@@ -421,4 +422,57 @@ fn a_gateway_challenge_is_answered_with_the_trunks_credentials_once() {
     assert_eq!((rec.hangup_reason, rec.sip_code), (Some(Failed), Some(403)));
     assert_eq!(w.phone_ref("gw").incoming.len(), 4);
     w.assert_clean();
+}
+
+#[test]
+fn a_registering_trunk_keeps_a_binding_at_its_gateway() {
+    let mut w = World::new(13, NetConfig::default());
+    gateway(&mut w, "gw", "10.0.2.1:5060", OnInvite::Challenge);
+    let mut t = trunk("carrier", "10.0.2.1:5060", 1);
+    t.username = Some("gwuser".into());
+    t.password = Some("gwpass".into());
+    t.register = true;
+    w.engine.set_trunks(vec![t.clone()]);
+    let registered = |w: &World| {
+        w.events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                EngineEvent::TrunkRegistration(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(w.run_until(|w| !registered(w).is_empty()));
+    let first = &registered(&w)[0];
+    assert!(first.registered, "{first:?}");
+    assert_eq!((first.sip_code, first.expires), (Some(200), Some(120)));
+    let regs = &w.phone_ref("gw").registers;
+    assert_eq!(regs.len(), 2, "challenged once, then accepted");
+    assert_eq!(
+        regs[0].headers.call_id().unwrap(),
+        regs[1].headers.call_id().unwrap()
+    );
+    let to = regs[1].headers.to().unwrap();
+    assert_eq!(to.uri.to_string(), "sip:gwuser@10.0.2.1");
+    // Refreshed at half the granted 120 s, with the same Call-ID.
+    w.run_for(Duration::from_secs(61));
+    assert_eq!(w.phone_ref("gw").registers.len(), 4);
+    assert_eq!(registered(&w).len(), 2);
+    // A wrong password: failed (403), retried every 30 s.
+    t.password = Some("nope".into());
+    w.engine.set_trunks(vec![t.clone()]);
+    w.run_for(Duration::from_secs(31));
+    let last = registered(&w).last().cloned().unwrap();
+    assert!(!last.registered);
+    assert_eq!(last.sip_code, Some(403));
+    let before = w.phone_ref("gw").registers.len();
+    w.run_for(Duration::from_secs(31));
+    assert!(w.phone_ref("gw").registers.len() > before, "retried");
+    // No longer registering: nothing more is sent.
+    t.register = false;
+    w.engine.set_trunks(vec![t]);
+    w.run_for(Duration::from_secs(5));
+    let n = w.phone_ref("gw").registers.len();
+    w.run_for(Duration::from_secs(120));
+    assert_eq!(w.phone_ref("gw").registers.len(), n);
 }

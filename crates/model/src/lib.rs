@@ -25,6 +25,6 @@ pub use extension::{Extension, ExtensionSecret, Origin};
 pub use hangup::{HangupBy, HangupReason};
 pub use recording::{Recording, RecordingChannels, RecordingDirection, RecordingStatus};
 pub use registration::Registration;
-pub use routing::{Number, RingMethod, Trunk, TrunkTransport};
+pub use routing::{Number, RingMethod, Trunk, TrunkRegistrationState, TrunkTransport};
 pub use uuid::Uuid;
 pub use webhook::{DeliveryStatus, WebhookDelivery};

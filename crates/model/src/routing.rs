@@ -79,6 +79,22 @@ pub struct Trunk {
     pub enabled: bool,
     pub tm_create: DateTime<Utc>,
     pub tm_update: DateTime<Utc>,
+    /// The outbound registration's state (`register: true`; `null` until
+    /// the gateway first answered, and for trunks that do not register).
+    #[serde(default)]
+    pub registration: Option<TrunkRegistrationState>,
+}
+
+/// How a trunk's registration at its gateway stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TrunkRegistrationState {
+    /// `registered`, or `failed` (retried every 30 s).
+    pub status: String,
+    /// The gateway's last final answer to a REGISTER (`null`: none came).
+    pub sip_code: Option<u16>,
+    /// Seconds the gateway granted (refreshed at half of it).
+    pub expires: Option<u32>,
+    pub tm_update: DateTime<Utc>,
 }
 
 fn yes() -> bool {

@@ -430,6 +430,7 @@ async fn pump(
                     duration_ms,
                 } => dtmf_event(call, digit, duration_ms, "sip_info", &emitter),
                 engine::Event::Incoming { call, flow } => flows.incoming(call, flow),
+                engine::Event::TrunkRegistration(r) => switch.note_trunk_registration(&r),
                 _ => {}
             }
         }

@@ -98,6 +98,10 @@ pub struct Metrics {
 pub struct SwitchHandle {
     handle: Handle<EngineIo>,
     calls_created: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The last registration state of each registering trunk.
+    trunk_regs: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<Uuid, model::TrunkRegistrationState>>,
+    >,
 }
 
 fn stopped() -> ApiError {
@@ -109,7 +113,31 @@ impl SwitchHandle {
         SwitchHandle {
             handle,
             calls_created: Default::default(),
+            trunk_regs: Default::default(),
         }
+    }
+
+    /// Records a trunk registration's new state (the event pump calls this).
+    pub fn note_trunk_registration(&self, r: &engine::TrunkRegistration) {
+        let state = model::TrunkRegistrationState {
+            status: if r.registered { "registered" } else { "failed" }.to_owned(),
+            sip_code: r.sip_code,
+            expires: r.expires,
+            tm_update: chrono::Utc::now(),
+        };
+        self.trunk_regs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(r.trunk, state);
+    }
+
+    /// A trunk's registration state, if it registers and its gateway answered.
+    pub fn trunk_registration(&self, trunk: Uuid) -> Option<model::TrunkRegistrationState> {
+        self.trunk_regs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&trunk)
+            .cloned()
     }
 
     /// Counts a `call_created` event (the event pump calls this).

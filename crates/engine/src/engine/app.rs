@@ -88,6 +88,7 @@ impl Engine {
     pub fn set_trunks(&mut self, mut trunks: Vec<TrunkRoute>) {
         trunks.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
         self.trunks = trunks;
+        self.sync_trunk_registrations();
     }
 
     /// Whether `ip` may send INVITEs without authentication: a trusted

@@ -14,6 +14,7 @@ pub(crate) mod dtmf;
 mod ending;
 mod midcall;
 mod register;
+pub(crate) mod trunk_reg;
 
 use crate::config::{EngineConfig, PortAllocator, WallClock};
 use crate::directory::Directory;
@@ -69,6 +70,8 @@ enum Purpose {
     InfoDtmf(Uuid),
     /// The INVITE of a call Dialtone dialed (see `app.rs`).
     AppInvite(Uuid),
+    /// A trunk's REGISTER (see `trunk_reg.rs`).
+    TrunkRegister(Uuid),
 }
 
 /// A request received on leg `from` and sent on leg `to`; the answer goes
@@ -128,6 +131,8 @@ pub struct Engine {
     trunks: Vec<crate::dial::TrunkRoute>,
     /// Dials in progress.
     groups: HashMap<Uuid, app::Group>,
+    /// Registrations to trunks, by trunk id.
+    trunk_regs: HashMap<Uuid, trunk_reg::TrunkReg>,
 }
 
 impl fmt::Debug for Engine {
@@ -171,6 +176,7 @@ impl Engine {
             numbers: HashMap::new(),
             trunks: Vec::new(),
             groups: HashMap::new(),
+            trunk_regs: HashMap::new(),
         }
     }
 
@@ -207,6 +213,8 @@ impl Engine {
         for b in self.registrar.handle_timeout(now) {
             self.report_removed(&b);
         }
+        self.trunk_reg_timers(now);
+        self.drain(now);
         // Entries may be stale (the timer was stopped or moved): each one
         // only makes us look at its leg's table, which knows what is due.
         while let Some(&Reverse((at, id))) = self.timer_queue.peek() {
@@ -255,6 +263,7 @@ impl Engine {
             self.auth.poll_timeout(),
             self.registrar.poll_timeout(),
             legs,
+            self.trunk_reg_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -557,6 +566,7 @@ impl Engine {
             Purpose::Relay(r) => self.on_relay_response(now, r, resp),
             Purpose::Refresh { leg, method } => self.on_refresh_response(now, leg, method, resp),
             Purpose::InfoDtmf(leg) => self.on_info_dtmf_done(now, leg, Some(&resp)),
+            Purpose::TrunkRegister(id) => self.on_trunk_register(now, id, Some(&resp)),
             Purpose::Stray => {}
         }
     }
@@ -588,6 +598,7 @@ impl Engine {
                 self.end_bridge(now, master, ending::Cause::DialogFailed);
             }
             Purpose::InfoDtmf(leg) => self.on_info_dtmf_done(now, leg, None),
+            Purpose::TrunkRegister(id) => self.on_trunk_register(now, id, None),
             Purpose::Stray => {}
         }
     }

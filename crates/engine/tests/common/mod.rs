@@ -134,6 +134,8 @@ pub struct Phone {
     pub last_credentials: Option<(HeaderName, String)>,
     /// INVITEs received (server key, request).
     pub incoming: Vec<(ServerTxKey, Request)>,
+    /// REGISTERs received (by a challenging gateway).
+    pub registers: Vec<Request>,
     /// SDP bodies received in requests (INVITE, re-INVITE, UPDATE).
     pub offers_received: Vec<String>,
     /// Final responses received: (request key, status).
@@ -172,6 +174,7 @@ impl Phone {
             retried: BTreeSet::new(),
             last_credentials: None,
             incoming: Vec::new(),
+            registers: Vec::new(),
             offers_received: Vec::new(),
             finals: Vec::new(),
             media_port: match addr.ip() {
@@ -415,6 +418,28 @@ impl Phone {
                         }
                         let _ = self.ep.send_response(now, *key, resp);
                     }
+                    (Method::Register, _) if self.on_invite == OnInvite::Challenge => {
+                        self.registers.push(request.clone());
+                        match gateway_digest(request, "REGISTER") {
+                            None => {
+                                let mut resp =
+                                    self.ep.response_for(*key, 401, "Unauthorized").unwrap();
+                                resp.headers.push(Header::new(
+                                    HeaderName::WwwAuthenticate,
+                                    GATEWAY_CHALLENGE,
+                                ));
+                                let _ = self.ep.send_response(now, *key, resp);
+                            }
+                            Some(true) => {
+                                let mut resp = self.ep.response_for(*key, 200, "OK").unwrap();
+                                resp.headers.push(Header::new(HeaderName::Expires, "120"));
+                                let _ = self.ep.send_response(now, *key, resp);
+                            }
+                            Some(false) => {
+                                let _ = self.ep.respond(now, *key, 403, "Forbidden");
+                            }
+                        }
+                    }
                     _ => {
                         let _ = self.ep.respond(now, *key, 200, "OK");
                     }
@@ -558,49 +583,51 @@ impl Phone {
                     }),
                 ));
             }
-            OnInvite::Challenge => {
-                let challenge = "Digest realm=\"gw\", nonce=\"n0nce\", algorithm=MD5, qop=\"auth\"";
-                let given = req
-                    .headers
-                    .authorization()
-                    .ok()
-                    .and_then(|a| a.into_iter().next());
-                let Some(given) = given else {
+            OnInvite::Challenge => match gateway_digest(&req, "INVITE") {
+                None => {
                     let mut resp = self.ep.response_for(key, 401, "Unauthorized").unwrap();
                     resp.headers
-                        .push(Header::new(HeaderName::WwwAuthenticate, challenge));
+                        .push(Header::new(HeaderName::WwwAuthenticate, GATEWAY_CHALLENGE));
                     let _ = self.ep.send_response(now, key, resp);
-                    return;
-                };
-                let param = |n: &str| {
-                    given
-                        .param(n)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                        .unwrap_or_default()
-                };
-                let challenge_header =
-                    sip::digest::AuthHeader::parse(&Bytes::from(challenge)).unwrap();
-                let expected = DigestCredentials::answer(
-                    &challenge_header,
-                    "gwuser",
-                    "gwpass",
-                    "INVITE",
-                    &param("uri"),
-                    &param("cnonce"),
-                    1,
-                )
-                .unwrap();
-                let ok = param("username") == "gwuser" && param("response") == expected.response;
-                if ok {
+                }
+                Some(true) => {
                     let later = answer_later(Duration::ZERO, answer);
                     (later.1)(self, now);
-                } else {
+                }
+                Some(false) => {
                     let _ = self.ep.respond(now, key, 403, "Forbidden");
                 }
-            }
+            },
             OnInvite::Silent => {}
         }
     }
+}
+
+/// What a challenging gateway asks for (user `gwuser`, password `gwpass`).
+pub const GATEWAY_CHALLENGE: &str =
+    "Digest realm=\"gw\", nonce=\"n0nce\", algorithm=MD5, qop=\"auth\"";
+
+/// A challenging gateway's check of `req`: `None` without credentials,
+/// else whether they answer [`GATEWAY_CHALLENGE`] for `gwuser`/`gwpass`.
+pub fn gateway_digest(req: &Request, method: &str) -> Option<bool> {
+    let given = req.headers.authorization().ok()?.into_iter().next()?;
+    let param = |n: &str| {
+        given
+            .param(n)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    let challenge = sip::digest::AuthHeader::parse(&Bytes::from(GATEWAY_CHALLENGE)).unwrap();
+    let expected = DigestCredentials::answer(
+        &challenge,
+        "gwuser",
+        "gwpass",
+        method,
+        &param("uri"),
+        &param("cnonce"),
+        1,
+    )?;
+    Some(param("username") == "gwuser" && param("response") == expected.response)
 }
 
 // ---- the world ----

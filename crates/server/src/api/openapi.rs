@@ -500,13 +500,19 @@ mod tests {
             transport: TrunkTransport::Udp,
             username: Some("u".into()),
             password: Some("secret".into()),
-            register: false,
+            register: true,
             inbound_addresses: vec!["192.0.2.0/24".into()],
             codecs: vec!["PCMU".into()],
             priority: 10,
             enabled: true,
             tm_create: t,
             tm_update: t,
+            registration: Some(model::TrunkRegistrationState {
+                status: "registered".into(),
+                sip_code: Some(200),
+                expires: Some(60),
+                tm_update: t,
+            }),
         };
         check("Trunk", &serde_json::to_value(&trunk).unwrap());
         check(

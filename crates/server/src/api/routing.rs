@@ -286,10 +286,9 @@ async fn check_trunk(b: &TrunkBody) -> Result<std::net::SocketAddr, ApiError> {
             "username, password: give both or neither",
         ));
     }
-    if b.register {
+    if b.register && b.username.is_none() {
         return Err(ApiError::invalid(
-            "register: outbound registration to a trunk is not supported yet; \
-             have the provider authorize Dialtone's address (inbound_addresses) instead",
+            "register: registering to the gateway needs username and password",
         ));
     }
     resolve(&b.host, b.port)
@@ -327,6 +326,7 @@ fn trunk_from(b: TrunkBody, id: Uuid, tm_create: chrono::DateTime<Utc>) -> Trunk
         enabled: b.enabled,
         tm_create,
         tm_update: Utc::now(),
+        registration: None,
     }
 }
 
@@ -390,7 +390,12 @@ pub async fn list_trunks(
         items: page
             .items
             .into_iter()
-            .map(decode)
+            .map(|v| {
+                decode::<Trunk>(v).map(|mut t| {
+                    t.registration = state.switch.trunk_registration(t.id);
+                    t
+                })
+            })
             .collect::<Result<_, _>>()?,
         next_page_token: page.next_page_token,
     }))
@@ -399,7 +404,10 @@ pub async fn list_trunks(
 async fn trunk(state: &AppState, id: &str) -> Result<Trunk, ApiError> {
     let id = super::parse_id(id)?;
     match state.store.resource(ResourceKind::Trunk, id).await? {
-        Some(v) => decode(v),
+        Some(v) => decode::<Trunk>(v).map(|mut t| {
+            t.registration = state.switch.trunk_registration(t.id);
+            t
+        }),
         None => Err(ApiError::not_found(format!("trunk {id} does not exist"))),
     }
 }
@@ -521,6 +529,7 @@ pub async fn trunk_routes(
             password: t.password,
             codecs: t.codecs,
             priority: t.priority,
+            register: t.register,
             inbound: t
                 .inbound_addresses
                 .iter()
