@@ -463,21 +463,12 @@ impl Engine {
         resp: Response,
         dialog: Option<DialogId>,
     ) {
-        if let Some(d) = &dialog {
-            self.index_dialog(d.clone(), id);
+        if !self.note_ringing(id, resp.status, dialog) {
+            return;
         }
         let Some(leg) = self.legs.get_mut(&id) else {
             return;
         };
-        if !leg.is_live() {
-            return;
-        }
-        if leg.dialog.is_none() {
-            leg.dialog = dialog;
-        }
-        if resp.status != 180 && resp.status != 183 {
-            return;
-        }
         if let Some(out) = leg.outbound_mut() {
             out.rang = true;
         }

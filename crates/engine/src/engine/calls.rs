@@ -419,6 +419,25 @@ impl Engine {
         id
     }
 
+    /// A 1xx to one of our INVITEs on leg `id`: its early dialog is
+    /// routed to the leg (and kept as the leg's dialog if it has none).
+    /// Returns whether it rings a live leg (180 or 183).
+    pub(super) fn note_ringing(&mut self, id: Uuid, status: u16, dialog: Option<DialogId>) -> bool {
+        if let Some(d) = &dialog {
+            self.index_dialog(d.clone(), id);
+        }
+        let Some(leg) = self.legs.get_mut(&id) else {
+            return false;
+        };
+        if !leg.is_live() {
+            return false;
+        }
+        if leg.dialog.is_none() {
+            leg.dialog = dialog;
+        }
+        status == 180 || status == 183
+    }
+
     /// A 1xx from a fork: 180 and 183 ring both calls and go to the
     /// caller; a 183 with SDP brings early media.
     pub(super) fn on_fork_provisional(
@@ -428,21 +447,12 @@ impl Engine {
         resp: Response,
         dialog: Option<DialogId>,
     ) {
-        if let Some(d) = &dialog {
-            self.index_dialog(d.clone(), fork);
+        if !self.note_ringing(fork, resp.status, dialog) {
+            return;
         }
         let Some(leg) = self.legs.get_mut(&fork) else {
             return;
         };
-        if !leg.is_live() {
-            return;
-        }
-        if leg.dialog.is_none() {
-            leg.dialog = dialog;
-        }
-        if resp.status != 180 && resp.status != 183 {
-            return;
-        }
         let master = match leg.fork_mut() {
             Some(f) => {
                 f.rang = true;

@@ -102,18 +102,28 @@ pub async fn list_numbers(
     State(state): State<Arc<AppState>>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<store::PageOf<Number>>, ApiError> {
+    Ok(Json(page_of(&state, ResourceKind::Number, q, Ok).await?))
+}
+
+/// A page of stored resources of `kind`, each decoded and passed through `fill`.
+async fn page_of<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    kind: ResourceKind,
+    q: ListQuery,
+    fill: impl Fn(T) -> Result<T, ApiError>,
+) -> Result<store::PageOf<T>, ApiError> {
     let page = state
         .store
-        .list_resources(ResourceKind::Number, page_size(q.page_size)?, q.page_token)
+        .list_resources(kind, page_size(q.page_size)?, q.page_token)
         .await?;
-    Ok(Json(store::PageOf {
+    Ok(store::PageOf {
         items: page
             .items
             .into_iter()
-            .map(decode)
+            .map(|v| decode(v).and_then(&fill))
             .collect::<Result<_, _>>()?,
         next_page_token: page.next_page_token,
-    }))
+    })
 }
 
 async fn number(state: &AppState, id: &str) -> Result<Number, ApiError> {
@@ -382,32 +392,23 @@ pub async fn list_trunks(
     State(state): State<Arc<AppState>>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<store::PageOf<Trunk>>, ApiError> {
-    let page = state
-        .store
-        .list_resources(ResourceKind::Trunk, page_size(q.page_size)?, q.page_token)
-        .await?;
-    Ok(Json(store::PageOf {
-        items: page
-            .items
-            .into_iter()
-            .map(|v| {
-                decode::<Trunk>(v).map(|mut t| {
-                    t.registration = state.switch.trunk_registration(t.id);
-                    t
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        next_page_token: page.next_page_token,
-    }))
+    let page = page_of(&state, ResourceKind::Trunk, q, |t| {
+        Ok(with_registration(&state, t))
+    })
+    .await?;
+    Ok(Json(page))
+}
+
+/// The trunk with its registration state (kept by the switch, not stored).
+fn with_registration(state: &AppState, mut t: Trunk) -> Trunk {
+    t.registration = state.switch.trunk_registration(t.id);
+    t
 }
 
 async fn trunk(state: &AppState, id: &str) -> Result<Trunk, ApiError> {
     let id = super::parse_id(id)?;
     match state.store.resource(ResourceKind::Trunk, id).await? {
-        Some(v) => decode::<Trunk>(v).map(|mut t| {
-            t.registration = state.switch.trunk_registration(t.id);
-            t
-        }),
+        Some(v) => decode::<Trunk>(v).map(|t| with_registration(state, t)),
         None => Err(ApiError::not_found(format!("trunk {id} does not exist"))),
     }
 }
