@@ -49,6 +49,8 @@
 #   SUT_PORT=26060 UAC_PORT=26090 UAS_PORT=26070 HTTP_PORT=26080
 #   QUIET_MAX=15 QUIET_WAIT=60  BENCH_DIR=<repo>/../shared/bench
 #   DIALTONE_BIN=target/release/dialtone (built with cargo only if missing)
+#   TELEPHONE_EVENT=1 (the phones offer RFC 4733 telephone-event, as practically
+#   all do; 0: phones without it, whose audio Dialtone scans for DTMF tones)
 #   OUT=bench/results/transcode-<timestamp>
 # Loopback only; every process is bounded by `timeout`; only processes this
 # script started are stopped (by pid). Needs cc, python3, curl, libopus.so.0.

@@ -67,12 +67,27 @@ for c in (caller_codec, callee_codec):
 CALLER, CALLEE = CODECS[caller_codec], CODECS[callee_codec]
 
 
-def sdp(port, sess, codec, pt):
+# Phones offer RFC 4733 telephone-event, as practically all do (then
+# Dialtone looks for DTMF in the events, not in the audio).
+# TELEPHONE_EVENT=0: phones without it, whose audio Dialtone scans for
+# DTMF tones (in-band detection) on every leg.
+TELEPHONE_EVENT = os.environ.get("TELEPHONE_EVENT", "1") != "0"
+
+
+def te_payload_type(body):
+    m = re.search(r"^a=rtpmap:(\d+) telephone-event/8000", body, re.M)
+    return int(m.group(1)) if m else None
+
+
+def sdp(port, sess, codec, pt, te=101):
     name, clock, ch, _, _, _ = codec
     rtpmap = f"{name}/{clock}" + (f"/{ch}" if ch > 1 else "")
     fmtp = f"a=fmtp:{pt} useinbandfec=1\r\n" if name == "opus" else ""
+    te = te if TELEPHONE_EVENT else None
+    pts = f"{pt} {te}" if te is not None else f"{pt}"
+    te_lines = f"a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n" if te is not None else ""
     return (f"v=0\r\no=bench {sess} 1 IN IP4 {IP}\r\ns=-\r\nc=IN IP4 {IP}\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP {pt}\r\na=rtpmap:{pt} {rtpmap}\r\n{fmtp}a=ptime:20\r\na=sendrecv\r\n")
+            f"m=audio {port} RTP/AVP {pts}\r\na=rtpmap:{pt} {rtpmap}\r\n{fmtp}{te_lines}a=ptime:20\r\na=sendrecv\r\n")
 
 
 def payload_type(body, codec):
@@ -209,7 +224,8 @@ def handle_uas(data, addr):
                 call.failed = True
                 return
         pt = call.callee_pt if call.callee_pt is not None else payload_type(body, CALLEE)
-        respond(uas, addr, headers, 200, "OK", uas_tags[cid], sdp(call.b, call.i + 1, CALLEE, pt))
+        respond(uas, addr, headers, 200, "OK", uas_tags[cid],
+                sdp(call.b, call.i + 1, CALLEE, pt, te_payload_type(body)))
     elif method == "ACK":
         return
     elif method in ("BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO"):

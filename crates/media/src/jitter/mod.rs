@@ -375,6 +375,18 @@ impl JitterBuffer {
         Some(self.tick(tick))
     }
 
+    /// When [`pop`](Self::pop) next gives a frame (half a frame before its
+    /// tick); `None` before the first pop.
+    pub fn next_due(&self) -> Option<Instant> {
+        let origin = self.origin?;
+        let t = self.next_tick_us? - self.frame_us / 2;
+        if t >= 0 {
+            Some(origin + Duration::from_micros(t as u64))
+        } else {
+            origin.checked_sub(Duration::from_micros(t.unsigned_abs()))
+        }
+    }
+
     /// Forgets the stream (keeps the statistics and the delay estimate):
     /// for a new SSRC the caller knows about.
     pub fn reset(&mut self) {

@@ -402,6 +402,12 @@ impl Transcode {
         }
     }
 
+    /// When the jitter buffer next has a frame to play (`None` before its
+    /// first tick).
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.jitter.next_due()
+    }
+
     /// What the jitter buffer did so far.
     pub(crate) fn jitter_stats(&self) -> super::JitterBufferStats {
         let s = self.jitter.stats();

@@ -233,10 +233,14 @@ pub(crate) struct LegTable {
     clock: Option<(Instant, u64)>,
     /// When the generated sources are due (see `source.rs`).
     sources: Schedule,
-    /// Slots of legs whose path transcodes (their playout ticks), and the
-    /// instant the 20 ms playout ticks count from.
-    playout: Vec<usize>,
-    playout_epoch: Option<Instant>,
+    /// Slots of legs whose path transcodes (they have playout ticks).
+    playout: std::collections::HashSet<usize>,
+    /// Each playing leg's next tick, earliest first (`Instant` `None`:
+    /// just added, due at once). Stale entries (the leg stopped
+    /// transcoding) are dropped when they come up.
+    playout_due: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, usize)>>,
+    /// Legs added since the last flush.
+    playout_new: Vec<usize>,
     /// When each leg with media sends its next RTCP report.
     rtcp: RtcpTimers,
     /// Slots of legs with an answering-machine detector.
@@ -777,8 +781,9 @@ impl LegTable {
             recording: Vec::new(),
             clock: None,
             sources: Schedule::default(),
-            playout: Vec::new(),
-            playout_epoch: None,
+            playout: std::collections::HashSet::new(),
+            playout_due: std::collections::BinaryHeap::new(),
+            playout_new: Vec::new(),
             rtcp: RtcpTimers::new(rtcp_interval),
             amd: Vec::new(),
         }
@@ -863,8 +868,8 @@ impl LegTable {
                 lb.path = ba;
                 let transcoding = [la.path.transcodes(), lb.path.transcodes()];
                 for (slot, on) in [a, b].into_iter().zip(transcoding) {
-                    if on && !self.playout.contains(&slot) {
-                        self.playout.push(slot);
+                    if on && self.playout.insert(slot) {
+                        self.playout_new.push(slot);
                     }
                 }
             }
@@ -872,69 +877,84 @@ impl LegTable {
     }
 
     /// The playout ticks of transcoding bridges due at `now` (see
-    /// [`Transcode::tick`](super::transcode::Transcode::tick)): every 20 ms
-    /// from the worker's playout epoch; the next deadline while any leg
-    /// transcodes. A direction whose listener hears a generated source
-    /// instead is not played (its buffer starts afresh when the source ends).
+    /// [`Transcode::tick`](super::transcode::Transcode::tick)): each leg
+    /// is played on its own 20 ms grid (its jitter buffer's, set by its
+    /// first tick), from a heap of deadlines, so a wake-up for one
+    /// datagram costs nothing for the other legs. Returns the next
+    /// deadline while any leg transcodes. A direction whose listener hears
+    /// a generated source instead is not played (its buffer starts afresh
+    /// when the source ends).
     fn flush_playout(&mut self, now: Instant) -> Option<Instant> {
         const TICK: std::time::Duration = std::time::Duration::from_millis(20);
+        for slot in std::mem::take(&mut self.playout_new) {
+            self.playout_due.push(std::cmp::Reverse((now, slot)));
+        }
+        while let Some(&std::cmp::Reverse((due, slot))) = self.playout_due.peek() {
+            if due > now {
+                break;
+            }
+            self.playout_due.pop();
+            match self.play_leg(slot, now) {
+                Some(next) => {
+                    // Never in the past (a late worker plays the overdue
+                    // ticks at once, the buffer skips beyond its backlog).
+                    let next = next.unwrap_or(now + TICK).max(now + TICK / 4);
+                    self.playout_due.push(std::cmp::Reverse((next, slot)));
+                    if let Some(partner) = self.get(slot).and_then(|l| l.partner) {
+                        self.arm_rtcp(partner);
+                    }
+                }
+                None => {
+                    self.playout.remove(&slot);
+                }
+            }
+        }
         if self.playout.is_empty() {
-            self.playout_epoch = None;
+            self.playout_due.clear();
             return None;
         }
-        let mut playout = std::mem::take(&mut self.playout);
-        playout.retain(|&slot| {
-            let Some(partner) = self
-                .get(slot)
-                .filter(|l| l.path.transcodes())
-                .and_then(|l| l.partner)
-            else {
-                return false;
-            };
-            let Some((leg, out)) = self.pair_mut(slot, partner) else {
-                return false;
-            };
-            let Path::Transcode(transcode) = &mut leg.path else {
-                return false;
-            };
-            let Some(to) = out.destination(RTP) else {
-                return true;
-            };
-            if out.source.is_some() || out.echo.is_some() {
-                return true;
+        self.playout_due.peek().map(|r| r.0 .0)
+    }
+
+    /// One leg's playout tick: `None` if the leg no longer transcodes (it
+    /// leaves the playout), else when its next frame is due (`None` inside:
+    /// not known yet).
+    fn play_leg(&mut self, slot: usize, now: Instant) -> Option<Option<Instant>> {
+        if !self.playout.contains(&slot) {
+            return None;
+        }
+        let partner = self
+            .get(slot)
+            .filter(|l| l.path.transcodes())
+            .and_then(|l| l.partner)?;
+        let (leg, out) = self.pair_mut(slot, partner)?;
+        let Path::Transcode(transcode) = &mut leg.path else {
+            return None;
+        };
+        let Some(to) = out.destination(RTP) else {
+            return Some(transcode.next_due());
+        };
+        if out.source.is_some() || out.echo.is_some() {
+            return Some(transcode.next_due());
+        }
+        let Leg {
+            sockets,
+            counters,
+            sender,
+            tap,
+            codec,
+            rtcp,
+            ..
+        } = out;
+        transcode.tick(now, &mut leg.counters[RTP], sender, |p| {
+            if send(&sockets[RTP], &mut counters[RTP], p, to) {
+                rtcp.on_rtp_sent(now, p);
             }
-            let Leg {
-                sockets,
-                counters,
-                sender,
-                tap,
-                codec,
-                rtcp,
-                ..
-            } = out;
-            transcode.tick(now, &mut leg.counters[RTP], sender, |p| {
-                if send(&sockets[RTP], &mut counters[RTP], p, to) {
-                    rtcp.on_rtp_sent(now, p);
-                }
-                if let Some(tap) = tap.as_mut() {
-                    tap.tx(p, *codec);
-                }
-            });
-            true
+            if let Some(tap) = tap.as_mut() {
+                tap.tx(p, *codec);
+            }
         });
-        for &slot in &playout {
-            if let Some(partner) = self.get(slot).and_then(|l| l.partner) {
-                self.arm_rtcp(partner);
-            }
-        }
-        self.playout = playout;
-        if self.playout.is_empty() {
-            self.playout_epoch = None;
-            return None;
-        }
-        let epoch = *self.playout_epoch.get_or_insert(now);
-        let elapsed = now.saturating_duration_since(epoch).as_micros() / TICK.as_micros();
-        Some(epoch + TICK * (u32::try_from(elapsed).unwrap_or(u32::MAX - 1) + 1))
+        Some(transcode.next_due())
     }
 
     /// Ends the bridge of the leg in `slot`, on both sides.
