@@ -199,6 +199,19 @@ impl Leg {
         }
     }
 
+    /// The caller's INVITE on this leg (a master's or an inbound
+    /// application call's), if any.
+    pub fn server_request(&self) -> Option<&Request> {
+        match &self.role {
+            Role::Master(m) => Some(&m.request),
+            Role::App(a) => match &a.side {
+                AppSide::Inbound { request, .. } => Some(request),
+                AppSide::Outbound(_) => None,
+            },
+            Role::Fork(_) => None,
+        }
+    }
+
     /// Our INVITE on this leg (a callee's), if any.
     pub fn client_invite(&self) -> Option<ClientTxKey> {
         match &self.role {

@@ -27,7 +27,7 @@
 //!   from the phone, codec or address changes), never carried across;
 //!   INFO DTMF is reported and answered 200.
 
-use super::{capabilities, ending::Cause, Engine, Purpose, ServerSide};
+use super::{capabilities, ending::Cause, Engine, Purpose};
 use crate::dial::{Dial, DialDestination, TrunkRoute};
 use crate::directory;
 use crate::error::EngineError;
@@ -622,22 +622,7 @@ impl Engine {
                 .is_some_and(|g| g.winner.is_none());
         let sdp = parse_body(&resp.body);
         if !wanted || sdp.is_none() {
-            let _ = self.ep.ack(now, &d, None);
-            let winding_down = self
-                .legs
-                .get(&id)
-                .is_some_and(|l| l.is_active() && l.dialog.as_ref().is_none_or(|x| *x == d));
-            if winding_down {
-                self.set_sip_code(id, 200);
-                if let Some(l) = self.legs.get_mut(&id) {
-                    l.dialog = Some(d);
-                }
-                let ending = self.legs.get(&id).and_then(|l| l.ending);
-                let ending = ending.unwrap_or((HangupBy::Local, HangupReason::Cancel));
-                self.send_bye(now, id, ending);
-            } else {
-                self.bye_stray(now, &d);
-            }
+            self.refuse_answer(now, id, d);
             if wanted {
                 // A 2xx without an answer to our offer: no call.
                 self.app_attempt_failed(now, id, 488, HangupReason::Failed);
@@ -876,7 +861,7 @@ impl Engine {
             l.media.port = Some(port);
         }
         let sent = self.reply(now, key, 180, "Ringing", vec![], None);
-        self.note_app_dialog(id, sent.as_ref());
+        self.note_caller_dialog(id, sent.as_ref());
         self.set_status(now, id, CallStatus::Ringing);
         self.set_leg_timer(id, LegTimer::Ring, now + self.config.ring_timeout);
         self.events.push_back(Event::Incoming { call: id, flow });
@@ -933,21 +918,7 @@ impl Engine {
             .legs
             .get_mut(&id)
             .map(|l| l.media.anchor(&answer, self.config.public_ip));
-        let mut headers = capabilities();
-        if let Some(g) = grant {
-            headers.extend(session_timer::grant_headers(g, supports));
-        }
-        let sent = self.reply(now, invite, 200, "OK", headers, body);
-        self.note_app_dialog(id, sent.as_ref());
-        if let Some(l) = self.legs.get_mut(&id) {
-            l.session = grant;
-            l.timers.stop(LegTimer::Ring);
-        }
-        let max = now + self.config.max_call_duration;
-        self.set_leg_timer(id, LegTimer::MaxDuration, max);
-        self.set_sip_code(id, 200);
-        self.set_status(now, id, CallStatus::Progressing);
-        self.restart_session_timers(now, id);
+        self.accept_caller(now, id, invite, grant, supports, body);
         self.learn_media(id, &offer);
         self.drain(now);
         Ok(())
@@ -992,124 +963,36 @@ impl Engine {
         Some(answer)
     }
 
-    fn note_app_dialog(&mut self, id: Uuid, sent: Option<&Response>) {
-        let Some(resp) = sent else { return };
-        let Some(leg) = self.legs.get_mut(&id) else {
-            return;
-        };
-        if leg.dialog.is_some() {
-            return;
-        }
-        let Some(App {
-            side: AppSide::Inbound { request, .. },
-            ..
-        }) = leg.app()
-        else {
-            return;
-        };
-        let (Ok(call_id), Ok(from), Ok(to)) = (
-            request.headers.call_id(),
-            request.headers.from(),
-            resp.headers.to(),
-        ) else {
-            return;
-        };
-        let Some(local_tag) = to.tag().cloned() else {
-            return;
-        };
-        let d = DialogId {
-            call_id,
-            local_tag,
-            remote_tag: from.tag().cloned().unwrap_or_default(),
-        };
-        leg.dialog = Some(d.clone());
-        self.index_dialog(d, id);
-    }
-
-    /// A re-INVITE or UPDATE on an application leg, answered here.
-    pub(super) fn on_app_reoffer(
+    /// Dialtone's answer to an offer a peer made mid-call on an application
+    /// leg (hold from the phone, a codec or address change): the codec in
+    /// use when the offer still has it. `None`: no codec in common (488).
+    pub(super) fn answer_app_reoffer(
         &mut self,
-        now: Instant,
-        key: ServerTxKey,
-        req: Request,
         id: Uuid,
-    ) {
-        self.servers.insert(
-            key,
-            ServerSide {
-                leg: id,
-                relay: None,
-            },
-        );
-        let Some(leg) = self.legs.get(&id) else {
-            return;
-        };
-        if !leg.is_live() {
-            self.reply_481(now, key);
-            return;
-        }
-        if !leg.is_answered() {
-            self.reply(now, key, 491, "Request Pending", vec![], None);
-            return;
-        }
-        let grant = match session_timer::grant(&req) {
-            Ok(g) => g,
-            Err(session_timer::TooSmall) => {
-                let h = session_timer::too_small_headers();
-                self.reply(now, key, 422, "Session Interval Too Small", h, None);
-                return;
-            }
-        };
-        let supports = session_timer::supports_timer(&req.headers);
-        let body = if req.body.is_empty() {
-            if req.method == Method::Invite {
-                leg.media.last_sent().map(str::to_owned)
-            } else {
-                None
-            }
-        } else {
-            let Some(offer) = parse_body(&req.body) else {
-                self.reply(now, key, 488, "Not Acceptable Here", vec![], None);
-                return;
-            };
-            // Keep the codec in use when the offer still has it.
-            let current = leg.media.codec.clone();
-            let Some(mut answer) = self.answer_sdp(&offer, 1) else {
-                self.reply(now, key, 488, "Not Acceptable Here", vec![], None);
-                return;
-            };
-            if let Some(c) = current {
-                let offered = sdp::codecs::audio_codecs(&offer);
-                if let Some(same) = offered
-                    .iter()
-                    .find(|o| o.name.eq_ignore_ascii_case(&c.name) && o.clock_rate == c.clock_rate)
-                {
-                    let mut keep = vec![same.clone()];
-                    keep.extend(
-                        sdp::codecs::audio_codecs(&answer)
-                            .into_iter()
-                            .filter(|x| x.name.eq_ignore_ascii_case("telephone-event")),
-                    );
-                    sdp::codecs::set_codecs(&mut answer, &keep);
-                }
-            }
-            self.set_leg_codec(id, super::codecs::leg_codec(&answer));
-            self.learn_media(id, &offer);
-            self.legs
-                .get_mut(&id)
-                .map(|l| l.media.anchor(&answer, self.config.public_ip))
-        };
-        let mut headers = capabilities();
-        if let Some(g) = grant {
-            headers.extend(session_timer::grant_headers(g, supports));
-        }
-        self.reply(now, key, 200, "OK", headers, body);
-        if let Some(l) = self.legs.get_mut(&id) {
-            if grant.is_some() {
-                l.session = grant;
+        offer: &SessionDescription,
+    ) -> Option<String> {
+        let current = self.legs.get(&id)?.media.codec.clone();
+        let mut answer = self.answer_sdp(offer, 1)?;
+        if let Some(c) = current {
+            let offered = sdp::codecs::audio_codecs(offer);
+            if let Some(same) = offered
+                .iter()
+                .find(|o| o.name.eq_ignore_ascii_case(&c.name) && o.clock_rate == c.clock_rate)
+            {
+                let mut keep = vec![same.clone()];
+                keep.extend(
+                    sdp::codecs::audio_codecs(&answer)
+                        .into_iter()
+                        .filter(|x| x.name.eq_ignore_ascii_case("telephone-event")),
+                );
+                sdp::codecs::set_codecs(&mut answer, &keep);
             }
         }
-        self.restart_session_timers(now, id);
+        self.set_leg_codec(id, super::codecs::leg_codec(&answer));
+        self.learn_media(id, offer);
+        self.legs
+            .get_mut(&id)
+            .map(|l| l.media.anchor(&answer, self.config.public_ip))
     }
 }
 

@@ -494,7 +494,7 @@ impl Engine {
         };
         let phrase = String::from_utf8_lossy(&resp.reason).into_owned();
         let sent = self.reply(now, invite, resp.status, &phrase, vec![], body);
-        self.note_master_dialog(master, sent.as_ref());
+        self.note_caller_dialog(master, sent.as_ref());
         if early {
             self.bridge(master, fork);
         }
@@ -544,20 +544,7 @@ impl Engine {
                 .get(&master)
                 .is_some_and(|m| m.is_live() && m.master().is_some_and(|m| m.winner.is_none()));
         if !wanted {
-            let _ = self.ep.ack(now, &d, None);
-            let winding_down = leg.is_active() && leg.dialog.as_ref().is_none_or(|x| *x == d);
-            if winding_down {
-                // Cancelled, but the 2xx crossed the CANCEL: end it with BYE.
-                self.set_sip_code(fork, 200);
-                if let Some(l) = self.legs.get_mut(&fork) {
-                    l.dialog = Some(d);
-                }
-                let ending = self.legs.get(&fork).and_then(|l| l.ending);
-                let ending = ending.unwrap_or((HangupBy::Local, HangupReason::Cancel));
-                self.send_bye(now, fork, ending);
-            } else {
-                self.bye_stray(now, &d);
-            }
+            self.refuse_answer(now, fork, d);
             return;
         }
         let sdp = parse_body(&resp.body);
@@ -618,22 +605,38 @@ impl Engine {
             .legs
             .get_mut(&master)
             .map(|l| l.media.anchor(&for_caller, self.config.public_ip));
+        self.accept_caller(now, master, invite, grant, supports, body);
+        self.bridge(master, fork);
+    }
+
+    /// Answers the caller's INVITE on leg `id` with `200 OK` (`body`: the
+    /// SDP) and the RFC 4028 grant: the call is answered (`progressing`,
+    /// sip_code 200), its ring timer stops and its maximum duration and
+    /// session timers start.
+    pub(super) fn accept_caller(
+        &mut self,
+        now: Instant,
+        id: Uuid,
+        invite: ServerTxKey,
+        grant: Option<session_timer::SessionTimer>,
+        supports: bool,
+        body: Option<String>,
+    ) {
         let mut headers = capabilities();
         if let Some(g) = grant {
             headers.extend(session_timer::grant_headers(g, supports));
         }
         let sent = self.reply(now, invite, 200, "OK", headers, body);
-        self.note_master_dialog(master, sent.as_ref());
-        if let Some(l) = self.legs.get_mut(&master) {
+        self.note_caller_dialog(id, sent.as_ref());
+        if let Some(l) = self.legs.get_mut(&id) {
             l.session = grant;
             l.timers.stop(LegTimer::Ring);
         }
         let max = now + self.config.max_call_duration;
-        self.set_leg_timer(master, LegTimer::MaxDuration, max);
-        self.set_sip_code(master, 200);
-        self.set_status(now, master, CallStatus::Progressing);
-        self.restart_session_timers(now, master);
-        self.bridge(master, fork);
+        self.set_leg_timer(id, LegTimer::MaxDuration, max);
+        self.set_sip_code(id, 200);
+        self.set_status(now, id, CallStatus::Progressing);
+        self.restart_session_timers(now, id);
     }
 
     /// A fork failed (final non-2xx, no response, could not be sent).
@@ -728,18 +731,20 @@ impl Engine {
 
     /// The dialog with the caller exists once we sent a 101-299 with our
     /// To tag (RFC 3261 §12.1.1).
-    fn note_master_dialog(&mut self, master: Uuid, sent: Option<&Response>) {
+    pub(super) fn note_caller_dialog(&mut self, id: Uuid, sent: Option<&Response>) {
         let Some(resp) = sent else { return };
-        let Some(leg) = self.legs.get_mut(&master) else {
+        let Some(leg) = self.legs.get_mut(&id) else {
             return;
         };
         if leg.dialog.is_some() {
             return;
         }
-        let Some(m) = leg.master() else { return };
+        let Some(request) = leg.server_request() else {
+            return;
+        };
         let (Ok(call_id), Ok(from), Ok(to)) = (
-            m.request.headers.call_id(),
-            m.request.headers.from(),
+            request.headers.call_id(),
+            request.headers.from(),
             resp.headers.to(),
         ) else {
             return;
@@ -747,13 +752,14 @@ impl Engine {
         let Some(local_tag) = to.tag().cloned() else {
             return;
         };
-        let id = DialogId {
+        let remote_tag = from.tag().cloned().unwrap_or_default();
+        let dialog = DialogId {
             call_id,
             local_tag,
-            remote_tag: from.tag().cloned().unwrap_or_default(),
+            remote_tag,
         };
-        leg.dialog = Some(id.clone());
-        self.index_dialog(id, master);
+        leg.dialog = Some(dialog.clone());
+        self.index_dialog(dialog, id);
     }
 
     /// A peer's description is known: open its leg, or update it if its
@@ -808,6 +814,31 @@ impl Engine {
         }
         m.bridged = Some(fork);
         self.media(MediaCommand::Bridge { a: master, b: fork });
+    }
+
+    /// A 2xx to our INVITE on leg `id` that is not taken (the leg is being
+    /// cancelled, another answer won, or it carries no SDP): ACKed, then
+    /// ended with BYE, the only way to end it (RFC 3261 §13.2.2.4). If it
+    /// is the leg's own dialog the leg records it (sip_code 200, BYE with
+    /// its ending, by default local cancel); else it is a stray.
+    pub(super) fn refuse_answer(&mut self, now: Instant, id: Uuid, d: DialogId) {
+        let _ = self.ep.ack(now, &d, None);
+        let winding_down = self
+            .legs
+            .get(&id)
+            .is_some_and(|l| l.is_active() && l.dialog.as_ref().is_none_or(|x| *x == d));
+        if !winding_down {
+            self.bye_stray(now, &d);
+            return;
+        }
+        // Cancelled, but the 2xx crossed the CANCEL: end it with BYE.
+        self.set_sip_code(id, 200);
+        if let Some(l) = self.legs.get_mut(&id) {
+            l.dialog = Some(d);
+        }
+        let ending = self.legs.get(&id).and_then(|l| l.ending);
+        let ending = ending.unwrap_or((HangupBy::Local, HangupReason::Cancel));
+        self.send_bye(now, id, ending);
     }
 
     /// ACKed a 2xx nobody wants: BYE it without a call record.

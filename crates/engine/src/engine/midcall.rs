@@ -37,7 +37,6 @@ impl Engine {
                 self.reply(now, key, 200, "OK", vec![], None);
                 self.on_peer_bye(now, id);
             }
-            Method::Invite | Method::Update if app => self.on_app_reoffer(now, key, req, id),
             Method::Info if app => {
                 self.note_info_dtmf(id, &req);
                 self.reply(now, key, 200, "OK", vec![], None);
@@ -90,8 +89,9 @@ impl Engine {
     }
 
     /// A re-INVITE or UPDATE from leg `x` (RFC 3261 §14, RFC 3311). With an
-    /// offer it is carried to the other leg, rewritten; without one it is a
-    /// session refresh answered here (a re-INVITE gets our last offer).
+    /// offer it is carried to the other leg, rewritten (on an application
+    /// leg: answered here); without one it is a session refresh answered
+    /// here (a re-INVITE gets our last offer).
     fn on_reoffer(&mut self, now: Instant, key: ServerTxKey, req: Request, x: Uuid) {
         self.servers.insert(
             key,
@@ -132,6 +132,16 @@ impl Engine {
             self.reply(now, key, 488, "Not Acceptable Here", vec![], None);
             return;
         };
+        if leg.app().is_some() {
+            // Dialtone is this leg's far end: answered here, never carried.
+            let body = self.answer_app_reoffer(x, &sdp);
+            if body.is_none() {
+                self.reply(now, key, 488, "Not Acceptable Here", vec![], None);
+                return;
+            }
+            self.answer_refresh(now, key, x, grant, supports, body);
+            return;
+        }
         let Some((y, dy)) = self.peer_leg(x) else {
             self.reply(now, key, 491, "Request Pending", vec![], None);
             return;
