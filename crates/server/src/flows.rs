@@ -215,11 +215,8 @@ impl Flows {
 
 /// A stored flow.
 pub async fn load(state: &AppState, id: Uuid) -> Result<Flow, ApiError> {
-    let v = state
-        .store
-        .resource(store::ResourceKind::Flow, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("flow {id} does not exist")))?;
+    let v: serde_json::Value =
+        crate::api::routing::stored(state, store::ResourceKind::Flow, id).await?;
     let actions = v.get("actions").cloned().unwrap_or_default();
     flow::validate(&serde_json::json!({ "actions": actions }))
         .map_err(|errs| ApiError::internal(format!("stored flow {id} is invalid: {errs:?}")))
@@ -619,27 +616,37 @@ async fn connect(
         failover: true,
         flow_id: None,
     };
-    let created = state.switch.dial(dial, |_| {}).await.map_err(err)?;
+    let mut events = state.events.subscribe();
+    state.switch.dial(dial, |_| {}).await.map_err(err)?;
+    // Woken by the hangups of the joined calls (and of this one): the
+    // engine says whether any of them still dials or talks.
+    let mut reason = flow::HangupReason::Noanswer;
     loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
         let (live, answered) = state.switch.joined_state(call, from).await;
-        if live {
-            continue;
+        if !live {
+            return Ok(Outcome::Connect(if answered {
+                ConnectResult::Answered
+            } else {
+                ConnectResult::NotAnswered(reason)
+            }));
         }
-        if answered {
-            return Ok(Outcome::Connect(ConnectResult::Answered));
-        }
-        // Why the last one ended.
-        let mut reason = flow::HangupReason::Noanswer;
-        if let Some(c) = created.last() {
-            let ended = match state.store.call(c.id).await {
-                Ok(Some(c)) => Some(c),
-                _ => state.switch.call(c.id).await,
-            };
-            if let Some(r) = ended.and_then(|c| c.hangup_reason) {
-                reason = serde_json::from_value(serde_json::json!(r.as_str())).unwrap_or(reason);
+        match events.recv().await {
+            Ok(ev) if ev.kind == EventType::CallHangup => {
+                if ev.data["master_call_id"].as_str() == Some(call.to_string().as_str()) {
+                    // Why the last joined call that ended did.
+                    if let Some(r) = ev.data["hangup_reason"]
+                        .as_str()
+                        .and_then(|r| serde_json::from_value(serde_json::json!(r)).ok())
+                    {
+                        reason = r;
+                    }
+                } else if call_id(&ev) != Some(call) {
+                    continue;
+                }
             }
+            Ok(_) => continue,
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return Err("the server is stopping".into()),
         }
-        return Ok(Outcome::Connect(ConnectResult::NotAnswered(reason)));
     }
 }

@@ -140,10 +140,10 @@ pub async fn list(
 
 async fn stored(state: &AppState, id: &str) -> Result<(Uuid, Value), ApiError> {
     let id = super::parse_id(id)?;
-    match state.store.resource(ResourceKind::Flow, id).await? {
-        Some(v) => Ok((id, v)),
-        None => Err(ApiError::not_found(format!("flow {id} does not exist"))),
-    }
+    Ok((
+        id,
+        super::routing::stored(state, ResourceKind::Flow, id).await?,
+    ))
 }
 
 /// One stored flow.

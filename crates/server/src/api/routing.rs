@@ -55,6 +55,21 @@ fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, Api
     serde_json::from_value(v).map_err(|e| ApiError::internal(format!("stored resource: {e}")))
 }
 
+/// The stored flow, number or trunk `id`: 404 `<kind> <id> does not exist`.
+pub(crate) async fn stored<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    kind: ResourceKind,
+    id: Uuid,
+) -> Result<T, ApiError> {
+    match state.store.resource(kind, id).await? {
+        Some(v) => decode(v),
+        None => Err(ApiError::not_found(format!(
+            "{} {id} does not exist",
+            kind.as_str()
+        ))),
+    }
+}
+
 /// Adds a number and the flow its calls run.
 #[utoipa::path(post, path = "/v1/numbers", tag = "numbers", operation_id = "create_number",
     request_body = NumberBody,
@@ -127,11 +142,7 @@ async fn page_of<T: serde::de::DeserializeOwned>(
 }
 
 async fn number(state: &AppState, id: &str) -> Result<Number, ApiError> {
-    let id = super::parse_id(id)?;
-    match state.store.resource(ResourceKind::Number, id).await? {
-        Some(v) => decode(v),
-        None => Err(ApiError::not_found(format!("number {id} does not exist"))),
-    }
+    stored(state, ResourceKind::Number, super::parse_id(id)?).await
 }
 
 /// One number.
@@ -406,11 +417,8 @@ fn with_registration(state: &AppState, mut t: Trunk) -> Trunk {
 }
 
 async fn trunk(state: &AppState, id: &str) -> Result<Trunk, ApiError> {
-    let id = super::parse_id(id)?;
-    match state.store.resource(ResourceKind::Trunk, id).await? {
-        Some(v) => decode::<Trunk>(v).map(|t| with_registration(state, t)),
-        None => Err(ApiError::not_found(format!("trunk {id} does not exist"))),
-    }
+    let t = stored(state, ResourceKind::Trunk, super::parse_id(id)?).await?;
+    Ok(with_registration(state, t))
 }
 
 /// One trunk (never its password).
@@ -503,11 +511,10 @@ pub async fn trunk_routes(
 ) -> Result<Vec<engine::TrunkRoute>, store::StoreError> {
     let mut out = Vec::new();
     for v in store.all_resources(ResourceKind::Trunk).await? {
-        let password = v["password"].as_str().map(str::to_owned);
-        let Ok(mut t) = serde_json::from_value::<Trunk>(v) else {
+        // The password is read back (it is only never serialized).
+        let Ok(t) = serde_json::from_value::<Trunk>(v) else {
             continue;
         };
-        t.password = password;
         if !t.enabled {
             continue;
         }
