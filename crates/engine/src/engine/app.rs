@@ -98,14 +98,20 @@ impl Engine {
     }
 
     /// The flow of a dialed number, if any (`+` optional for E.164).
+    /// Looked up for every INVITE: no allocation unless the exact number
+    /// is not there and some number is.
     pub(super) fn number_flow(&self, number: &str) -> Option<Uuid> {
-        self.numbers.get(number).copied().or_else(|| {
-            number
-                .strip_prefix('+')
-                .map(|n| n.to_owned())
-                .or_else(|| Some(format!("+{number}")))
-                .and_then(|n| self.numbers.get(&n).copied())
-        })
+        if let Some(f) = self.numbers.get(number) {
+            return Some(*f);
+        }
+        if self.numbers.is_empty() {
+            return None;
+        }
+        let other = match number.strip_prefix('+') {
+            Some(n) => n.to_owned(),
+            None => format!("+{number}"),
+        };
+        self.numbers.get(&other).copied()
     }
 
     /// Places calls: see the module docs. Returns the calls created now
@@ -750,21 +756,15 @@ impl Engine {
             .members
             .iter()
             .any(|m| self.legs.get(m).is_some_and(|l| l.is_active()));
-        if g.winner.is_some() || g.stopped || live {
-            if !live
-                && (g.winner.is_none()
-                    || self
-                        .legs
-                        .get(&g.winner.unwrap())
-                        .is_none_or(|l| !l.is_active()))
-            {
-                self.groups.remove(&gid);
-            }
+        if live {
             return;
         }
+        // Every call of the dial has ended: dial the next destination of a
+        // linear dial nobody answered, or forget the dial.
         let next = self
             .groups
             .get_mut(&gid)
+            .filter(|g| g.winner.is_none() && !g.stopped)
             .and_then(|g| g.pending.pop_front());
         match next {
             Some((address, plans)) => {
