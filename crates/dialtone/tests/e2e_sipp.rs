@@ -1308,3 +1308,85 @@ fn a_registering_trunk_registers_at_its_gateway() {
     }
     assert_eq!(d.stop().code(), Some(0));
 }
+
+/// `POST /v1/calls` with `ring_method: linear`: the first destination (a
+/// SIPp answering 486) fails, the second (a SIPp that answers) is dialed
+/// next, and the flow runs on it (its `hangup` reason is on that call).
+#[test]
+fn a_linear_outbound_call_runs_its_flow_on_the_destination_that_answers() {
+    if skip() {
+        return;
+    }
+    let d = Dialtone::start("sipp-linear", &flow_config(), &[]);
+    let dir = d.dir.join("linear");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut busy = sipp(
+        d.sip,
+        "u1",
+        "x;",
+        &["-sf", &scenario("busy.xml"), "-m", "1", "-timeout", "30s"],
+        &dir,
+    );
+    let mut answers = sipp(
+        d.sip,
+        "u1",
+        "x;",
+        &["-sf", &scenario("answer.xml"), "-m", "1", "-timeout", "30s"],
+        &dir,
+    );
+    let (s, created) = d.post(
+        "/v1/calls",
+        Some(&serde_json::json!({
+            "source": {"type": "tel", "target": "+15550199"},
+            "destinations": [
+                {"type": "sip", "target": format!("sip:first@127.0.0.1:{}", busy.port)},
+                {"type": "sip", "target": format!("sip:second@127.0.0.1:{}", answers.port)}
+            ],
+            "ring_method": "linear",
+            "actions": [{"type": "sleep", "option": {"duration": 300}}, {"type": "hangup", "option": {"reason": "busy"}}]
+        })),
+    );
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(
+        created["items"].as_array().unwrap().len(),
+        1,
+        "linear: the first only"
+    );
+    assert!(
+        busy.wait(Duration::from_secs(20))
+            .is_some_and(|s| s.success()),
+        "{}",
+        busy.errors()
+    );
+    assert!(
+        answers
+            .wait(Duration::from_secs(20))
+            .is_some_and(|s| s.success()),
+        "{}",
+        answers.errors()
+    );
+    let calls = d.wait_all_hung_up(2, Duration::from_secs(10));
+    let second = calls
+        .iter()
+        .find(|c| {
+            c["destination"]["target"]
+                .as_str()
+                .is_some_and(|t| t.contains("second"))
+        })
+        .expect("the second destination was dialed");
+    assert_eq!(
+        (
+            second["hangup_by"].as_str(),
+            second["hangup_reason"].as_str()
+        ),
+        (Some("local"), Some("busy")),
+        "the flow ran on it: {second}"
+    );
+    let first = calls
+        .iter()
+        .find(|c| c["id"] == created["items"][0]["id"])
+        .unwrap();
+    assert_eq!(first["hangup_reason"], "busy");
+    assert_eq!(first["sip_code"], 486);
+    assert_eq!(d.stop().code(), Some(0));
+}

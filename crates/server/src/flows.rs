@@ -123,10 +123,14 @@ impl Flows {
                 }
                 return;
             }
-            // Later calls of a linear dial are not known yet: any call of
-            // this dial is created with the same flow_id, so follow the
-            // calls named and those created after them with that flow.
-            let mut mine = calls;
+            // The engine knows which dial a call belongs to (a linear
+            // dial creates its later calls as earlier ones fail).
+            let Some(first) = calls.first().copied() else {
+                return;
+            };
+            let Some(dial) = state.switch.dial_of(first).await else {
+                return;
+            };
             loop {
                 let ev = match events.recv().await {
                     Ok(ev) => ev,
@@ -134,38 +138,17 @@ impl Flows {
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
                 let Some(id) = call_id(&ev) else { continue };
+                let dialed =
+                    ev.data["direction"] == "outgoing" && ev.data["master_call_id"].is_null();
                 match ev.kind {
-                    EventType::CallCreated
-                        if ev.data["flow_id"].as_str()
-                            == flow_id.map(|f| f.to_string()).as_deref()
-                            && ev.data["direction"] == "outgoing"
-                            && ev.data["master_call_id"].is_null()
-                            && !mine.contains(&id) =>
+                    EventType::CallProgressing
+                        if dialed && state.switch.dial_of(id).await == Some(dial) =>
                     {
-                        mine.push(id);
-                    }
-                    EventType::CallProgressing if mine.contains(&id) => {
                         flows.run(state, id, flow, flow_id, events);
                         return;
                     }
-                    EventType::CallHangup if mine.contains(&id) => {
-                        let all_ended = {
-                            let mut ended = true;
-                            for c in &mine {
-                                if state
-                                    .switch
-                                    .call(*c)
-                                    .await
-                                    .is_some_and(|c| c.status != model::CallStatus::Hangup)
-                                {
-                                    ended = false;
-                                }
-                            }
-                            ended
-                        };
-                        if all_ended {
-                            return;
-                        }
+                    EventType::CallHangup if dialed && !state.switch.dial_active(dial).await => {
+                        return;
                     }
                     _ => {}
                 }

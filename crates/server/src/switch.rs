@@ -290,6 +290,23 @@ impl SwitchHandle {
             .map_err(|_| stopped())?
     }
 
+    /// See `engine::Engine::dial_of`.
+    pub async fn dial_of(&self, call: Uuid) -> Option<Uuid> {
+        self.handle
+            .with(move |EngineIo(e, _)| e.dial_of(call))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// See `engine::Engine::dial_active`.
+    pub async fn dial_active(&self, dial: Uuid) -> bool {
+        self.handle
+            .with(move |EngineIo(e, _)| e.dial_active(dial))
+            .await
+            .unwrap_or(false)
+    }
+
     /// Hangs a call up for a flow with `reason`.
     pub async fn hangup_with(
         &self,

@@ -776,6 +776,17 @@ impl Engine {
         }
     }
 
+    /// The dial (its id) that placed `call`, while the engine holds the call.
+    pub fn dial_of(&self, call: Uuid) -> Option<Uuid> {
+        self.legs.get(&call)?.outbound().map(|o| o.group)
+    }
+
+    /// Whether dial `dial` may still bring an answer or is up: one of its
+    /// calls is active, or a destination is still to be dialed.
+    pub fn dial_active(&self, dial: Uuid) -> bool {
+        self.groups.contains_key(&dial)
+    }
+
     /// Stops a dial from going on to more destinations.
     pub(super) fn stop_group_of(&mut self, id: Uuid) {
         let group = self
