@@ -464,25 +464,27 @@ async fn execute(
             .map(|_| Outcome::Done)
             .map_err(err),
         CommandKind::Mute { direction } => {
-            let body = serde_json::from_value(serde_json::json!({ "direction": direction }))
-                .map_err(|e| e.to_string())?;
-            crate::api::calls::mute(st(), path(), JsonBody(body))
+            let direction = match direction {
+                flow::Direction::In => model::MuteDirection::In,
+                flow::Direction::Out => model::MuteDirection::Out,
+                _ => model::MuteDirection::Both,
+            };
+            crate::api::calls::set_mute(state, call, Some(direction))
                 .await
                 .map(|_| Outcome::Done)
                 .map_err(err)
         }
-        CommandKind::Unmute => crate::api::calls::unmute(st(), path())
+        CommandKind::Unmute => crate::api::calls::set_mute(state, call, None)
             .await
             .map(|_| Outcome::Done)
             .map_err(err),
-        CommandKind::Hold => crate::api::calls::hold(st(), path())
-            .await
-            .map(|_| Outcome::Done)
-            .map_err(err),
-        CommandKind::Unhold => crate::api::calls::unhold(st(), path())
-            .await
-            .map(|_| Outcome::Done)
-            .map_err(err),
+        CommandKind::Hold | CommandKind::Unhold => {
+            let on = matches!(cmd.kind, CommandKind::Hold);
+            crate::api::calls::hold_or_resume(state, call, on)
+                .await
+                .map(|_| Outcome::Done)
+                .map_err(err)
+        }
         CommandKind::Connect {
             destinations,
             ring_method,

@@ -178,7 +178,7 @@ pub async fn unhold(
     hold_or_resume(&state, id, false).await
 }
 
-async fn hold_or_resume(
+pub(crate) async fn hold_or_resume(
     state: &AppState,
     id: uuid::Uuid,
     on: bool,
@@ -366,7 +366,7 @@ pub async fn unmute(
     set_mute(&state, id, None).await
 }
 
-async fn set_mute(
+pub(crate) async fn set_mute(
     state: &AppState,
     id: uuid::Uuid,
     direction: Option<model::MuteDirection>,
