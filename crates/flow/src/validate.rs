@@ -121,21 +121,7 @@ pub fn validate_flow(flow: &Flow) -> Result<(), Vec<ValidationError>> {
 /// country codes never start with 0); no spaces, parentheses or hyphens.
 /// The error names the number.
 pub fn validate_e164(number: &str) -> Result<(), String> {
-    let bad = || {
-        Err(format!(
-            "'{number}' is not an E.164 number: it must start with '+' followed by 2 to 15 digits, first digit not 0, nothing else"
-        ))
-    };
-    let Some(digits) = number.strip_prefix('+') else {
-        return bad();
-    };
-    if !(2..=15).contains(&digits.len())
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || digits.starts_with('0')
-    {
-        return bad();
-    }
-    Ok(())
+    model::validate_e164(number).map_err(|e| e.to_string())
 }
 
 /// A DTMF keypad character: `0-9`, `A-D`, `*`, `#`.
