@@ -562,14 +562,7 @@ fn the_api_plays_wav_files_to_a_call_and_the_phone_hears_them() {
         ("/tone.wav", std::fs::read(&served).unwrap()),
         ("/page.html", b"<html>not audio</html>".to_vec()),
     ]);
-    let url = format!(
-        "ws://{}/v1/events?api_key={API_KEY}&types=play_started,play_finished",
-        d.http
-    );
-    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
-        s.set_read_timeout(Some(WAIT)).unwrap();
-    }
+    let mut ws = d.events("play_started,play_finished", WAIT);
     let tone = |hz| Audio {
         codecs: vec!["g711.so"],
         only: None,
@@ -733,14 +726,7 @@ fn the_api_talks_to_a_call_and_the_phone_hears_the_prompt() {
         &media::Frame::silence(8000, 30_000),
         Duration::ZERO,
     );
-    let url = format!(
-        "ws://{}/v1/events?api_key={API_KEY}&types=play_started,play_finished",
-        d.http
-    );
-    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
-        s.set_read_timeout(Some(WAIT)).unwrap();
-    }
+    let mut ws = d.events("play_started,play_finished", WAIT);
     let alice = Baresip::start_with(
         &d,
         "100",
@@ -1109,14 +1095,7 @@ fn baresip_digits_arrive_as_dtmf_events_in_order() {
         return;
     }
     let d = Dialtone::start("dtmf", MD5_ONLY, &[]);
-    let url = format!(
-        "ws://{}/v1/events?api_key={API_KEY}&types=dtmf_received",
-        d.http
-    );
-    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
-        s.set_read_timeout(Some(WAIT)).unwrap();
-    }
+    let mut ws = d.events("dtmf_received", WAIT);
     let alice = Baresip::start(&d, "100", "alice-secret-1", false);
     let bob = Baresip::start(&d, "200", "bob-secret-22", true);
     let phones: [&dyn Phone; 2] = [&alice, &bob];
@@ -1224,14 +1203,7 @@ fn inband_digits_from_a_baresip_are_detected_and_handed_on_as_events() {
         return;
     }
     let d = Dialtone::start("inband", MD5_ONLY, &[]);
-    let url = format!(
-        "ws://{}/v1/events?api_key={API_KEY}&types=dtmf_received",
-        d.http
-    );
-    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
-        s.set_read_timeout(Some(WAIT)).unwrap();
-    }
+    let mut ws = d.events("dtmf_received", WAIT);
     let mut tones =
         media::dtmf::DtmfGenerator::new(8000, media::dtmf::ToneLevels::default()).unwrap();
     for digit in media::dtmf::parse_digits("159#").unwrap() {
@@ -1356,14 +1328,7 @@ fn a_recorded_call_holds_each_party_on_its_channel() {
         return;
     }
     let d = Dialtone::start("record", MD5_ONLY, &[]);
-    let url = format!(
-        "ws://{}/v1/events?api_key={API_KEY}&types=recording_started,recording_finished",
-        d.http
-    );
-    let (mut events, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = events.get_mut() {
-        s.set_read_timeout(Some(WAIT)).unwrap();
-    }
+    let mut events = d.events("recording_started,recording_finished", WAIT);
     let tone = |hz| Audio {
         codecs: vec!["g711.so"],
         only: None,

@@ -290,11 +290,7 @@ fn events_stream_the_call_live() {
         return;
     }
     let d = Dialtone::start("events", CONFIG, &[]);
-    let url = format!("ws://{}/v1/events?api_key={API_KEY}", d.http);
-    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    }
+    let mut ws = d.events("", Duration::from_secs(20));
     let _bob = register_bob(&d, "u1", "answer.xml", 60);
     let mut a = alice(&d, "u1", "call.xml", 1, 500);
 
@@ -520,14 +516,7 @@ fn sipp_rfc4733_digits_arrive_as_dtmf_events_in_order() {
         return;
     }
     let d = Dialtone::start("sipp-dtmf", CONFIG, &[]);
-    let url = format!(
-        "ws://{}/v1/events?api_key={API_KEY}&types=dtmf_received",
-        d.http
-    );
-    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    }
+    let mut ws = d.events("dtmf_received", Duration::from_secs(20));
     let _bob = register_bob(&d, "u1", "answer_dtmf.xml", 60);
     let dir = d.dir.join("alice-u1-call_dtmf.xml");
     std::fs::create_dir_all(&dir).unwrap();
@@ -653,14 +642,7 @@ fn tones_from_a_phone_without_telephone_event_arrive_and_auto_answers_in_tones()
         return;
     }
     let d = Dialtone::start("sipp-inband", CONFIG, &[]);
-    let url = format!(
-        "ws://{}/v1/events?api_key={API_KEY}&types=dtmf_received",
-        d.http
-    );
-    let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    }
+    let mut ws = d.events("dtmf_received", Duration::from_secs(20));
     let _bob = register_bob(&d, "u1", "answer_dtmf.xml", 60);
     let dir = d.dir.join("alice-u1-call_inband.xml");
     std::fs::create_dir_all(&dir).unwrap();
@@ -1147,11 +1129,7 @@ fn every_flow_action_runs_on_a_real_call() {
             {"id": "end", "type": "hangup", "option": {"reason": "failed"}}
         ]),
     );
-    let ws_url = format!("ws://{}/v1/events?api_key={API_KEY}", d.http);
-    let (mut ws, _) = tungstenite::connect(ws_url.as_str()).expect("WebSocket connects");
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    }
+    let mut ws = d.events("", Duration::from_secs(30));
     let mut trunk = trunk_call(&d, "+15550100", "trunk-actions");
     let mut got: Vec<Value> = Vec::new();
     while !got.iter().any(|e| e["type"] == "call_hangup") {

@@ -165,6 +165,24 @@ impl Dialtone {
         }
     }
 
+    /// `/v1/events` as a WebSocket (`types`: the `types=` filter, empty for
+    /// every event), reads timing out after `timeout`.
+    pub fn events(
+        &self,
+        types: &str,
+        timeout: Duration,
+    ) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>> {
+        let mut url = format!("ws://{}/v1/events?api_key={API_KEY}", self.http);
+        if !types.is_empty() {
+            url += &format!("&types={types}");
+        }
+        let (mut ws, _) = tungstenite::connect(url.as_str()).expect("WebSocket connects");
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+            s.set_read_timeout(Some(timeout)).unwrap();
+        }
+        ws
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
     }
