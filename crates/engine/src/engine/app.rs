@@ -392,15 +392,8 @@ impl Engine {
                 .and_then(|u| u.user.map(|u| String::from_utf8_lossy(&u).into_owned()))
                 .unwrap_or_else(|| "anonymous".into()),
         };
-        let mut from = NameAddr::new(
-            Uri::from_text(&format!("sip:{user}@{host}"))
-                .or_else(|_| Uri::from_text(&format!("sip:anonymous@{host}")))
-                .expect("sip:anonymous@IP is a valid URI"),
-        );
-        if !source.name.is_empty() {
-            let escaped = source.name.replace('\\', "\\\\").replace('"', "\\\"");
-            from.display_name = Some(Bytes::from(format!("\"{escaped}\"")));
-        }
+        let from =
+            super::calls::from_header(&user, &host, super::calls::quoted_display(&source.name));
         let mut req = self.ep.build_request(
             Method::Invite,
             route.uri.clone(),

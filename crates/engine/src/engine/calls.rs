@@ -345,12 +345,7 @@ impl Engine {
         let body = offer.map(|o| media.anchor(&self.offer_for(None, o), self.config.public_ip));
         let host = host_text(self.config.public_ip);
         let number = &ext.extension.extension;
-        let mut from = NameAddr::new(
-            Uri::from_text(&format!("sip:{}@{host}", caller.user))
-                .or_else(|_| Uri::from_text(&format!("sip:anonymous@{host}")))
-                .expect("sip:anonymous@IP is a valid URI"),
-        );
-        from.display_name = caller.display.clone();
+        let from = from_header(&caller.user, &host, caller.display.clone());
         let to_uri =
             Uri::from_text(&format!("sip:{number}@{host}")).unwrap_or_else(|_| contact.uri.clone());
         let mut req =
@@ -885,15 +880,31 @@ fn trunk_caller(from: &NameAddr) -> Caller {
 /// An authenticated extension's caller.
 fn extension_caller(ext: &ExtensionSecret) -> Caller {
     let name = &ext.extension.name;
-    let display = (!name.is_empty()).then(|| {
-        let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
-        Bytes::from(format!("\"{escaped}\""))
-    });
     Caller {
         address: Address::extension(&ext.extension.extension).with_name(name),
         user: ext.extension.extension.clone(),
-        display,
+        display: quoted_display(name),
     }
+}
+
+/// A display name as a quoted string (RFC 3261 §25.1), `None` if empty.
+pub(crate) fn quoted_display(name: &str) -> Option<Bytes> {
+    (!name.is_empty()).then(|| {
+        let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
+        Bytes::from(format!("\"{escaped}\""))
+    })
+}
+
+/// The From of an INVITE we send: `sip:user@host` (`anonymous` if `user`
+/// cannot be a URI user part), with the display name.
+pub(crate) fn from_header(user: &str, host: &str, display: Option<Bytes>) -> NameAddr {
+    let mut from = NameAddr::new(
+        Uri::from_text(&format!("sip:{user}@{host}"))
+            .or_else(|_| Uri::from_text(&format!("sip:anonymous@{host}")))
+            .expect("sip:anonymous@IP is a valid URI"),
+    );
+    from.display_name = display;
+    from
 }
 
 /// The response the caller gets when every fork failed (RFC 3261 §16.7
