@@ -452,6 +452,21 @@ pub enum HangupReason {
     Amd,
 }
 
+impl From<HangupReason> for model::HangupReason {
+    fn from(r: HangupReason) -> model::HangupReason {
+        match r {
+            HangupReason::Normal => model::HangupReason::Normal,
+            HangupReason::Failed => model::HangupReason::Failed,
+            HangupReason::Busy => model::HangupReason::Busy,
+            HangupReason::Cancel => model::HangupReason::Cancel,
+            HangupReason::Timeout => model::HangupReason::Timeout,
+            HangupReason::Noanswer => model::HangupReason::Noanswer,
+            HangupReason::Dialout => model::HangupReason::Dialout,
+            HangupReason::Amd => model::HangupReason::Amd,
+        }
+    }
+}
+
 impl HangupReason {
     /// The reason as spelled in JSON.
     pub fn as_str(self) -> &'static str {

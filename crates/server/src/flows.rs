@@ -285,7 +285,7 @@ async fn run_loop(
                         .await;
                 }
                 CommandKind::Hangup { reason } => {
-                    let _ = state.switch.hangup_with(call, model_reason(reason)).await;
+                    let _ = state.switch.hangup_with(call, reason.into()).await;
                 }
                 _ => {
                     let id = cmd.id;
@@ -342,10 +342,6 @@ async fn run_loop(
 
 fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or_default()
-}
-
-fn model_reason(r: flow::HangupReason) -> model::HangupReason {
-    serde_json::from_value(serde_json::json!(r.as_str())).unwrap_or(model::HangupReason::Normal)
 }
 
 /// Waits for an event of `call` that `pick` accepts; `None` when the call
