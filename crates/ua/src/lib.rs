@@ -1,0 +1,5 @@
+//! # `ua`: Dialtone's softphone SDK
+//!
+//! Work in progress (issue 6).
+
+pub mod media;
