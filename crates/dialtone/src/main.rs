@@ -1,6 +1,7 @@
-//! The `dialtone` binary: `serve`, `check-config` and `sip-check` (and,
-//! with the softphone issue, `phone`).
+//! The `dialtone` binary: `serve`, `check-config`, `sip-check` and `phone`
+//! (the softphone).
 
+mod phone;
 mod sip_check;
 
 /// mimalloc (built from C with gcc by its crate): glibc's allocator grows
@@ -43,6 +44,10 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<String>,
     },
+    /// The softphone: register to any SIP server, place and answer calls,
+    /// play and record audio, send and receive DTMF (`call`, `listen`, `shell`).
+    #[command(subcommand)]
+    Phone(phone::PhoneCommand),
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +197,7 @@ fn main() {
             &mut std::io::stdin().lock(),
             &mut std::io::stdout().lock(),
         ),
+        Command::Phone(cmd) => phone::run(cmd),
     };
     std::process::exit(code);
 }
