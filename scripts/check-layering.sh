@@ -45,8 +45,23 @@ for crate in "${SANS_IO[@]}"; do
     fi
 done
 
+# The softphone's protocol core is a sans-IO module inside the `ua` crate
+# (whose other modules do I/O): no tokio, no sockets, no clock reads there,
+# and its tests (crates/ua/tests/core.rs) run on the fake clock.
+if hits=$(grep -rnE 'tokio|std::net::(Udp|Tcp)|Instant::now\(|SystemTime::now\(|thread::sleep' crates/ua/src/core \
+    | grep -vE '^[^:]+:[0-9]+:\s*//' ) && [ -n "$hits" ]; then
+    echo "LAYERING: the sans-IO ua::core does I/O or reads the clock:"
+    echo "$hits" | sed 's/^/    /'
+    fail=1
+fi
+if [ -f crates/ua/tests/core.rs ] && hits=$(grep -nE '(thread::sleep|tokio::time::sleep)\(' crates/ua/tests/core.rs) && [ -n "$hits" ]; then
+    echo "LAYERING: ua's core tests sleep for real (use testkit's FakeClock):"
+    echo "$hits" | sed 's/^/    /'
+    fail=1
+fi
+
 if [ "$fail" -ne 0 ]; then
     echo "layering check FAILED"
     exit 1
 fi
-echo "layering check: ${SANS_IO[*]} are free of tokio, clock reads and sleeps"
+echo "layering check: ${SANS_IO[*]} and ua::core are free of tokio, clock reads and sleeps"
