@@ -3,6 +3,7 @@
 //! SIPp runs with bounded time.
 #![allow(dead_code)]
 
+pub mod kamailio;
 pub mod pcap;
 pub mod torture;
 
