@@ -90,6 +90,9 @@ pub(crate) struct Master {
     pub winner: Option<Uuid>,
     /// Final outcomes of failed forks: (status, reason phrase, hangup reason).
     pub outcomes: Vec<(u16, String, HangupReason)>,
+    /// The Contacts of forks that redirected (3xx): passed to the caller
+    /// when a redirect is the best outcome, so it can follow them.
+    pub redirects: Vec<sip::Header>,
     /// The fork the relay currently bridges the caller with.
     pub bridged: Option<Uuid>,
     /// The fork whose early media (183 with SDP) the caller hears.

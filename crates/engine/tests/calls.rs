@@ -303,6 +303,24 @@ fn busy_callee() {
 }
 
 #[test]
+fn a_callee_forwarding_with_302_passes_its_contact_to_the_caller() {
+    let mut w = world(5);
+    w.phone("bob").on_invite = OnInvite::Redirect("<sip:1003@192.0.2.99>");
+    w.with("alice", |p, now| p.invite(now, "200"));
+    run_to_end(&mut w, "alice", 2);
+    // The caller is told where to go, and can follow it (the softphone does).
+    assert_eq!(invite_finals(&w, "alice"), [407, 302]);
+    assert_eq!(
+        w.phone_ref("alice").redirect_contacts,
+        ["<sip:1003@192.0.2.99>"]
+    );
+    let (m, f) = (w.master(), w.forks()[0].clone());
+    assert_eq!(m.sip_code, Some(302));
+    assert_eq!(f.sip_code, Some(302));
+    w.assert_clean();
+}
+
+#[test]
 fn declined_and_busy_forks_the_caller_gets_the_6xx() {
     let mut w = World::new(6, NetConfig::default());
     w.register("bob");

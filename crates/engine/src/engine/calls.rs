@@ -254,6 +254,7 @@ impl Engine {
                 forks: Vec::new(),
                 winner: None,
                 outcomes: Vec::new(),
+                redirects: Vec::new(),
                 bridged: None,
                 early_media: None,
                 late_offer,
@@ -512,6 +513,18 @@ impl Engine {
         }
         let phrase = String::from_utf8_lossy(&resp.reason).into_owned();
         let reason = HangupReason::for_final_response(resp.status);
+        if (300..400).contains(&resp.status) {
+            // A phone forwarding the call (302): the caller follows the Contact.
+            let master = self.master_of(fork);
+            let contacts: Vec<sip::Header> = resp
+                .headers
+                .get_all(&sip::HeaderName::Contact)
+                .cloned()
+                .collect();
+            if let Some(m) = self.legs.get_mut(&master).and_then(|l| l.master_mut()) {
+                m.redirects.extend(contacts);
+            }
+        }
         self.fork_failed(now, fork, resp.status, &phrase, reason);
     }
 
@@ -687,8 +700,13 @@ impl Engine {
             return;
         };
         let invite = m.invite;
+        let headers = if (300..400).contains(&code) {
+            m.redirects.clone()
+        } else {
+            vec![]
+        };
         let (code, phrase) = caller_facing(code, &phrase);
-        self.reply(now, invite, code, &phrase, vec![], None);
+        self.reply(now, invite, code, &phrase, headers, None);
         self.finish(now, master, HangupBy::Remote, reason, Some(code));
     }
 

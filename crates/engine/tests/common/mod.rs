@@ -97,6 +97,8 @@ pub enum OnInvite {
     Reject(u16),
     /// 180, then this final response after the delay.
     RingThenReject(Duration, u16),
+    /// 302 Moved Temporarily with this Contact (a phone forwarding the call).
+    Redirect(&'static str),
     /// A gateway that wants digest credentials (user `gwuser`, password
     /// `gwpass`, realm `gw`): 401 to an INVITE without them, 200 to one
     /// whose response is right, 403 otherwise.
@@ -140,6 +142,8 @@ pub struct Phone {
     pub offers_received: Vec<String>,
     /// Final responses received: (request key, status).
     pub finals: Vec<(ClientTxKey, Method, u16)>,
+    /// The Contact of every 3xx received.
+    pub redirect_contacts: Vec<String>,
     pub media_port: u16,
     /// Codecs this phone answers with (default PCMU, PCMA, telephone-event).
     pub answer_codecs: Vec<sdp::CodecSpec>,
@@ -177,6 +181,7 @@ impl Phone {
             registers: Vec::new(),
             offers_received: Vec::new(),
             finals: Vec::new(),
+            redirect_contacts: Vec::new(),
             media_port: match addr.ip() {
                 std::net::IpAddr::V4(a) => 4000 + u16::from(a.octets()[3]) * 10,
                 std::net::IpAddr::V6(_) => 4000,
@@ -454,6 +459,12 @@ impl Phone {
                 if response.status >= 200 {
                     self.finals.push((*key, method.clone(), response.status));
                 }
+                if (300..400).contains(&response.status) {
+                    if let Ok(Some(sip::Contact::Addrs(list))) = response.headers.contact() {
+                        self.redirect_contacts
+                            .extend(list.iter().map(|c| c.to_string()));
+                    }
+                }
                 if response.is_success() && method == Method::Invite && !self.no_ack {
                     // After a late offer the 2xx carries the offer: the ACK answers it.
                     let late = self.sent.get(key).is_some_and(|r| r.body.is_empty());
@@ -573,6 +584,13 @@ impl Phone {
             }
             OnInvite::Reject(code) => {
                 let _ = self.ep.respond(now, key, code, "Rejected");
+            }
+            OnInvite::Redirect(contact) => {
+                if let Ok(mut resp) = self.ep.response_for(key, 302, "Moved Temporarily") {
+                    resp.headers.remove(&HeaderName::Contact);
+                    resp.headers.push(Header::new(HeaderName::Contact, contact));
+                    let _ = self.ep.send_response(now, key, resp);
+                }
             }
             OnInvite::RingThenReject(d, code) => {
                 let _ = self.ep.respond(now, key, 180, "Ringing");
