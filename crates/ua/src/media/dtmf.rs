@@ -85,7 +85,10 @@ pub(super) struct DtmfSend {
 
 #[derive(Debug)]
 enum Sending {
-    Events { sender: EventSender, payload_type: u8 },
+    Events {
+        sender: EventSender,
+        payload_type: u8,
+    },
     Tones(DtmfGenerator),
 }
 
@@ -158,14 +161,15 @@ impl DtmfSend {
             return;
         };
         let sending = match cx.event_payload_type {
-            Some(payload_type) => EventSender::new(cx.clock_rate, EVENT_INTERVAL_MS)
-                .and_then(|mut sender| {
+            Some(payload_type) => {
+                EventSender::new(cx.clock_rate, EVENT_INTERVAL_MS).and_then(|mut sender| {
                     sender.send(now, rtp_timestamp, &request.digits, request.duration_ms)?;
                     Ok(Sending::Events {
                         sender,
                         payload_type,
                     })
-                }),
+                })
+            }
             None => DtmfGenerator::new(cx.sample_rate, ToneLevels::default()).map(|mut tones| {
                 for &digit in &request.digits {
                     tones.push(digit, request.duration_ms, DEFAULT_GAP_MS);

@@ -214,11 +214,19 @@ pub enum DtmfMethod {
 #[derive(Debug, Clone, PartialEq)]
 pub enum MediaEvent {
     /// A digit the peer sent (only while detection is on).
-    Dtmf { digit: char, duration_ms: u32, method: DtmfMethod },
+    Dtmf {
+        digit: char,
+        duration_ms: u32,
+        method: DtmfMethod,
+    },
     /// A WAV source played to its end (not for looped ones).
     SourceFinished,
     /// A recording stopped on its own (the call's media closed) or by `stop_recording`.
-    RecordingFinished { path: Option<PathBuf>, mode: RecordMode, duration_ms: u64 },
+    RecordingFinished {
+        path: Option<PathBuf>,
+        mode: RecordMode,
+        duration_ms: u64,
+    },
     /// Something went wrong that the call survives (a sink that cannot be written...).
     Error(String),
 }

@@ -107,7 +107,10 @@ mod tests {
         let one = bind_pair(ip, Some((base - 1, base + 1))).unwrap();
         assert_eq!(one.local.port(), base);
         let err = bind_pair(ip, Some((base - 1, base + 1))).unwrap_err();
-        assert!(err.to_string().contains("no free RTP/RTCP port pair"), "{err}");
+        assert!(
+            err.to_string().contains("no free RTP/RTCP port pair"),
+            "{err}"
+        );
         let err = bind_pair(ip, Some((base + 1, base + 1))).unwrap_err();
         assert!(err.to_string().contains("holds no RTP/RTCP pair"), "{err}");
     }

@@ -153,7 +153,9 @@ impl Recording {
             Either::File(r) => r.finish().map(|(s, _)| s),
             Either::Stream(r) => r.finish().map(|(s, _)| s),
         };
-        let duration_ms = summary.as_ref().map_or(0, |s| s.duration.as_millis() as u64);
+        let duration_ms = summary
+            .as_ref()
+            .map_or(0, |s| s.duration.as_millis() as u64);
         let finished = Finished {
             mode: self.mode,
             path: self.path,

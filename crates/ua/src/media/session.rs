@@ -16,8 +16,7 @@ use media::jitter::{JitterBuffer, JitterConfig, Popped};
 use media::rtcp::{self, NtpTime, RtcpCompound};
 use media::rtp::{RtpPacket, RtpSender};
 use media::stats::{
-    webrtc_json, CandidatePair, LegStats, PlayoutStats, RtcpCounters, RtcpScheduler,
-    WebrtcContext,
+    webrtc_json, CandidatePair, LegStats, PlayoutStats, RtcpCounters, RtcpScheduler, WebrtcContext,
 };
 use media::Frame;
 use serde_json::{json, Value};
@@ -316,7 +315,11 @@ impl Session {
             Command::Volume(level) => self.gain = util::volume_gain(level),
             Command::Detection(on) => {
                 let stream = self.params.as_ref().zip(self.audio.as_ref()).map(|(p, a)| {
-                    (p.dtmf_payload_type, a.kind.clock_rate(), a.decoder.sample_rate())
+                    (
+                        p.dtmf_payload_type,
+                        a.kind.clock_rate(),
+                        a.decoder.sample_rate(),
+                    )
                 });
                 self.dtmf_detect.set_on(on, stream);
             }
@@ -479,11 +482,18 @@ impl Session {
                 let bytes = packet.payload.to_bytes();
                 if self
                     .rtp_out
-                    .write_event(pt, packet.timestamp, packet.marker, &bytes, &mut self.datagram)
+                    .write_event(
+                        pt,
+                        packet.timestamp,
+                        packet.marker,
+                        &bytes,
+                        &mut self.datagram,
+                    )
                     .is_ok()
                     && send_datagram(&io.rtp, &self.datagram, params.remote, &mut self.counters)
                 {
-                    self.leg.on_rtp_event_sent(now, packet.timestamp, bytes.len());
+                    self.leg
+                        .on_rtp_event_sent(now, packet.timestamp, bytes.len());
                 }
             }
             if dtmf.pause_voice {
@@ -505,7 +515,12 @@ impl Session {
                             .rtp_out
                             .write_frame(ticks, &self.payload, &mut self.datagram)
                             .is_ok()
-                            && send_datagram(&io.rtp, &self.datagram, params.remote, &mut self.counters)
+                            && send_datagram(
+                                &io.rtp,
+                                &self.datagram,
+                                params.remote,
+                                &mut self.counters,
+                            )
                         {
                             self.leg.on_rtp_sent(now, timestamp, self.payload.len());
                         }

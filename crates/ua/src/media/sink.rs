@@ -19,7 +19,7 @@ use std::path::PathBuf;
 #[derive(Debug)]
 pub(super) enum Sink {
     Discard,
-    Wav(WavSink),
+    Wav(Box<WavSink>),
     #[cfg(feature = "device")]
     Device(super::device::Output),
 }
@@ -31,17 +31,22 @@ impl Sink {
             AudioSink::Discard => Ok(Sink::Discard),
             AudioSink::Wav(path) => {
                 let file = File::create(&path).map_err(|e| {
-                    MediaError::Invalid(format!("cannot create the WAV file {}: {e}", path.display()))
+                    MediaError::Invalid(format!(
+                        "cannot create the WAV file {}: {e}",
+                        path.display()
+                    ))
                 })?;
-                Ok(Sink::Wav(WavSink {
+                Ok(Sink::Wav(Box::new(WavSink {
                     path,
                     file: Some(BufWriter::new(file)),
                     writer: None,
                     adapter: None,
-                }))
+                })))
             }
             #[cfg(feature = "device")]
-            AudioSink::Device(name) => super::device::Output::open(name.as_deref()).map(Sink::Device),
+            AudioSink::Device(name) => {
+                super::device::Output::open(name.as_deref()).map(Sink::Device)
+            }
         }
     }
 
@@ -66,7 +71,8 @@ impl Sink {
         match self {
             Sink::Wav(wav) => {
                 let path = wav.path.clone();
-                wav.finish(rate)
+                (*wav)
+                    .finish(rate)
                     .map_err(|e| format!("finishing the WAV sink {}: {e}", path.display()))
             }
             _ => Ok(()),
@@ -137,7 +143,9 @@ mod tests {
         assert_eq!(all.samples.len(), 61 * 160);
 
         let err = Sink::open(AudioSink::Wav("/nonexistent/dir/x.wav".into())).unwrap_err();
-        assert!(err.to_string().contains("cannot create the WAV file /nonexistent/dir/x.wav"));
+        assert!(err
+            .to_string()
+            .contains("cannot create the WAV file /nonexistent/dir/x.wav"));
         let empty = super::super::util::test_dir("sink").join("empty.wav");
         Sink::open(AudioSink::Wav(empty.clone()))
             .unwrap()

@@ -47,7 +47,9 @@ impl Source {
             AudioSource::Wav { path, looped } => WavSource::load(&path, looped).map(Source::Wav),
             AudioSource::Tone { freq_hz, dbm0 } => ToneSource::new(freq_hz, dbm0).map(Source::Tone),
             #[cfg(feature = "device")]
-            AudioSource::Device(name) => super::device::Input::open(name.as_deref()).map(Source::Device),
+            AudioSource::Device(name) => {
+                super::device::Input::open(name.as_deref()).map(Source::Device)
+            }
         }
     }
 
@@ -241,11 +243,16 @@ mod tests {
             looped: true,
         })
         .unwrap_err();
-        assert!(err.to_string().contains("cannot read the WAV file /nonexistent/x.wav"));
+        assert!(err
+            .to_string()
+            .contains("cannot read the WAV file /nonexistent/x.wav"));
         let path = super::super::util::test_dir("source").join("not.wav");
         std::fs::write(&path, b"hello").unwrap();
         let err = Source::load(AudioSource::Wav { path, looped: true }).unwrap_err();
-        assert!(err.to_string().contains("is not a usable WAV file"), "{err}");
+        assert!(
+            err.to_string().contains("is not a usable WAV file"),
+            "{err}"
+        );
         let err = Source::load(AudioSource::Tone {
             freq_hz: -5.0,
             dbm0: -10.0,

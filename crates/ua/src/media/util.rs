@@ -78,7 +78,8 @@ impl RateAdapter {
         match &mut self.resampler {
             Some(r) => r.process(&frame.samples, &mut self.out.samples),
             None => {
-                let n = frame.samples.len() as u64 * u64::from(self.to) / u64::from(frame.rate.max(1));
+                let n =
+                    frame.samples.len() as u64 * u64::from(self.to) / u64::from(frame.rate.max(1));
                 self.out.samples.resize(n as usize, 0);
             }
         }

@@ -80,7 +80,10 @@ impl Video {
             Kind::Rtcp => &self.rtcp,
         };
         if Some(from) == app {
-            if params.send && send(socket, data, remote, &mut self.counters.send_errors) && kind == Kind::Rtp {
+            if params.send
+                && send(socket, data, remote, &mut self.counters.send_errors)
+                && kind == Kind::Rtp
+            {
                 self.counters.packets_sent += 1;
                 self.counters.bytes_sent += data.len() as u64;
             }
