@@ -265,10 +265,9 @@ async fn rfc4733_digits_arrive_in_order() {
     b.session.close().await;
 }
 
-#[tokio::test]
-async fn inband_digits_are_sent_and_detected_without_telephone_event() {
-    let (a, mut b) = call(PCMU, None).await;
-    a.session.set_source(AudioSource::Silence).unwrap();
+/// A's digits as tones in its audio reach B's in-band detector in order.
+async fn inband_digits_cross(codec: (CodecKind, u8)) {
+    let (a, mut b) = call(codec, None).await;
     a.session.send_dtmf("159", 120).await.unwrap();
     let mut got = Vec::new();
     while got.len() < 3 {
@@ -277,12 +276,23 @@ async fn inband_digits_are_sent_and_detected_without_telephone_event() {
                 assert_eq!(method, DtmfMethod::Inband);
                 got.push(digit);
             }
-            _ => panic!("digits so far: {got:?}"),
+            _ => panic!("{}: digits so far: {got:?}", codec.0),
         }
     }
-    assert_eq!(got, ['1', '5', '9']);
+    assert_eq!(got, ['1', '5', '9'], "{}", codec.0);
     a.session.close().await;
     b.session.close().await;
+}
+
+#[tokio::test]
+async fn inband_digits_cross_in_pcmu_without_telephone_event() {
+    inband_digits_cross(PCMU).await;
+}
+
+#[tokio::test]
+async fn inband_digits_cross_in_g722_and_opus() {
+    inband_digits_cross(G722).await;
+    inband_digits_cross(OPUS).await;
 }
 
 #[tokio::test]
@@ -343,7 +353,10 @@ async fn on_hold_nothing_is_sent() {
     let mut hold = params(b.session.local_addr(), PCMU, None);
     hold.send = false;
     a.session.configure(hold.clone());
-    sleep(Duration::from_millis(200)).await; // packets in flight land
+    // Commands run in order: once stats() answers, the hold is in force;
+    // what A sent before has landed soon after.
+    a.session.stats().await.unwrap();
+    sleep(Duration::from_millis(100)).await;
     let before = packets_received(&b).await;
     sleep(Duration::from_millis(400)).await;
     assert_eq!(packets_received(&b).await, before, "no packet while held");
@@ -737,4 +750,27 @@ async fn a_codec_change_in_place_keeps_the_call_going() {
         share_at(tail, 8000, 1000.0) > 0.9,
         "the tone goes on in G.722"
     );
+}
+
+#[tokio::test]
+async fn rtcp_reports_fill_the_remote_stats() {
+    let (a, b) = call(PCMU, None).await;
+    let s = timeout(Duration::from_secs(15), async {
+        loop {
+            let s = b.session.stats().await.unwrap();
+            if !s["remote-inbound-rtp"].is_null() && !s["remote-outbound-rtp"].is_null() {
+                return s;
+            }
+            sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("a report from the peer within 15 s");
+    // A's SR says what it sent; its report block is about B's stream.
+    assert!(s["remote-outbound-rtp"]["packetsSent"].as_u64().unwrap() > 0);
+    assert_eq!(s["remote-inbound-rtp"]["ssrc"], s["outbound-rtp"]["ssrc"]);
+    assert!(s["remote-inbound-rtp"]["packetsLost"].as_i64().unwrap() <= 0);
+    assert!(s["rtcp"]["packetsReceived"].as_u64().unwrap() >= 1);
+    a.session.close().await;
+    b.session.close().await;
 }

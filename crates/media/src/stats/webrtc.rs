@@ -221,7 +221,9 @@ mod tests {
         });
         let v = Value::Object(webrtc_json(&q, &WebrtcContext::default()));
         assert_eq!(v["candidate-pair"]["currentRoundTripTime"], 0.02);
-        let ms = v["remote-outbound-rtp"]["remoteTimestamp"].as_f64().unwrap();
+        let ms = v["remote-outbound-rtp"]["remoteTimestamp"]
+            .as_f64()
+            .unwrap();
         assert!((ms - 1_500.0).abs() < 0.001, "{ms}");
         assert_eq!(v["codec"], Value::Null);
         assert_eq!(v["inbound-rtp"]["jitterBufferEmittedCount"], Value::Null);
