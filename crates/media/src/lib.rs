@@ -11,7 +11,7 @@
 //! | [`dtmf`] | RFC 4733 events, SIP INFO `application/dtmf-relay`, in-band Goertzel detection (ITU-T Q.24), tone generation |
 //! | [`rtp`], [`rtcp`] | packet parse/serialize, SR/RR/SDES/BYE |
 //! | [`jitter`] | adaptive jitter buffer: reordering, loss concealment, drift |
-//! | [`stats`] | RFC 3550 receive/send statistics (loss, jitter, RTT) |
+//! | [`stats`] | RFC 3550 receive/send statistics (loss, jitter, RTT), rendered with the webrtc-stats names |
 //! | [`wav`], [`mixer`], [`recorder`], [`player`], [`tones`] | recording (crash-safe WAV), mixing, playback, music on hold |
 
 pub mod amd;

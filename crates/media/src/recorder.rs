@@ -329,6 +329,18 @@ impl<W: Write + Seek> Recorder<W> {
         self.writer.as_ref().map_or(0, WavWriter::bytes)
     }
 
+    /// Writes what is still queued now (less than a tick unless a
+    /// direction ran ahead), to the file and to the stream, so that a last
+    /// [`drain_stream`](Self::drain_stream) before [`finish`](Self::finish)
+    /// gets everything the file holds.
+    pub fn flush(&mut self) -> Result<(), RecordError> {
+        let pending = self.rx.len().max(self.tx.len());
+        if pending > 0 {
+            self.emit(pending)?;
+        }
+        Ok(())
+    }
+
     /// Writes what is still queued (less than a tick unless a direction ran
     /// ahead), patches the final sizes, and returns the summary and the file
     /// writer (None when stream-only) so the caller can close or hash it.
@@ -633,5 +645,23 @@ mod tests {
         // The three oldest frames were dropped; 3..8 were written in order.
         let expect: Vec<i16> = (3..8).flat_map(|k| [k; 160]).collect();
         assert_eq!(f.samples, expect);
+    }
+
+    #[test]
+    fn flush_puts_what_is_queued_in_the_stream_before_finish() {
+        let config = RecorderConfig {
+            stream: true,
+            ..RecorderConfig::new(RATE)
+        };
+        let mut rec = Recorder::new(config, Cursor::new(Vec::new())).unwrap();
+        rec.push_rx(&Frame::new(RATE, vec![5; 400])).unwrap();
+        rec.tick().unwrap();
+        rec.flush().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(rec.drain_stream(&mut out), 400 * 2);
+        let (summary, file) = rec.finish().unwrap();
+        assert_eq!(summary.frames, 400);
+        let f = wav::decode(&file.unwrap().into_inner()).unwrap();
+        assert_eq!(f.samples.len() * 2, out.len(), "the stream holds the file");
     }
 }

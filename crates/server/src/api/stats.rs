@@ -1,6 +1,7 @@
 //! The body of `GET /v1/calls/{id}/stats`: one leg's media statistics with
 //! the W3C webrtc-stats names (<https://www.w3.org/TR/webrtc-stats/>),
-//! from the relay's [`net::rtp::LegStats`].
+//! from the relay's [`net::rtp::LegStats`], rendered by
+//! [`media::stats::webrtc_json`].
 //!
 //! | object | what | from |
 //! |---|---|---|
@@ -14,104 +15,61 @@
 //! Times and jitter are in seconds (as webrtc-stats), `remoteTimestamp` in
 //! milliseconds since the Unix epoch (a `DOMHighResTimeStamp`).
 
-use media::rtcp::NtpTime;
+use media::stats::{webrtc_json, CandidatePair, PlayoutStats, RtcpCounters, WebrtcContext};
 use net::rtp::LegStats;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 
 /// The JSON body for leg `id`'s statistics `s`; `live` says whether the
 /// call is still running; `public_ip` is the address Dialtone's SDP gave
-/// the party for media (the local candidate).
+/// the party for media (the local candidate). The webrtc-stats objects
+/// come from [`media::stats::webrtc_json`] (the softphone serves the same);
+/// `call_id`, `live` and `transcoding` are the server's own.
 pub fn render(id: uuid::Uuid, live: bool, s: &LegStats, public_ip: IpAddr) -> Value {
-    let q = &s.quality;
-    let remote_inbound = q.remote_inbound.as_ref().map(|r| {
+    let context = WebrtcContext {
+        codec: s.codec.map(|c| (c.codec, c.payload_type)),
+        packets_discarded: s.rtp.dropped_wrong_source,
+        // Where the relay decodes (a transcoding bridge): its jitter
+        // buffer, counted per 20 ms frame.
+        jitter_buffer: s.jitter_buffer.map(|j| PlayoutStats {
+            emitted: j.emitted,
+            concealed: j.concealed,
+            late: j.late,
+            total_delay: j.total_delay,
+            target_delay: j.target_delay,
+        }),
+        rtcp: RtcpCounters {
+            packets_received: s.rtcp.received_packets,
+            packets_sent: s.rtcp.sent_packets,
+            packets_malformed: s.rtcp.dropped_malformed,
+        },
+        candidate_pair: CandidatePair {
+            local: Some(SocketAddr::new(public_ip, s.rtp_port)),
+            remote: s.rtp.peer,
+            remote_rtcp: s.rtcp.peer,
+            packets_sent: s.rtp.sent_packets,
+            bytes_sent: s.rtp.sent_bytes,
+            packets_received: s.rtp.received_packets,
+            bytes_received: s.rtp.received_bytes,
+        },
+    };
+    let mut body = webrtc_json(&s.quality, &context);
+    body.insert("call_id".into(), json!(id));
+    body.insert("live".into(), json!(live));
+    body.insert(
+        "transcoding".into(),
         json!({
-            "ssrc": r.ssrc,
-            "packetsLost": r.packets_lost,
-            "fractionLost": r.fraction_lost,
-            "jitter": r.jitter,
-            "roundTripTime": r.round_trip_time,
-            "totalRoundTripTime": r.total_round_trip_time,
-            "roundTripTimeMeasurements": r.round_trip_time_measurements,
-            "reportsReceived": r.reports_received,
-        })
-    });
-    let remote_outbound = q.remote_outbound.as_ref().map(|r| {
-        json!({
-            "ssrc": r.ssrc,
-            "packetsSent": r.packets_sent,
-            "bytesSent": r.bytes_sent,
-            "remoteTimestamp": unix_millis(r.remote_timestamp),
-            "reportsSent": r.reports_received,
-        })
-    });
-    json!({
-        "call_id": id,
-        "live": live,
-        "inbound-rtp": {
-            "kind": "audio",
-            "ssrc": q.inbound.ssrc,
-            "packetsReceived": q.inbound.packets_received,
-            "bytesReceived": q.inbound.bytes_received,
-            "packetsLost": q.inbound.packets_lost,
-            "packetsDuplicated": q.inbound.packets_duplicated,
-            "jitter": q.inbound.jitter,
-            "packetsDiscarded": s.rtp.dropped_wrong_source,
-            // Where the relay decodes (a transcoding bridge): its jitter
-            // buffer, counted per 20 ms frame.
-            "jitterBufferDelay": s.jitter_buffer.map(|j| j.total_delay.as_secs_f64()),
-            "jitterBufferEmittedCount": s.jitter_buffer.map(|j| j.emitted),
-            "jitterBufferTargetDelay": s.jitter_buffer.map(|j| j.target_delay.as_secs_f64()),
-            "concealedFrames": s.jitter_buffer.map(|j| j.concealed),
-            "packetsLate": s.jitter_buffer.map(|j| j.late),
-        },
-        "outbound-rtp": {
-            "kind": "audio",
-            "ssrc": q.outbound.ssrc,
-            "packetsSent": q.outbound.packets_sent,
-            "bytesSent": q.outbound.bytes_sent,
-        },
-        "remote-inbound-rtp": remote_inbound,
-        "remote-outbound-rtp": remote_outbound,
-        "rtcp": {
-            "packetsReceived": s.rtcp.received_packets,
-            "packetsSent": s.rtcp.sent_packets,
-            "packetsMalformed": s.rtcp.dropped_malformed,
-            "reportsSent": q.outbound.reports_sent,
-        },
-        "codec": s.codec.map(|c| json!({
-            "mimeType": format!("audio/{}", c.codec.encoding_name()),
-            "clockRate": c.codec.clock_rate(),
-            "payloadType": c.payload_type,
-            "channels": c.codec.rtpmap_channels(),
-        })),
-        "transcoding": {
             "packetsTranscoded": s.rtp.transcoded_packets,
             "decodeErrors": s.rtp.decode_errors,
-        },
-        "candidate-pair": {
-            "localAddress": SocketAddr::new(public_ip, s.rtp_port).to_string(),
-            "localPort": s.rtp_port,
-            "remoteAddress": s.rtp.peer.map(|p| p.to_string()),
-            "remoteRtcpAddress": s.rtcp.peer.map(|p| p.to_string()),
-            "packetsSent": s.rtp.sent_packets,
-            "packetsReceived": s.rtp.received_packets,
-            "bytesSent": s.rtp.sent_bytes,
-            "bytesReceived": s.rtp.received_bytes,
-            "currentRoundTripTime": q.remote_inbound.as_ref().and_then(|r| r.round_trip_time),
-        },
-    })
-}
-
-/// An NTP time as milliseconds since the Unix epoch (before 1970: 0).
-fn unix_millis(t: NtpTime) -> f64 {
-    let unix = std::time::Duration::from_secs(NtpTime::UNIX_EPOCH_OFFSET_SECS);
-    t.to_duration().saturating_sub(unix).as_secs_f64() * 1000.0
+        }),
+    );
+    Value::Object(body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use media::rtcp::NtpTime;
     use media::stats::{RemoteInboundRtpStats, RemoteOutboundRtpStats};
     use std::time::Duration;
 

@@ -26,8 +26,17 @@
 //! new one (re-INVITE, transfer) replaces the old statistics, as WebRTC
 //! starts a new `inbound-rtp` object. Probation of new sources (§A.1
 //! `MIN_SEQUENTIAL`) is not done: the first packet counts.
+//!
+//! [`webrtc_json`] renders a [`StatsSnapshot`] as the webrtc-stats JSON
+//! object the server and the softphone both serve.
 
 use std::time::{Duration, Instant};
+
+mod webrtc;
+
+pub use webrtc::{
+    unix_millis, webrtc_json, CandidatePair, PlayoutStats, RtcpCounters, WebrtcContext,
+};
 
 use crate::rtcp::{self, NtpTime, ReportBlock, RtcpCompound, RtcpError, RtcpPacket, SenderInfo};
 use crate::rtp::RtpPacket;
