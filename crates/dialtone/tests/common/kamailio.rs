@@ -227,7 +227,8 @@ impl Kamailio {
     /// `request METHOD RURI from=... to=... via=PROTO:IP:PORT totag=...`,
     /// `challenge 401 REGISTER ...`, `registered USER contact=...`,
     /// `relay METHOD ...`, `reply CODE REASON METHOD ...`, `not-found ...`,
-    /// `unavailable ...`, `forbidden ...`, `no-route ...`.
+    /// `unavailable ...`, `forbidden ...`, `no-route ...`, `anonymous METHOD
+    /// RURI privacy=...` (no digest for anonymous@anonymous.invalid).
     pub fn events(&self) -> Vec<String> {
         let log = std::fs::File::open(self.dir.join("kamailio.log")).unwrap();
         std::io::BufReader::new(log)

@@ -1,0 +1,1446 @@
+//! `dialtone phone` against real peers: the binary runs as one or more
+//! phones (`call`, `listen`, `shell`), each printing its events as JSON
+//! lines (`--json`) that the tests read back, and registers at the real
+//! `dialtone serve` or at a real Kamailio 5.6 (`common::kamailio`). The peers
+//! are baresip, SIPp UASes behind Kamailio's static routes
+//! (`tests/e2e/sipp/ua_*.xml`, each failing its call when the phone does not
+//! do what it checks) and other `dialtone phone`s.
+//!
+//! Every test asserts what a user would notice: the call was established
+//! and ended `normal`, the digits came back in order, the recording holds
+//! the 1 kHz tone, the caller ended up talking to the forwarding target, the
+//! exit status. Each test says SKIPPED, and passes, where a tool it needs
+//! (`sipp`, `kamailio`, `baresip`, `tmux`) is not installed; `.ci/run`
+//! installs them. Every wait is bounded; every process is the test's own and
+//! is killed when the test ends (its output printed if the test failed).
+
+mod common;
+
+use common::kamailio::*;
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The longest any single step may take.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Dialtone's extensions for the phones (the default digest: SHA-256
+/// offered first, then MD5).
+const DIALTONE_EXTENSIONS: &str = r#"
+[[extensions]]
+extension = "100"
+password = "alice-secret-1"
+[[extensions]]
+extension = "200"
+password = "bob-secret-22"
+"#;
+
+/// The same for baresip, which gives up on a challenge naming SHA-256
+/// (see `e2e_phones.rs`): MD5 alone.
+const DIALTONE_MD5_ONLY: &str = r#"
+auth_algorithms = ["MD5"]
+[[extensions]]
+extension = "100"
+password = "alice-secret-1"
+[[extensions]]
+extension = "200"
+password = "bob-secret-22"
+"#;
+
+// ---- 1. calls with baresip through Dialtone --------------------------------
+
+/// The phone (100) registers at Dialtone and calls baresip (200, answering
+/// by itself): established, then `--hangup-after` ends it `normal` by the
+/// phone, which exits 0 and leaves baresip without a call. Then baresip
+/// calls the phone (`listen --auto-answer 0 --calls 1`): incoming from 200,
+/// established, ended by baresip's hangup; the listener exits 0.
+#[test]
+fn phone_calls_baresip_and_baresip_calls_phone_through_dialtone() {
+    if !installed(BARESIP) {
+        return;
+    }
+    let dir = TestDir::new("baresip");
+    let d = Dialtone::start("phone-baresip", DIALTONE_MD5_ONLY, &[]);
+    let baresip = Baresip::start(&d, "200", "bob-secret-22", true);
+    wait_dialtone_registered(&d, "200");
+
+    let mut caller = Cli::call(
+        &dir,
+        "caller",
+        d.sip,
+        ("100", "alice-secret-1"),
+        "200",
+        &["--hangup-after", "2s"],
+    );
+    assert_eq!(caller.wait_exit(), 0, "{}", caller.describe());
+    let call = caller.call_of("established");
+    assert_eq!(
+        caller.state_names(call),
+        ["dialing", "ringing", "established", "ended"],
+        "{}",
+        caller.describe()
+    );
+    assert_eq!(caller.ended(call), ("normal".into(), "local".into()));
+    baresip.wait_no_call();
+
+    let mut callee = Cli::listen(
+        &dir,
+        "callee",
+        d.sip,
+        ("100", "alice-secret-1"),
+        &["--auto-answer", "0", "--calls", "1"],
+    );
+    wait_dialtone_registered(&d, "100");
+    baresip.command("dial", &format!("sip:100@{}", d.sip));
+    let incoming = callee.wait_event("incoming call", |e| e["event"] == "incoming");
+    assert_eq!(incoming["from"]["user"], "200", "{incoming}");
+    let call = incoming["call"].as_u64().unwrap();
+    callee.wait_state(call, "established");
+    std::thread::sleep(Duration::from_secs(1));
+    baresip.command("hangup", "");
+    assert_eq!(callee.wait_exit(), 0, "{}", callee.describe());
+    assert_eq!(callee.ended(call), ("normal".into(), "remote".into()));
+    assert_eq!(
+        callee.state_names(call),
+        ["ringing", "established", "ended"],
+        "{}",
+        callee.describe()
+    );
+}
+
+// ---- 2. calls and DTMF through Kamailio to SIPp ----------------------------
+
+/// 1001 registers at Kamailio and calls SIPp UASes on a static route:
+/// - `9100` (ua_uas_info_dtmf.xml, PCMU alone): established; `--dtmf 12#
+///   --dtmf-method info` sends three INFOs that the UAS checks (1, 2, # in
+///   order: SIPp exits 0); the phone hangs up and exits 0.
+/// - `9200` (ua_uas_echo.xml run with `-rtp_echo`): `--dtmf 12#` as RFC 4733
+///   events, which the UAS sends back, so the phone reports its own digits
+///   as `dtmf` events with method `rfc4733`, in order.
+#[test]
+fn phone_calls_sipp_through_kamailio_and_sends_dtmf_both_ways() {
+    if !sipp_and_kamailio() {
+        return;
+    }
+    let dir = TestDir::new("dtmf");
+    let mut info = sipp_uas("ua_uas_info_dtmf.xml", "u1", &[], &dir.join("info"));
+    let mut echo = sipp_uas("ua_uas_echo.xml", "u1", &["-rtp_echo"], &dir.join("echo"));
+    let kam = Kamailio::start(
+        &KamailioOptions::new("phone-dtmf")
+            .route("^91", info.addr())
+            .route("^92", echo.addr()),
+    );
+
+    let mut phone = Cli::call(
+        &dir,
+        "info",
+        kam.addr,
+        ("1001", PASSWORD),
+        "9100",
+        &[
+            "--dtmf",
+            "12#",
+            "--dtmf-method",
+            "info",
+            "--dtmf-delay",
+            "300ms",
+            "--hangup-after",
+            "2s",
+        ],
+    );
+    assert_eq!(phone.wait_exit(), 0, "{}", phone.describe());
+    let call = phone.call_of("established");
+    assert_eq!(phone.ended(call), ("normal".into(), "local".into()));
+    assert!(phone.has_op(call, "send_dtmf"), "{}", phone.describe());
+    assert_uas_passed("ua_uas_info_dtmf.xml", &mut info);
+    kam.wait_event("relay INFO sip:info@", WAIT);
+
+    let mut phone = Cli::call(
+        &dir,
+        "rfc4733",
+        kam.addr,
+        ("1001", PASSWORD),
+        "9200",
+        &[
+            "--dtmf",
+            "12#",
+            "--dtmf-delay",
+            "500ms",
+            "--hangup-after",
+            "3s",
+        ],
+    );
+    assert_eq!(phone.wait_exit(), 0, "{}", phone.describe());
+    let call = phone.call_of("established");
+    assert!(phone.has_op(call, "send_dtmf"), "{}", phone.describe());
+    let digits: Vec<(String, String)> = phone
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "dtmf")
+        .map(|e| {
+            (
+                e["digit"].as_str().unwrap_or("").to_owned(),
+                e["method"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        digits,
+        [("1", "rfc4733"), ("2", "rfc4733"), ("#", "rfc4733")].map(|(d, m)| (d.into(), m.into())),
+        "{}",
+        phone.describe()
+    );
+    assert_uas_passed("ua_uas_echo.xml", &mut echo);
+}
+
+// ---- 3. a tone from one phone, recorded by the other -----------------------
+
+/// Phone A listens and records what it hears (`--record rx.wav
+/// --record-mode rx`); phone B calls it sending a 1 kHz tone and hangs up
+/// after 3 s. A's recording holds at least 1.5 s of audio whose energy is
+/// mostly at 1 kHz: through Dialtone (which anchors the media; A
+/// registered over TCP) ...
+#[test]
+fn a_tone_reaches_the_other_phone_intact_through_dialtone() {
+    let dir = TestDir::new("tone-dialtone");
+    let d = Dialtone::start("phone-tone", DIALTONE_EXTENSIONS, &[]);
+    tone_between_phones(
+        &dir,
+        d.sip,
+        ("100", "alice-secret-1"),
+        ("200", "bob-secret-22"),
+        "tcp",
+    );
+}
+
+/// ... and through Kamailio (media straight between the phones).
+#[test]
+fn a_tone_reaches_the_other_phone_intact_through_kamailio() {
+    if !kamailio_installed() {
+        return;
+    }
+    let dir = TestDir::new("tone-kamailio");
+    let kam = Kamailio::start(&KamailioOptions::new("phone-tone"));
+    tone_between_phones(
+        &dir,
+        kam.addr,
+        ("1001", PASSWORD),
+        ("1002", PASSWORD),
+        "udp",
+    );
+}
+
+/// A (`a`, over `transport`) records, B (`b`, over UDP) calls it with the tone.
+fn tone_between_phones(
+    dir: &Path,
+    server: SocketAddr,
+    a: (&str, &str),
+    b: (&str, &str),
+    transport: &str,
+) {
+    let wav = dir.join("rx.wav");
+    let wav_arg = wav.to_string_lossy().into_owned();
+    let mut callee = Cli::listen(
+        dir,
+        "A",
+        server,
+        a,
+        &[
+            "--auto-answer",
+            "0",
+            "--record",
+            &wav_arg,
+            "--record-mode",
+            "rx",
+            "--calls",
+            "1",
+            "--transport",
+            transport,
+        ],
+    );
+    let mut caller = Cli::call(
+        dir,
+        "B",
+        server,
+        b,
+        a.0,
+        &["--tone", "1000", "--hangup-after", "3s"],
+    );
+    assert_eq!(caller.wait_exit(), 0, "{}", caller.describe());
+    assert_eq!(callee.wait_exit(), 0, "{}", callee.describe());
+    let recording = callee.wait_event("the recording", |e| e["event"] == "recording");
+    assert_eq!(recording["path"], wav_arg.as_str(), "{recording}");
+    let audio = media::wav::decode(&std::fs::read(&wav).expect("the recording exists"))
+        .expect("the recording is a WAV file");
+    let tone = tone_share(&audio.samples, audio.rate, 1000.0);
+    println!(
+        "tone via {server}: {:.2} s recorded ({} ms reported), {:.2} s of audio, {:.1} % at 1 kHz",
+        audio.samples.len() as f64 / f64::from(audio.rate),
+        recording["duration_ms"],
+        tone.audible_secs,
+        tone.share * 100.0
+    );
+    assert!(
+        tone.audible_secs >= 1.5,
+        "at least 1.5 s of audio: {:.2} s\n{}",
+        tone.audible_secs,
+        callee.describe()
+    );
+    assert!(
+        tone.share > 0.8,
+        "most of the energy at 1 kHz: {:.1} %",
+        tone.share * 100.0
+    );
+}
+
+/// What a recording holds of a tone.
+struct ToneShare {
+    /// Seconds of 100 ms windows louder than -40 dBFS.
+    audible_secs: f64,
+    /// The share of those windows' energy at the tone's frequency (10 Hz wide).
+    share: f64,
+}
+
+/// Goertzel over 100 ms windows (10 Hz bins, so 1 kHz sits on one): the
+/// energy of the bin at `hz` (counted for both its halves of the spectrum,
+/// 2|X|²/N) over the windows' whole energy (Parseval: Σx²). A pure tone
+/// at `hz` gives 1.
+fn tone_share(samples: &[i16], rate: u32, hz: f64) -> ToneShare {
+    let n = rate as usize / 10;
+    let (mut at_hz, mut total, mut audible) = (0.0, 0.0, 0usize);
+    for w in samples.chunks_exact(n) {
+        let energy: f64 = w.iter().map(|&s| f64::from(s).powi(2)).sum();
+        // -40 dBFS RMS.
+        if energy / n as f64 > (32768.0f64 * 0.01).powi(2) {
+            audible += 1;
+            total += energy;
+            at_hz += 2.0 * goertzel_power(w, hz, f64::from(rate)) / n as f64;
+        }
+    }
+    ToneShare {
+        audible_secs: audible as f64 * 0.1,
+        share: if total > 0.0 { at_hz / total } else { 0.0 },
+    }
+}
+
+/// Goertzel: |X(f)|² of `window` (sampled at `rate`) at `hz`.
+fn goertzel_power(window: &[i16], hz: f64, rate: f64) -> f64 {
+    let k = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in window {
+        let s0 = f64::from(x) + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - k * s1 * s2
+}
+
+// ---- 4. hold and unhold ------------------------------------------------------
+
+/// `--at 1s=hold --at 2s=unhold --hangup-after 3s` against
+/// ua_uas_hold.xml (which checks the hold offer is `sendonly` and the resume
+/// offer `sendrecv`: SIPp exits 0); the phone prints op hold ok, state held,
+/// op unhold ok, state established, in that order.
+#[test]
+fn hold_and_unhold_against_sipp() {
+    if !sipp_and_kamailio() {
+        return;
+    }
+    let dir = TestDir::new("hold-sipp");
+    let mut uas = sipp_uas("ua_uas_hold.xml", "u1", &[], &dir.join("uas"));
+    let kam = Kamailio::start(&KamailioOptions::new("phone-hold").route("^9", uas.addr()));
+    let mut phone = Cli::call(
+        &dir,
+        "holder",
+        kam.addr,
+        ("1001", PASSWORD),
+        "9000",
+        &[
+            "--at",
+            "1s=hold",
+            "--at",
+            "2s=unhold",
+            "--hangup-after",
+            "3s",
+        ],
+    );
+    assert_eq!(phone.wait_exit(), 0, "{}", phone.describe());
+    let call = phone.call_of("established");
+    let seen: Vec<String> = phone
+        .events()
+        .iter()
+        .filter(|e| e["call"] == call)
+        .filter_map(|e| match e["event"].as_str() {
+            Some("op") => Some(format!("op {} {}", e["op"].as_str()?, e["ok"])),
+            Some("state") => Some(format!("state {}", e["state"].as_str()?)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "state dialing",
+            "state ringing",
+            "state established",
+            "op hold true",
+            "state held",
+            "op unhold true",
+            "state established",
+            "state ended",
+        ],
+        "{}",
+        phone.describe()
+    );
+    assert_uas_passed("ua_uas_hold.xml", &mut uas);
+}
+
+/// Phone to phone through Kamailio (the callee on TCP): when the caller
+/// holds and resumes, the callee sees `remotely_held`, then `established`.
+#[test]
+fn the_held_phone_sees_remotely_held_then_established() {
+    if !kamailio_installed() {
+        return;
+    }
+    let dir = TestDir::new("hold-phones");
+    let kam = Kamailio::start(&KamailioOptions::new("phone-hold-phones"));
+    let mut callee = Cli::listen(
+        &dir,
+        "held",
+        kam.addr,
+        ("1002", PASSWORD),
+        &["--auto-answer", "0", "--calls", "1", "--transport", "tcp"],
+    );
+    let mut caller = Cli::call(
+        &dir,
+        "holder",
+        kam.addr,
+        ("1001", PASSWORD),
+        "1002",
+        &[
+            "--at",
+            "1s=hold",
+            "--at",
+            "2s=unhold",
+            "--hangup-after",
+            "3s",
+        ],
+    );
+    assert_eq!(caller.wait_exit(), 0, "{}", caller.describe());
+    assert_eq!(callee.wait_exit(), 0, "{}", callee.describe());
+    let call = callee.call_of("established");
+    assert_eq!(
+        callee.state_names(call),
+        [
+            "ringing",
+            "established",
+            "remotely_held",
+            "established",
+            "ended"
+        ],
+        "{}",
+        callee.describe()
+    );
+    assert_eq!(callee.ended(call), ("normal".into(), "remote".into()));
+}
+
+// ---- 5. forwarding -----------------------------------------------------------
+
+/// B (1002) forwards every call to C (1003) with 302, by `--forward 1003`
+/// and by `--forward-rule unconditional=1003`; A (1001) calls B through
+/// Kamailio and ends up established with C, who sees the call come from
+/// 1001; B's call ends `forwarded`.
+#[test]
+fn a_forwarded_call_reaches_the_target() {
+    if !kamailio_installed() {
+        return;
+    }
+    let dir = TestDir::new("forward");
+    let kam = Kamailio::start(&KamailioOptions::new("phone-forward"));
+    for (n, how) in [
+        ["--forward", "1003"],
+        ["--forward-rule", "unconditional=1003"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (b, a) = forward_once(&dir, &kam, &format!("{n}"), how);
+        if how[0] == "--forward-rule" {
+            let f = b.wait_event("forwarded", |e| e["event"] == "forwarded");
+            assert_eq!(f["condition"], "unconditional", "{f}");
+            assert_eq!(f["target"], "1003", "{f}");
+        }
+        drop((b, a));
+    }
+}
+
+/// `--forward-rule no_reply=1003@2`: B rings for 2 s, then forwards; A
+/// rings first and ends up established with C.
+#[test]
+fn a_call_nobody_answers_is_forwarded_after_the_rule_time() {
+    if !kamailio_installed() {
+        return;
+    }
+    let dir = TestDir::new("forward-noreply");
+    let kam = Kamailio::start(&KamailioOptions::new("phone-forward-noreply"));
+    let (b, a) = forward_once(
+        &dir,
+        &kam,
+        "noreply",
+        &["--forward-rule", "no_reply=1003@2"],
+    );
+    let f = b.wait_event("forwarded", |e| e["event"] == "forwarded");
+    assert_eq!(f["condition"], "no_reply", "{f}");
+    let rang = b.time_of(|e| e["event"] == "incoming");
+    let forwarded = b.time_of(|e| e["event"] == "forwarded");
+    assert!(
+        forwarded - rang >= Duration::from_millis(1800),
+        "B rang {:?} before forwarding\n{}",
+        forwarded - rang,
+        b.describe()
+    );
+    let call = a.call_of("established");
+    assert!(
+        a.state_names(call).contains(&"ringing".to_owned()),
+        "{}",
+        a.describe()
+    );
+}
+
+/// One forwarded call: C (1003) answers, B (1002) forwards with `how`, A
+/// (1001) calls 1002 for 2 s. Checks what each sees; returns B and A.
+fn forward_once(dir: &Path, kam: &Kamailio, name: &str, how: &[&str]) -> (Cli, Cli) {
+    let mut c = Cli::listen(
+        dir,
+        &format!("C{name}"),
+        kam.addr,
+        ("1003", PASSWORD),
+        &["--auto-answer", "0", "--calls", "1"],
+    );
+    let mut args = vec!["--calls", "1"];
+    args.extend_from_slice(how);
+    let mut b = Cli::listen(
+        dir,
+        &format!("B{name}"),
+        kam.addr,
+        ("1002", PASSWORD),
+        &args,
+    );
+    let mut a = Cli::call(
+        dir,
+        &format!("A{name}"),
+        kam.addr,
+        ("1001", PASSWORD),
+        "1002",
+        &["--hangup-after", "2s"],
+    );
+    assert_eq!(a.wait_exit(), 0, "A: {}", a.describe());
+    assert_eq!(c.wait_exit(), 0, "C: {}", c.describe());
+    assert_eq!(b.wait_exit(), 0, "B: {}", b.describe());
+    let incoming = c.wait_event("C's incoming call", |e| e["event"] == "incoming");
+    assert_eq!(incoming["from"]["user"], "1001", "{incoming}");
+    let at_c = incoming["call"].as_u64().unwrap();
+    assert_eq!(
+        c.state_names(at_c),
+        ["ringing", "established", "ended"],
+        "C: {}",
+        c.describe()
+    );
+    // A rule forwards at once, without an `incoming` event.
+    let at_b = b.wait_event("B's call", |e| e["call"].is_u64())["call"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(b.ended(at_b).0, "forwarded", "B: {}", b.describe());
+    assert!(
+        !b.state_names(at_b).contains(&"established".to_owned()),
+        "B never answered: {}",
+        b.describe()
+    );
+    let at_a = a.call_of("established");
+    assert_eq!(a.ended(at_a), ("normal".into(), "local".into()));
+    kam.wait_event("reply 302 Moved Temporarily INVITE", WAIT);
+    kam.wait_event("relay INVITE sip:1003@", WAIT);
+    (b, a)
+}
+
+// ---- 6. call waiting ---------------------------------------------------------
+
+/// B (1002) takes a second call while one is up (`--call-waiting accept`):
+/// A (1001) calls B; 1.5 s later C (1003) calls B. B prints `call_waiting`
+/// for C's call (from 1003, while A's is active), A's phone sees
+/// `remotely_held` (B held it to take C), and C's call is established.
+#[test]
+fn call_waiting_accepts_the_second_call_and_holds_the_first() {
+    if !kamailio_installed() {
+        return;
+    }
+    let dir = TestDir::new("call-waiting");
+    let kam = Kamailio::start(&KamailioOptions::new("phone-call-waiting"));
+    let mut b = Cli::listen(
+        &dir,
+        "B",
+        kam.addr,
+        ("1002", PASSWORD),
+        &[
+            "--auto-answer",
+            "0",
+            "--call-waiting",
+            "accept",
+            "--calls",
+            "2",
+        ],
+    );
+    let mut a = Cli::call(
+        &dir,
+        "A",
+        kam.addr,
+        ("1001", PASSWORD),
+        "1002",
+        &["--hangup-after", "5s"],
+    );
+    let first = a.wait_event("A established", |e| is_state(e, "established"))["call"]
+        .as_u64()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut c = Cli::call(
+        &dir,
+        "C",
+        kam.addr,
+        ("1003", PASSWORD),
+        "1002",
+        &["--hangup-after", "1s"],
+    );
+    let waiting = b.wait_event("call_waiting", |e| e["event"] == "call_waiting");
+    assert_eq!(waiting["from"]["user"], "1003", "{waiting}");
+    let at_b_first = b.wait_event("B's first call", |e| e["event"] == "incoming")["call"].clone();
+    assert_eq!(waiting["active"], at_b_first, "{waiting}");
+    a.wait_state(first, "remotely_held");
+    assert_eq!(c.wait_exit(), 0, "C: {}", c.describe());
+    let at_c = c.call_of("established");
+    assert_eq!(c.ended(at_c), ("normal".into(), "local".into()));
+    assert_eq!(a.wait_exit(), 0, "A: {}", a.describe());
+    assert_eq!(b.wait_exit(), 0, "B: {}", b.describe());
+    let second = waiting["call"].as_u64().unwrap();
+    assert!(
+        b.state_names(second).contains(&"established".to_owned()),
+        "B: {}",
+        b.describe()
+    );
+}
+
+// ---- 7. anonymous calls --------------------------------------------------------
+
+/// `call --anonymous` through Kamailio (whose config lets an INVITE from
+/// `anonymous@anonymous.invalid` reach a static route without digest) to
+/// ua_uas_anonymous.xml, which checks `From: ...<sip:anonymous@anonymous.invalid>`
+/// and `Privacy: id` (SIPp exits 0). The same UAS fails a call that is
+/// not anonymous (the scenario's own check).
+#[test]
+fn an_anonymous_call_hides_the_caller() {
+    if !sipp_and_kamailio() {
+        return;
+    }
+    let dir = TestDir::new("anonymous");
+    let mut uas = sipp_uas("ua_uas_anonymous.xml", "u1", &["-m", "2"], &dir.join("uas"));
+    let kam = Kamailio::start(&KamailioOptions::new("phone-anonymous").route("^9", uas.addr()));
+    let mut phone = Cli::start(
+        &dir,
+        "anonymous",
+        &[
+            "call",
+            "9000",
+            "--server",
+            &kam.addr.to_string(),
+            "--anonymous",
+            "--hangup-after",
+            "1s",
+            "--timeout",
+            "15s",
+            "--json",
+        ],
+    );
+    assert_eq!(phone.wait_exit(), 0, "{}", phone.describe());
+    let call = phone.call_of("established");
+    assert_eq!(phone.ended(call), ("normal".into(), "local".into()));
+    assert!(
+        !phone.events().iter().any(|e| e["event"] == "registration"),
+        "an anonymous phone does not register: {}",
+        phone.describe()
+    );
+    kam.wait_event("anonymous INVITE sip:9000@", WAIT);
+
+    // 1001, not anonymous: the UAS refuses the second call.
+    let mut named = Cli::call(
+        &dir,
+        "named",
+        kam.addr,
+        ("1001", PASSWORD),
+        "9000",
+        &["--hangup-after", "1s"],
+    );
+    named.wait_exit();
+    let status = uas.sipp.wait(WAIT).expect("the UAS ends");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "one call passed the checks, the other failed: {}",
+        uas.sipp.errors()
+    );
+    let errors = uas.sipp.errors();
+    assert!(
+        errors.contains("<sip:1001@") && errors.contains("anonymous@anonymous"),
+        "the UAS refused 1001's From: {errors}"
+    );
+}
+
+// ---- 8. exit status ---------------------------------------------------------------
+
+/// A call to a busy SIPp UAS (busy.xml: 486) exits 1 by default (not the
+/// expected outcome) and 0 with `--expect busy`, ending `busy`; a bad
+/// digit in `--dtmf` exits 2 with a message naming it.
+#[test]
+fn exit_status_tells_the_outcome() {
+    let dir = TestDir::new("exit");
+    let mut bad = Cli::start(
+        &dir,
+        "bad-flag",
+        &[
+            "call",
+            "1002",
+            "--server",
+            "127.0.0.1:5060",
+            "--dtmf",
+            "12x",
+        ],
+    );
+    assert_eq!(bad.wait_exit(), 2, "{}", bad.describe());
+    let stderr = bad.stderr();
+    assert!(stderr.contains("'x'"), "the message names x: {stderr}");
+
+    if !sipp_and_kamailio() {
+        return;
+    }
+    let mut uas = sipp_uas("busy.xml", "u1", &["-m", "2"], &dir.join("uas"));
+    let kam = Kamailio::start(&KamailioOptions::new("phone-exit").route("^9", uas.addr()));
+    for (expect, code) in [(None, 1), (Some("busy"), 0)] {
+        let mut extra = vec![];
+        if let Some(e) = expect {
+            extra.extend(["--expect", e]);
+        }
+        let mut phone = Cli::call(&dir, "busy", kam.addr, ("1001", PASSWORD), "9000", &extra);
+        assert_eq!(
+            phone.wait_exit(),
+            code,
+            "--expect {expect:?}: {}",
+            phone.describe()
+        );
+        let call = phone.call_of("dialing");
+        let ended = phone.wait_state(call, "ended");
+        assert_eq!(ended["reason"], "busy", "{ended}");
+        assert_eq!(ended["sip_code"], 486, "{ended}");
+    }
+    assert_uas_passed("busy.xml", &mut uas);
+}
+
+// ---- 9. the interactive shell ---------------------------------------------------
+
+/// `dialtone phone shell` in a detached tmux session (its own server
+/// socket): `call 9000` (ua_uas_hold.xml, echoing RTP) shows
+/// `established`; `hold` shows `Hold done`; `stats` shows the `inbound-rtp`
+/// statistics, which count the echoed packets; `unhold`
+/// shows `Unhold done`; `hangup` shows `ended`; `quit` ends the shell with
+/// status 0. The UAS checks the hold and resume offers (SIPp exits 0).
+#[test]
+fn the_shell_drives_a_call_under_tmux() {
+    if !installed(TMUX) || !sipp_and_kamailio() {
+        return;
+    }
+    let dir = TestDir::new("shell");
+    let mut uas = sipp_uas("ua_uas_hold.xml", "u1", &["-rtp_echo"], &dir.join("uas"));
+    let kam = Kamailio::start(&KamailioOptions::new("phone-shell").route("^9", uas.addr()));
+    let shell = Tmux::start(
+        &dir,
+        &[
+            env!("CARGO_BIN_EXE_dialtone"),
+            "phone",
+            "shell",
+            "--server",
+            &kam.addr.to_string(),
+            "--user",
+            "1001",
+            "--password",
+            PASSWORD,
+        ],
+    );
+    shell.wait_for("registration: registered");
+    shell.send("call 9000");
+    shell.wait_for(": established");
+    // Let the UAS echo some of the phone's audio.
+    std::thread::sleep(Duration::from_secs(1));
+    shell.send("hold");
+    shell.wait_for("Hold done");
+    shell.send("stats");
+    shell.wait_for("\"remote-outbound-rtp\"");
+    let received = shell
+        .capture()
+        .split("\"inbound-rtp\"")
+        .nth(1)
+        .and_then(|s| s.split("\"packetsReceived\":").nth(1))
+        .and_then(|s| s.split(|c: char| c == ',' || c == '\n').next())
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert!(
+        received.is_some_and(|n| n > 0),
+        "stats count the echoed RTP: {received:?}\n{}",
+        shell.capture()
+    );
+    shell.send("unhold");
+    shell.wait_for("Unhold done");
+    shell.send("hangup");
+    shell.wait_for(": ended normal by local");
+    shell.send("quit");
+    assert_eq!(shell.wait_exit(), 0, "{}", shell.capture());
+    assert_uas_passed("ua_uas_hold.xml", &mut uas);
+}
+
+// ---- the phone under test -------------------------------------------------------
+
+/// A `dialtone phone` process; its stdout read line by line as it comes
+/// (JSON events with `--json`), its stderr in a file. Killed on drop, its
+/// output printed if the test failed.
+struct Cli {
+    name: String,
+    child: Child,
+    /// Each stdout line with when it arrived.
+    lines: Arc<Mutex<Vec<(Instant, String)>>>,
+    stderr: PathBuf,
+    status: Option<i32>,
+}
+
+impl Cli {
+    /// `dialtone phone ARGS...`.
+    fn start(dir: &Path, name: &str, args: &[&str]) -> Cli {
+        let stderr = dir.join(format!("{name}.stderr"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+            .arg("phone")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("spawn dialtone phone");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push((Instant::now(), line));
+            }
+        });
+        Cli {
+            name: name.to_owned(),
+            child,
+            lines,
+            stderr,
+            status: None,
+        }
+    }
+
+    /// `phone call TARGET` as `user` at `server`, with JSON events and a
+    /// bounded time to answer.
+    fn call(
+        dir: &Path,
+        name: &str,
+        server: SocketAddr,
+        (user, password): (&str, &str),
+        target: &str,
+        extra: &[&str],
+    ) -> Cli {
+        let server = server.to_string();
+        let mut args = vec![
+            "call",
+            target,
+            "--server",
+            &server,
+            "--user",
+            user,
+            "--password",
+            password,
+            "--timeout",
+            "15s",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        Cli::start(dir, name, &args)
+    }
+
+    /// `phone listen` as `user` at `server`, with JSON events; returns once
+    /// it is registered.
+    fn listen(
+        dir: &Path,
+        name: &str,
+        server: SocketAddr,
+        (user, password): (&str, &str),
+        extra: &[&str],
+    ) -> Cli {
+        let server = server.to_string();
+        let mut args = vec![
+            "listen",
+            "--server",
+            &server,
+            "--user",
+            user,
+            "--password",
+            password,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let cli = Cli::start(dir, name, &args);
+        cli.wait_event("registered", |e| {
+            e["event"] == "registration" && e["state"] == "registered"
+        });
+        cli
+    }
+
+    /// The JSON lines so far.
+    fn events(&self) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, l)| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The first event that `matches`; panics if none comes within [`WAIT`].
+    fn wait_event(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(e) = self.events().into_iter().find(&matches) {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no {what} within {WAIT:?}\n{}",
+                self.name,
+                self.describe()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `call` reaches `state`; returns that event.
+    fn wait_state(&self, call: u64, state: &str) -> Value {
+        self.wait_event(&format!("call {call} {state}"), |e| {
+            e["call"] == call && is_state(e, state)
+        })
+    }
+
+    /// When the first line parsing to an event that `matches` arrived.
+    fn time_of(&self, matches: impl Fn(&Value) -> bool) -> Instant {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, l)| serde_json::from_str(l).is_ok_and(|e| matches(&e)))
+            .map(|(t, _)| *t)
+            .unwrap_or_else(|| panic!("{}: no such event\n{}", self.name, self.describe()))
+    }
+
+    /// The call that reached `state` first.
+    fn call_of(&self, state: &str) -> u64 {
+        self.wait_event(state, |e| is_state(e, state))["call"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// `call`'s states in order.
+    fn state_names(&self, call: u64) -> Vec<String> {
+        self.events()
+            .iter()
+            .filter(|e| e["event"] == "state" && e["call"] == call)
+            .map(|e| e["state"].as_str().unwrap_or("").to_owned())
+            .collect()
+    }
+
+    /// How `call` ended: (reason, by).
+    fn ended(&self, call: u64) -> (String, String) {
+        let e = self.wait_state(call, "ended");
+        (
+            e["reason"].as_str().unwrap_or("").to_owned(),
+            e["by"].as_str().unwrap_or("").to_owned(),
+        )
+    }
+
+    /// Whether `call`'s operation `op` reported success.
+    fn has_op(&self, call: u64, op: &str) -> bool {
+        self.events()
+            .iter()
+            .any(|e| e["event"] == "op" && e["call"] == call && e["op"] == op && e["ok"] == true)
+    }
+
+    /// Waits for the process to exit (within [`WAIT`]); its exit status.
+    fn wait_exit(&mut self) -> i32 {
+        if let Some(code) = self.status {
+            return code;
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader take the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                let code = status.code().unwrap_or(-1);
+                self.status = Some(code);
+                return code;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still runs after {WAIT:?}\n{}",
+                self.name,
+                self.describe()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Its output so far, for failure messages.
+    fn describe(&self) -> String {
+        let out: Vec<String> = self
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect();
+        format!(
+            "--- dialtone phone {} (exit {:?}) stdout ---\n{}\n--- stderr ---\n{}",
+            self.name,
+            self.status,
+            out.join("\n"),
+            tail(&self.stderr(), 6000)
+        )
+    }
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        // Only the process this test started.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("{}", self.describe());
+        }
+    }
+}
+
+fn is_state(e: &Value, state: &str) -> bool {
+    e["event"] == "state" && e["state"] == state
+}
+
+// ---- peers and tools ------------------------------------------------------------
+
+fn sipp_and_kamailio() -> bool {
+    if !sipp_installed() {
+        println!("SKIPPED: sipp not installed (apt-get install sip-tester)");
+        return false;
+    }
+    kamailio_installed()
+}
+
+/// A SIPp UAS's verdict: it ran its calls to the end of the scenario.
+fn assert_uas_passed(scenario: &str, uas: &mut Uas) {
+    let status = uas
+        .sipp
+        .wait(WAIT)
+        .unwrap_or_else(|| panic!("{scenario} still runs: {}", uas.sipp.errors()));
+    assert!(
+        status.success(),
+        "{scenario} failed the call ({status}): {}",
+        uas.sipp.errors()
+    );
+}
+
+const BARESIP: (&str, &str, &str) = ("baresip", "-h", "baresip");
+const TMUX: (&str, &str, &str) = ("tmux", "-V", "tmux");
+
+/// Whether `(binary, harmless argument, apt package)` runs; says SKIPPED
+/// when it does not.
+fn installed((binary, arg, package): (&str, &str, &str)) -> bool {
+    let found = Command::new(binary)
+        .arg(arg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        println!("SKIPPED: {binary} not installed (apt-get install {package})");
+    }
+    found
+}
+
+/// Waits until Dialtone lists `extension` as registered.
+fn wait_dialtone_registered(d: &Dialtone, extension: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, regs) = d.get("/v1/registrations");
+        let items = regs["items"].as_array().cloned().unwrap_or_default();
+        if items.iter().any(|r| r["extension"] == extension) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{extension} not registered within {WAIT:?}: {regs}\n{}",
+            tail(&d.stderr(), 4000)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A baresip registered at Dialtone, from the configs in
+/// `tests/e2e/phones/` (as `e2e_phones.rs` runs it), driven over
+/// `ctrl_tcp`; killed on drop.
+struct Baresip {
+    child: Child,
+    ctrl: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Baresip {
+    fn start(d: &Dialtone, extension: &str, password: &str, auto_answer: bool) -> Baresip {
+        let dir = d.dir.join(format!("baresip-{extension}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sip_port = loop {
+            let port = free_port();
+            // baresip takes port + 1 for TLS.
+            if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+                break port;
+            }
+        };
+        let ctrl = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let vars = [
+            ("module_path", baresip_modules()),
+            ("sip_port", sip_port.to_string()),
+            ("ctrl_port", ctrl.port().to_string()),
+            ("extension", extension.to_owned()),
+            ("server", d.sip.to_string()),
+            ("password", password.to_owned()),
+            (
+                "answermode",
+                if auto_answer { "auto" } else { "manual" }.to_owned(),
+            ),
+            ("audio_source", "ausine,440".to_owned()),
+            ("account_params", String::new()),
+            ("codec_modules", "module\t\t\tg711.so".to_owned()),
+            ("dump_modules", String::new()),
+        ];
+        std::fs::write(dir.join("config"), template("baresip.conf", &vars)).unwrap();
+        std::fs::write(dir.join("accounts"), template("baresip.accounts", &vars)).unwrap();
+        let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
+        let child = Command::new("baresip")
+            .args(["-v", "-s", "-f"])
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn baresip");
+        let mut phone = Baresip { child, ctrl, dir };
+        let deadline = Instant::now() + WAIT;
+        while TcpStream::connect_timeout(&ctrl, Duration::from_secs(1)).is_err() {
+            if let Ok(Some(status)) = phone.child.try_wait() {
+                panic!("baresip exited at start ({status})\n{}", phone.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "baresip's ctrl_tcp did not open\n{}",
+                phone.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        phone
+    }
+
+    fn log(&self) -> String {
+        tail(
+            &std::fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default(),
+            6000,
+        )
+        .to_owned()
+    }
+
+    /// One `ctrl_tcp` command (netstring-framed JSON); its response's `data`.
+    fn command(&self, command: &str, params: &str) -> String {
+        let conn = TcpStream::connect_timeout(&self.ctrl, Duration::from_secs(2)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let body = serde_json::json!({ "command": command, "params": params, "token": command })
+            .to_string();
+        (&conn)
+            .write_all(format!("{}:{body},", body.len()).as_bytes())
+            .unwrap();
+        let mut reader = BufReader::new(conn);
+        loop {
+            let mut len = Vec::new();
+            reader.read_until(b':', &mut len).unwrap();
+            let len: usize = String::from_utf8_lossy(&len)
+                .trim_end_matches(':')
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("baresip {command}: bad netstring\n{}", self.log()));
+            let mut message = vec![0; len + 1];
+            std::io::Read::read_exact(&mut reader, &mut message).unwrap();
+            message.pop();
+            let v: Value = serde_json::from_slice(&message).unwrap_or_default();
+            if v["response"] == true {
+                assert_eq!(
+                    v["ok"],
+                    true,
+                    "baresip {command} {params}: {v}\n{}",
+                    self.log()
+                );
+                return v["data"].as_str().unwrap_or_default().to_owned();
+            }
+        }
+    }
+
+    /// Waits until baresip lists no call (it got, or sent, the BYE).
+    fn wait_no_call(&self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let calls = self.command("listcalls", "");
+            if calls.contains("Active calls (0)") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "baresip still has a call: {calls}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- baresip ---\n{}", self.log());
+        }
+    }
+}
+
+/// The directory holding baresip's modules.
+fn baresip_modules() -> String {
+    let candidates = [
+        "/usr/lib/baresip/modules",
+        "/usr/local/lib/baresip/modules",
+        "/usr/lib64/baresip/modules",
+        "/usr/lib/x86_64-linux-gnu/baresip/modules",
+        "/usr/lib/aarch64-linux-gnu/baresip/modules",
+    ];
+    candidates
+        .iter()
+        .find(|dir| Path::new(dir).join("ctrl_tcp.so").exists())
+        .unwrap_or(&candidates[0])
+        .to_string()
+}
+
+/// `tests/e2e/phones/NAME` with each `{key}` replaced.
+fn template(name: &str, vars: &[(&str, String)]) -> String {
+    let path = format!(
+        "{}/../../tests/e2e/phones/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (key, value) in vars {
+        text = text.replace(&format!("{{{key}}}"), value);
+    }
+    text
+}
+
+/// A program in a detached tmux session on a tmux server of its own
+/// (`tmux -L NAME`), the pane kept after the program exits so its status
+/// can be read; the server is killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(dir: &Path, command: &[&str]) -> Tmux {
+        let socket = format!(
+            "dialtone-e2e-{}-{}",
+            std::process::id(),
+            dir.file_name().unwrap().to_string_lossy()
+        );
+        let tmux = Tmux { socket };
+        let status = tmux
+            .tmux()
+            .args(["new-session", "-d", "-s", "phone", "-x", "200", "-y", "50"])
+            .args(command)
+            .args([";", "set-option", "-w", "remain-on-exit", "on"])
+            .status()
+            .expect("tmux runs");
+        assert!(status.success(), "tmux new-session: {status}");
+        tmux
+    }
+
+    fn tmux(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"])
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Types `line` and Enter.
+    fn send(&self, line: &str) {
+        let status = self
+            .tmux()
+            .args(["send-keys", "-t", "phone", "-l", line])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = self
+            .tmux()
+            .args(["send-keys", "-t", "phone", "Enter"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The pane's text, its history included.
+    fn capture(&self) -> String {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-J", "-S", "-", "-t", "phone"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the pane shows `text`.
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.capture().contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the shell did not show {text:?} within {WAIT:?}:\n{}",
+                self.capture()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the pane's program has exited; its exit status.
+    ///
+    /// tmux marks the pane dead when its terminal closes and learns the
+    /// status when it reaps the process, which tmux 3.3 sometimes misses
+    /// (the program stays a zombie, `pane_dead_status` empty); the status
+    /// is then read from the zombie (`/proc/PID/stat`, field 52).
+    fn wait_exit(&self) -> i32 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let out = self
+                .tmux()
+                .args([
+                    "display-message",
+                    "-p",
+                    "-t",
+                    "phone",
+                    "#{pane_dead} #{pane_pid} #{pane_dead_status}",
+                ])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let fields: Vec<&str> = text.split_whitespace().collect();
+            match fields[..] {
+                ["1", _, status] => return status.parse().unwrap_or(-1),
+                ["1", pid] => {
+                    if let Some(status) = zombie_exit_status(pid) {
+                        return status;
+                    }
+                }
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the shell still runs after quit ({text}):\n{}",
+                self.capture()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The exit status of process `pid` if it is a zombie (exited, not reaped).
+fn zombie_exit_status(pid: &str) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After "pid (comm) ": field 3 (state) onwards.
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    if fields.first() != Some(&"Z") {
+        return None;
+    }
+    // Field 52, exit_code, as waitpid(2) reports it.
+    let code: i32 = fields.get(52 - 3)?.parse().ok()?;
+    Some(if code & 0x7f == 0 { code >> 8 } else { -1 })
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- tmux pane ---\n{}", self.capture());
+        }
+        // This test's own tmux server (and the shell in it).
+        let _ = self
+            .tmux()
+            .arg("kill-server")
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A temporary directory for a test's files; removed on drop unless the
+/// test failed.
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> TestDir {
+        TestDir(temp_dir(&format!("phone-{name}")))
+    }
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn tail(s: &str, max: usize) -> &str {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
