@@ -372,6 +372,18 @@ impl UaCore {
             .collect()
     }
 
+    /// A call's parties: From and To of its INVITE (ours, for an outgoing call).
+    pub fn parties(&self, call: CallId) -> Option<(&Party, &Party)> {
+        self.calls.get(&call).map(|c| (&c.from, &c.to))
+    }
+
+    /// A call's SIP Call-ID, for logs and for matching a server's records.
+    pub fn sip_call_id(&self, call: CallId) -> Option<&str> {
+        self.calls
+            .get(&call)
+            .and_then(|c| std::str::from_utf8(&c.sip_call_id).ok())
+    }
+
     /// Whether a call has a video line.
     pub fn has_video(&self, call: CallId) -> bool {
         self.calls.get(&call).is_some_and(|c| c.video)
@@ -502,7 +514,9 @@ impl UaCore {
         na
     }
 
-    fn from_header(&self) -> NameAddr {
+    /// The From of our requests: the address of record, or for an anonymous
+    /// account the RFC 3323 §4.1.1.3 anonymous URI.
+    fn our_from(&self) -> NameAddr {
         if self.config.account.anonymous {
             let mut na = NameAddr::new(
                 Uri::from_text("sip:anonymous@anonymous.invalid").expect("a valid URI"),
@@ -848,7 +862,7 @@ impl UaCore {
         video: bool,
     ) -> Result<CallId, UaError> {
         let uri = self.target_uri(target)?;
-        let from = self.from_header();
+        let from = self.our_from();
         let mut req = self.ep.build_request(
             Method::Invite,
             uri.clone(),
