@@ -627,6 +627,17 @@ impl UaCore {
         });
     }
 
+    /// The call, if no operation is in flight on it: while one is, every
+    /// other is refused `Busy` before any state rule is checked (the CPaaS
+    /// seed: an operation cannot start while another is in progress).
+    fn idle_call(&self, call: CallId) -> Result<&Call, UaError> {
+        let c = self.calls.get(&call).ok_or(UaError::NoCall(call))?;
+        match &c.pending {
+            Some(p) => Err(UaError::Busy { call, op: p.op }),
+            None => Ok(c),
+        }
+    }
+
     /// Claims the call's one operation slot (the CPaaS seed: an operation
     /// cannot start while another is in progress).
     pub fn begin_op(&mut self, call: CallId, op: Op) -> Result<(), UaError> {
@@ -1430,7 +1441,7 @@ impl UaCore {
 
     /// Puts the call on hold (re-INVITE `sendonly`). Fails if it is already held.
     pub fn hold(&mut self, now: Instant, call: CallId) -> Result<(), UaError> {
-        let c = self.calls.get(&call).ok_or(UaError::NoCall(call))?;
+        let c = self.idle_call(call)?;
         if c.local_hold && c.state.is_up() {
             return Err(UaError::State {
                 call,
@@ -1444,7 +1455,7 @@ impl UaCore {
 
     /// Takes the call off hold. Fails if it is not on hold.
     pub fn unhold(&mut self, now: Instant, call: CallId) -> Result<(), UaError> {
-        let c = self.calls.get(&call).ok_or(UaError::NoCall(call))?;
+        let c = self.idle_call(call)?;
         if !c.local_hold {
             return Err(UaError::State {
                 call,
@@ -1458,7 +1469,7 @@ impl UaCore {
 
     /// Starts (`true`) or stops sending video on a call with a video line.
     pub fn video(&mut self, now: Instant, call: CallId, on: bool) -> Result<(), UaError> {
-        let c = self.calls.get(&call).ok_or(UaError::NoCall(call))?;
+        let c = self.idle_call(call)?;
         if !c.video {
             return Err(UaError::State {
                 call,
