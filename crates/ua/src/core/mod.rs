@@ -1590,6 +1590,8 @@ impl UaCore {
                     Ok(n) => {
                         c.local_hold = wish.hold;
                         c.video_send = wish.video_send;
+                        // The answer says whether the peer (still) holds us.
+                        c.remote_hold = n.peer_holds;
                         self.apply_media(call, n);
                         self.op_done(call, Ok(()));
                         let st = self.calls[&call].up_state();
