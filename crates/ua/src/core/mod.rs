@@ -730,7 +730,8 @@ impl UaCore {
             req.headers.set(Header::new(name, value));
         }
         self.reg.asking = expires;
-        if expires > 0 {
+        // A refresh of a live binding is not a change the user sees.
+        if expires > 0 && !matches!(self.reg.state, Registration::Registered { .. }) {
             self.set_registration(Registration::Registering);
         }
         let target = self.server_target();
