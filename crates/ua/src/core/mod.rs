@@ -689,7 +689,8 @@ impl UaCore {
     pub fn unregister(&mut self, now: Instant) {
         self.reg.wanted = false;
         self.reg.next = None;
-        if matches!(self.reg.state, Registration::Unregistered) && self.reg.tx.is_none() {
+        // One REGISTER at a time: the answer to the one in flight sends the removal.
+        if self.reg.tx.is_some() || matches!(self.reg.state, Registration::Unregistered) {
             return;
         }
         self.send_register(now, None);
@@ -801,6 +802,10 @@ impl UaCore {
         }
         if self.reg.asking == 0 {
             self.set_registration(Registration::Unregistered);
+            if self.reg.wanted {
+                // register() came while the removal was in flight.
+                self.send_register(now, None);
+            }
             return;
         }
         // The granted expiry: our Contact's `expires`, else Expires, else what we asked.
