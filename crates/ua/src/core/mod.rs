@@ -134,6 +134,9 @@ struct Call {
     invite: Option<ClientTxKey>,
     auth_tried: bool,
     redirects: u32,
+    /// Outgoing: the INVITE in flight got a provisional response (100 included),
+    /// so a CANCEL can go (RFC 3261 §9.1).
+    provisional: bool,
     /// We asked to end it before it was answered.
     cancelling: bool,
     /// Incoming: the INVITE's transaction until its final answer.
@@ -548,6 +551,7 @@ impl UaCore {
                 invite: None,
                 auth_tried: false,
                 redirects: 0,
+                provisional: false,
                 cancelling: false,
                 server: None,
                 offer: None,
@@ -921,6 +925,7 @@ impl UaCore {
                 self.clients.insert(k, Purpose::Invite(id));
                 if let Some(c) = self.calls.get_mut(&id) {
                     c.invite = Some(k);
+                    c.provisional = false;
                 }
             }
             Err(e) => {
@@ -944,6 +949,7 @@ impl UaCore {
             return;
         };
         if resp.is_provisional() {
+            c.provisional = true;
             if resp.status == 100 || !c.is_live() {
                 return;
             }
@@ -1432,10 +1438,17 @@ impl UaCore {
         }
         // Outgoing, not answered yet.
         c.cancelling = true;
+        let heard = c.provisional;
         match c.invite {
             Some(k) => {
                 if let Ok(ck) = self.ep.cancel(now, k) {
                     self.clients.insert(ck, Purpose::Other);
+                }
+                // RFC 3261 §9.1: the CANCEL waits for a provisional response
+                // (until Timer B), the user does not. A 2xx that still comes
+                // is ACKed and hung up.
+                if !heard {
+                    self.finish(call, EndReason::Cancel, By::Local, None);
                 }
             }
             None => self.finish(call, EndReason::Cancel, By::Local, None),
