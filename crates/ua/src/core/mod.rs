@@ -1303,7 +1303,7 @@ impl UaCore {
         let others: Vec<CallId> = self
             .calls
             .values()
-            .filter(|c| c.id != call && c.state == CallState::Established)
+            .filter(|c| c.id != call && c.state.is_up() && !c.local_hold)
             .map(|c| c.id)
             .collect();
         for other in others {
