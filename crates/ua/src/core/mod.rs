@@ -1155,7 +1155,7 @@ impl UaCore {
             });
         let sip_call_id = req.headers.call_id().unwrap_or_default();
         let video = offer.as_ref().is_some_and(media_sdp::offers_video);
-        let active = self.calls.values().find(|c| c.is_live()).map(|c| c.id);
+        let active = self.active_call();
         let id = self.new_call(Dir::Incoming, sip_call_id, from.clone(), to.clone());
         {
             let c = self.calls.get_mut(&id).expect("just made");
@@ -1220,6 +1220,17 @@ impl UaCore {
         if let Some(s) = auto {
             c.auto_answer_at = Some(now + Duration::from_secs(u64::from(s)));
         }
+    }
+
+    /// The call the user is in, which makes a new one wait (or busy-forwarded):
+    /// one that is up, else one we are placing. A call still ringing here
+    /// does not count: two calls ringing at once are both `Incoming`.
+    fn active_call(&self) -> Option<CallId> {
+        let live = || self.calls.values().filter(|c| c.is_live());
+        live()
+            .find(|c| c.state.is_up())
+            .or_else(|| live().find(|c| c.dir == Dir::Outgoing))
+            .map(|c| c.id)
     }
 
     fn answer_final(&mut self, now: Instant, id: CallId, code: u16, reason: &str) {
