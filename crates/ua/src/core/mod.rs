@@ -160,6 +160,8 @@ struct Call {
     ignored: bool,
     /// We sent an offer in a 2xx (offerless INVITE / re-INVITE): the ACK brings the answer.
     offer_in_2xx: bool,
+    /// The INVITE (or re-INVITE) transaction whose 2xx awaits its ACK.
+    awaiting_ack: Option<ServerTxKey>,
 }
 
 impl Call {
@@ -569,6 +571,7 @@ impl UaCore {
                 no_reply_at: None,
                 ignored: false,
                 offer_in_2xx: false,
+                awaiting_ack: None,
             },
         );
         id
@@ -1355,6 +1358,7 @@ impl UaCore {
             .send_response(now, key, resp)
             .map_err(|e| UaError::Sip(e.to_string()))?;
         let c = self.calls.get_mut(&call).expect("checked");
+        c.awaiting_ack = Some(key);
         if let Some(offer) = c.offer.clone() {
             match media_sdp::negotiated(&offer, c.wish()) {
                 Ok(n) => {
@@ -1816,7 +1820,9 @@ impl UaCore {
                 }
             }
             E::Ack {
-                dialog, request, ..
+                key,
+                dialog,
+                request,
             } => {
                 let Some(id) = self.call_of_dialog(&dialog) else {
                     return;
@@ -1826,6 +1832,9 @@ impl UaCore {
                 };
                 if c.dialog.is_none() {
                     c.dialog = Some(dialog);
+                }
+                if c.awaiting_ack == Some(key) {
+                    c.awaiting_ack = None;
                 }
                 if c.offer_in_2xx {
                     c.offer_in_2xx = false;
@@ -1844,18 +1853,20 @@ impl UaCore {
                 }
             }
             E::AckTimeout { key, .. } => {
+                // RFC 3261 §13.3.1.4: our 2xx went unacknowledged for 64*T1;
+                // the session ends with BYE. (Timer H after a non-2xx names
+                // no call: nothing to do.)
                 let id = self
                     .calls
                     .values()
-                    .find(|c| c.dialog.is_some() && c.is_live() && c.dir == Dir::Incoming)
-                    .filter(|_| true)
+                    .find(|c| c.awaiting_ack == Some(key) && c.is_live())
                     .map(|c| c.id);
-                let _ = key;
                 if let Some(id) = id {
-                    if self.calls[&id].state.is_up() && self.calls[&id].offer_in_2xx {
-                        self.send_bye(now, id);
-                        self.finish(id, EndReason::Failed, By::Remote, Some(408));
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.awaiting_ack = None;
                     }
+                    self.send_bye(now, id);
+                    self.finish(id, EndReason::Failed, By::Remote, Some(408));
                 }
             }
             E::Cancelled { request, .. } => {
@@ -1982,7 +1993,12 @@ impl UaCore {
         if let Some(b) = body {
             resp.set_body(Some("application/sdp"), Bytes::from(b));
         }
-        let _ = self.ep.send_response(now, key, resp);
+        let sent = self.ep.send_response(now, key, resp).is_ok();
+        if sent && req.method == Method::Invite {
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.awaiting_ack = Some(key);
+            }
+        }
         if let Some(n) = negotiated {
             if let Some(c) = self.calls.get_mut(&id) {
                 c.remote_hold = n.peer_holds;
