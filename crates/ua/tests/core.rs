@@ -1633,3 +1633,49 @@ fn a_second_call_while_the_first_still_rings_is_incoming_not_waiting() {
     assert_ne!(first, second);
     // ring() asserted Incoming (not CallWaiting) for both.
 }
+
+#[test]
+fn an_operation_without_a_final_answer_fails_after_32_s_and_frees_the_slot() {
+    let mut w = World::new();
+    let (call, _) = outgoing_call(&mut w);
+    let now = w.now();
+    w.ua.hold(now, call).unwrap();
+    let re = w.request(Method::Invite);
+    // The peer says 180 to the re-INVITE and then nothing.
+    w.respond(&re, 180);
+    w.take();
+    w.run_for(Duration::from_secs(31));
+    assert!(w.events().is_empty(), "no verdict before 32 s");
+    w.run_for(Duration::from_secs(2));
+    let events = w.events();
+    assert!(
+        matches!(&events[..], [Event::Op { op: Op::Hold, ok: false, error: Some(e), .. }] if e.contains("no final answer")),
+        "{events:?}"
+    );
+    // The call is still up and takes the next operation.
+    let now = w.now();
+    assert!(w.ua.hold(now, call).is_ok());
+}
+
+#[test]
+fn a_long_lived_phone_keeps_only_its_last_ended_calls() {
+    let mut w = World::new();
+    let mut first = None;
+    for _ in 0..40 {
+        let (call, invite) = dial(&mut w);
+        first.get_or_insert(call);
+        w.respond(&invite, 486);
+        w.take();
+    }
+    let first = first.unwrap();
+    assert_eq!(
+        w.ua.call_state(first),
+        None,
+        "the first ended call was dropped"
+    );
+    let last = CallId(first.0 + 39);
+    assert!(matches!(
+        w.ua.call_state(last),
+        Some(CallState::Ended { .. })
+    ));
+}

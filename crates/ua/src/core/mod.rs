@@ -120,7 +120,15 @@ struct Pending {
     duration_ms: u32,
     /// A 491 asked us to try again at this time.
     retry_at: Option<Instant>,
+    /// The operation fails if it has not finished by then (a re-INVITE
+    /// left at 1xx, a REFER whose NOTIFY never comes).
+    give_up_at: Option<Instant>,
 }
+
+/// How long a SIP operation may take before it is reported failed.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(32);
+/// Ended calls kept for late messages and queries; older ones are dropped.
+const KEEP_ENDED: u32 = 32;
 
 #[derive(Debug)]
 struct Call {
@@ -354,6 +362,7 @@ impl UaCore {
             consider(c.auto_answer_at);
             consider(c.no_reply_at);
             consider(c.pending.as_ref().and_then(|p| p.retry_at));
+            consider(c.pending.as_ref().and_then(|p| p.give_up_at));
         }
         t
     }
@@ -533,7 +542,19 @@ impl UaCore {
         }
     }
 
+    fn give_up_later(&mut self, call: CallId, at: Instant) {
+        if let Some(p) = self.calls.get_mut(&call).and_then(|c| c.pending.as_mut()) {
+            p.give_up_at = Some(at);
+        }
+    }
+
     fn new_call(&mut self, dir: Dir, sip_call_id: Bytes, from: Party, to: Party) -> CallId {
+        // A long-lived phone keeps only its last ended calls.
+        let oldest_kept = self.next_call.saturating_sub(KEEP_ENDED);
+        self.calls
+            .retain(|id, c| c.is_live() || id.0 >= oldest_kept);
+        let calls = &self.calls;
+        self.by_sip_call_id.retain(|_, id| calls.contains_key(id));
         let id = CallId(self.next_call);
         self.next_call += 1;
         self.by_sip_call_id.insert(sip_call_id.clone(), id);
@@ -667,6 +688,7 @@ impl UaCore {
             digits: VecDeque::new(),
             duration_ms: 0,
             retry_at: None,
+            give_up_at: None,
         });
         Ok(())
     }
@@ -1557,6 +1579,7 @@ impl UaCore {
                 if let Some(p) = self.calls.get_mut(&call).and_then(|c| c.pending.as_mut()) {
                     p.tx = Some(k);
                     p.retry_at = None;
+                    p.give_up_at = Some(now + OP_TIMEOUT);
                 }
             }
             Err(sip_core::Error::InvitePending) => {
@@ -1701,6 +1724,7 @@ impl UaCore {
         match result {
             Ok(k) => {
                 self.clients.insert(k, Purpose::Info(call));
+                self.give_up_later(call, now + OP_TIMEOUT);
             }
             Err(e) => self.op_done(call, Err(format!("INFO not sent: {e}"))),
         }
@@ -1729,6 +1753,8 @@ impl UaCore {
         match result {
             Ok(k) => {
                 self.clients.insert(k, Purpose::Refer(call));
+                // The REFER's answer, then the NOTIFY with the target's final answer.
+                self.give_up_later(call, now + 2 * OP_TIMEOUT);
             }
             Err(e) => self.op_done(call, Err(format!("REFER not sent: {e}"))),
         }
@@ -2106,6 +2132,14 @@ impl UaCore {
                 c.ring_deadline = None;
                 self.answer_final(now, id, 480, "Temporarily Unavailable");
                 self.finish(id, EndReason::Noanswer, By::Local, Some(480));
+                continue;
+            }
+            if c.pending
+                .as_ref()
+                .is_some_and(|p| p.give_up_at.is_some_and(|t| t <= now))
+            {
+                let op = c.pending.as_ref().map(|p| p.op);
+                self.op_done(id, Err(format!("{op:?}: no final answer in time")));
                 continue;
             }
             let retry = c
