@@ -1084,15 +1084,13 @@ async fn listen(a: ListenArgs) -> i32 {
             Event::State {
                 call,
                 state: CallState::Established,
-            } => {
-                if established.insert(*call) {
-                    schedule(&phone, printer, *call, &timed, &a.media);
-                }
+            } if established.insert(*call) => {
+                schedule(&phone, printer, *call, &timed, &a.media);
             }
-            Event::State { state, .. } if state.is_ended() => {
-                if a.calls.is_some_and(|n| tracker.ended >= n) {
-                    break;
-                }
+            Event::State { state, .. }
+                if state.is_ended() && a.calls.is_some_and(|n| tracker.ended >= n) =>
+            {
+                break;
             }
             _ => {}
         }
