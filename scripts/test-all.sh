@@ -22,6 +22,10 @@ command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 # media's Opus interop test drives the real libopus through python3 ctypes.
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 ldconfig -p 2>/dev/null | grep -q 'libopus\.so\.0' || need+=(libopus0)
+# ALSA's headers, only to check that the softphone's optional `device`
+# feature (cpal) still builds; the default build needs none of this.
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+pkg-config --exists alsa 2>/dev/null || need+=(libasound2-dev)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         step "installing test peers: ${need[*]}"
@@ -39,6 +43,13 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+if pkg-config --exists alsa 2>/dev/null; then
+    step "cargo clippy -p ua --features device (sound devices through cpal)"
+    cargo clippy -p ua --features device --all-targets -- -D warnings
+else
+    echo "note: ALSA headers (libasound2-dev) absent: the ua 'device' feature is not checked"
+fi
 
 step "layering"
 ./scripts/check-layering.sh

@@ -114,6 +114,16 @@ pub struct MediaArgs {
     /// Hang up this long after the call is established.
     #[arg(long, value_parser = parse_duration)]
     hangup_after: Option<Duration>,
+    /// Use the microphone (a device name; empty: the default input device).
+    /// Needs the `device` feature.
+    #[cfg(feature = "device")]
+    #[arg(long, value_name = "DEVICE", num_args = 0..=1, default_missing_value = "")]
+    mic: Option<String>,
+    /// Play what the peer sends on a speaker (a device name; empty: the
+    /// default output device). Needs the `device` feature.
+    #[cfg(feature = "device")]
+    #[arg(long, value_name = "DEVICE", num_args = 0..=1, default_missing_value = "")]
+    speaker: Option<String>,
     /// Run a command at a time after the call is established, e.g.
     /// `--at 2s=hold --at 4s=unhold --at 5s="dtmf 12#"` (repeatable; the
     /// shell's commands).
@@ -334,6 +344,18 @@ fn apply_media(phone: &Phone, m: &MediaArgs) -> Result<(), String> {
     }
     if let Some(o) = &m.output {
         phone.set_default_sink(AudioSink::Wav(o.clone()));
+    }
+    #[cfg(feature = "device")]
+    {
+        let named = |d: &String| (!d.is_empty()).then(|| d.clone());
+        if let Some(mic) = &m.mic {
+            phone
+                .set_default_source(AudioSource::Device(named(mic)))
+                .map_err(|e| format!("--mic: {e}"))?;
+        }
+        if let Some(speaker) = &m.speaker {
+            phone.set_default_sink(AudioSink::Device(named(speaker)));
+        }
     }
     if let Some(v) = m.volume {
         phone.set_volume(v).map_err(|e| e.to_string())?;
@@ -1062,15 +1084,13 @@ async fn listen(a: ListenArgs) -> i32 {
             Event::State {
                 call,
                 state: CallState::Established,
-            } => {
-                if established.insert(*call) {
-                    schedule(&phone, printer, *call, &timed, &a.media);
-                }
+            } if established.insert(*call) => {
+                schedule(&phone, printer, *call, &timed, &a.media);
             }
-            Event::State { state, .. } if state.is_ended() => {
-                if a.calls.is_some_and(|n| tracker.ended >= n) {
-                    break;
-                }
+            Event::State { state, .. }
+                if state.is_ended() && a.calls.is_some_and(|n| tracker.ended >= n) =>
+            {
+                break;
             }
             _ => {}
         }

@@ -163,7 +163,7 @@ pub fn negotiated(peer: &SessionDescription, wish: Wish) -> Result<Negotiated, S
         payload_type,
         dtmf_payload_type,
         send: peer_recv && !wish.hold,
-        recv: peer_send,
+        recv: peer_send && !wish.hold,
     };
     let video = match peer
         .media
@@ -178,7 +178,7 @@ pub fn negotiated(peer: &SessionDescription, wish: Wish) -> Result<Negotiated, S
                 send: matches!(vdir, Direction::SendRecv | Direction::RecvOnly)
                     && wish.video_send
                     && !wish.hold,
-                recv: matches!(vdir, Direction::SendRecv | Direction::SendOnly),
+                recv: matches!(vdir, Direction::SendRecv | Direction::SendOnly) && !wish.hold,
             })
         }
         None => None,
@@ -251,10 +251,11 @@ pub fn answer(
                         kind.clock_rate()
                     );
                 }
+                // Held by us: `sendonly` (or `inactive`), as our offers say it.
                 let _ = write!(
                     s,
                     "a=ptime:20\r\na={}\r\n",
-                    direction(peer_recv && !wish.hold, peer_send).as_str()
+                    direction(peer_recv, peer_send && !wish.hold).as_str()
                 );
                 continue;
             }
@@ -277,7 +278,11 @@ pub fn answer(
                 let _ = write!(
                     s,
                     "a={}\r\n",
-                    direction(peer_recv && wish.video_send && !wish.hold, peer_send).as_str()
+                    direction(
+                        peer_recv && wish.video_send && !wish.hold,
+                        peer_send && !wish.hold
+                    )
+                    .as_str()
                 );
                 continue;
             }
@@ -385,6 +390,23 @@ mod tests {
         assert_eq!(a.media[0].direction(), Direction::RecvOnly);
         let n = negotiated(&peer, wish).unwrap();
         assert!(n.peer_holds && !n.audio.send && n.audio.recv);
+    }
+
+    #[test]
+    fn an_offer_answered_while_we_hold_keeps_the_hold() {
+        let peer = SessionDescription::parse(PEER).unwrap();
+        let wish = Wish {
+            hold: true,
+            video_send: true,
+        };
+        let a = SessionDescription::parse(&answer(&peer, &local(true), 1, wish, true).unwrap())
+            .unwrap();
+        assert_eq!(a.media[0].direction(), Direction::SendOnly);
+        assert_eq!(a.media[1].direction(), Direction::Inactive);
+        let n = negotiated(&peer, wish).unwrap();
+        assert!(!n.audio.send && !n.audio.recv && !n.peer_holds);
+        let v = n.video.unwrap();
+        assert!(!v.send && !v.recv);
     }
 
     #[test]

@@ -120,7 +120,15 @@ struct Pending {
     duration_ms: u32,
     /// A 491 asked us to try again at this time.
     retry_at: Option<Instant>,
+    /// The operation fails if it has not finished by then (a re-INVITE
+    /// left at 1xx, a REFER whose NOTIFY never comes).
+    give_up_at: Option<Instant>,
 }
+
+/// How long a SIP operation may take before it is reported failed.
+pub const OP_TIMEOUT: Duration = Duration::from_secs(32);
+/// Ended calls kept for late messages and queries; older ones are dropped.
+const KEEP_ENDED: u32 = 32;
 
 #[derive(Debug)]
 struct Call {
@@ -134,6 +142,9 @@ struct Call {
     invite: Option<ClientTxKey>,
     auth_tried: bool,
     redirects: u32,
+    /// Outgoing: the INVITE in flight got a provisional response (100 included),
+    /// so a CANCEL can go (RFC 3261 §9.1).
+    provisional: bool,
     /// We asked to end it before it was answered.
     cancelling: bool,
     /// Incoming: the INVITE's transaction until its final answer.
@@ -157,6 +168,8 @@ struct Call {
     ignored: bool,
     /// We sent an offer in a 2xx (offerless INVITE / re-INVITE): the ACK brings the answer.
     offer_in_2xx: bool,
+    /// The INVITE (or re-INVITE) transaction whose 2xx awaits its ACK.
+    awaiting_ack: Option<ServerTxKey>,
 }
 
 impl Call {
@@ -349,6 +362,7 @@ impl UaCore {
             consider(c.auto_answer_at);
             consider(c.no_reply_at);
             consider(c.pending.as_ref().and_then(|p| p.retry_at));
+            consider(c.pending.as_ref().and_then(|p| p.give_up_at));
         }
         t
     }
@@ -370,6 +384,18 @@ impl UaCore {
             .filter(|c| c.is_live())
             .map(|c| c.id)
             .collect()
+    }
+
+    /// A call's parties: From and To of its INVITE (ours, for an outgoing call).
+    pub fn parties(&self, call: CallId) -> Option<(&Party, &Party)> {
+        self.calls.get(&call).map(|c| (&c.from, &c.to))
+    }
+
+    /// A call's SIP Call-ID, for logs and for matching a server's records.
+    pub fn sip_call_id(&self, call: CallId) -> Option<&str> {
+        self.calls
+            .get(&call)
+            .and_then(|c| std::str::from_utf8(&c.sip_call_id).ok())
     }
 
     /// Whether a call has a video line.
@@ -502,7 +528,9 @@ impl UaCore {
         na
     }
 
-    fn from_header(&self) -> NameAddr {
+    /// The From of our requests: the address of record, or for an anonymous
+    /// account the RFC 3323 §4.1.1.3 anonymous URI.
+    fn our_from(&self) -> NameAddr {
         if self.config.account.anonymous {
             let mut na = NameAddr::new(
                 Uri::from_text("sip:anonymous@anonymous.invalid").expect("a valid URI"),
@@ -514,7 +542,19 @@ impl UaCore {
         }
     }
 
+    fn give_up_later(&mut self, call: CallId, at: Instant) {
+        if let Some(p) = self.calls.get_mut(&call).and_then(|c| c.pending.as_mut()) {
+            p.give_up_at = Some(at);
+        }
+    }
+
     fn new_call(&mut self, dir: Dir, sip_call_id: Bytes, from: Party, to: Party) -> CallId {
+        // A long-lived phone keeps only its last ended calls.
+        let oldest_kept = self.next_call.saturating_sub(KEEP_ENDED);
+        self.calls
+            .retain(|id, c| c.is_live() || id.0 >= oldest_kept);
+        let calls = &self.calls;
+        self.by_sip_call_id.retain(|_, id| calls.contains_key(id));
         let id = CallId(self.next_call);
         self.next_call += 1;
         self.by_sip_call_id.insert(sip_call_id.clone(), id);
@@ -534,6 +574,7 @@ impl UaCore {
                 invite: None,
                 auth_tried: false,
                 redirects: 0,
+                provisional: false,
                 cancelling: false,
                 server: None,
                 offer: None,
@@ -551,6 +592,7 @@ impl UaCore {
                 no_reply_at: None,
                 ignored: false,
                 offer_in_2xx: false,
+                awaiting_ack: None,
             },
         );
         id
@@ -613,6 +655,17 @@ impl UaCore {
         });
     }
 
+    /// The call, if no operation is in flight on it: while one is, every
+    /// other is refused `Busy` before any state rule is checked (the CPaaS
+    /// seed: an operation cannot start while another is in progress).
+    fn idle_call(&self, call: CallId) -> Result<&Call, UaError> {
+        let c = self.calls.get(&call).ok_or(UaError::NoCall(call))?;
+        match &c.pending {
+            Some(p) => Err(UaError::Busy { call, op: p.op }),
+            None => Ok(c),
+        }
+    }
+
     /// Claims the call's one operation slot (the CPaaS seed: an operation
     /// cannot start while another is in progress).
     pub fn begin_op(&mut self, call: CallId, op: Op) -> Result<(), UaError> {
@@ -635,6 +688,7 @@ impl UaCore {
             digits: VecDeque::new(),
             duration_ms: 0,
             retry_at: None,
+            give_up_at: None,
         });
         Ok(())
     }
@@ -664,7 +718,8 @@ impl UaCore {
     pub fn unregister(&mut self, now: Instant) {
         self.reg.wanted = false;
         self.reg.next = None;
-        if matches!(self.reg.state, Registration::Unregistered) && self.reg.tx.is_none() {
+        // One REGISTER at a time: the answer to the one in flight sends the removal.
+        if self.reg.tx.is_some() || matches!(self.reg.state, Registration::Unregistered) {
             return;
         }
         self.send_register(now, None);
@@ -705,7 +760,8 @@ impl UaCore {
             req.headers.set(Header::new(name, value));
         }
         self.reg.asking = expires;
-        if expires > 0 {
+        // A refresh of a live binding is not a change the user sees.
+        if expires > 0 && !matches!(self.reg.state, Registration::Registered { .. }) {
             self.set_registration(Registration::Registering);
         }
         let target = self.server_target();
@@ -775,6 +831,10 @@ impl UaCore {
         }
         if self.reg.asking == 0 {
             self.set_registration(Registration::Unregistered);
+            if self.reg.wanted {
+                // register() came while the removal was in flight.
+                self.send_register(now, None);
+            }
             return;
         }
         // The granted expiry: our Contact's `expires`, else Expires, else what we asked.
@@ -848,7 +908,7 @@ impl UaCore {
         video: bool,
     ) -> Result<CallId, UaError> {
         let uri = self.target_uri(target)?;
-        let from = self.from_header();
+        let from = self.our_from();
         let mut req = self.ep.build_request(
             Method::Invite,
             uri.clone(),
@@ -890,6 +950,7 @@ impl UaCore {
                 self.clients.insert(k, Purpose::Invite(id));
                 if let Some(c) = self.calls.get_mut(&id) {
                     c.invite = Some(k);
+                    c.provisional = false;
                 }
             }
             Err(e) => {
@@ -913,6 +974,7 @@ impl UaCore {
             return;
         };
         if resp.is_provisional() {
+            c.provisional = true;
             if resp.status == 100 || !c.is_live() {
                 return;
             }
@@ -1118,7 +1180,7 @@ impl UaCore {
             });
         let sip_call_id = req.headers.call_id().unwrap_or_default();
         let video = offer.as_ref().is_some_and(media_sdp::offers_video);
-        let active = self.calls.values().find(|c| c.is_live()).map(|c| c.id);
+        let active = self.active_call();
         let id = self.new_call(Dir::Incoming, sip_call_id, from.clone(), to.clone());
         {
             let c = self.calls.get_mut(&id).expect("just made");
@@ -1183,6 +1245,17 @@ impl UaCore {
         if let Some(s) = auto {
             c.auto_answer_at = Some(now + Duration::from_secs(u64::from(s)));
         }
+    }
+
+    /// The call the user is in, which makes a new one wait (or busy-forwarded):
+    /// one that is up, else one we are placing. A call still ringing here
+    /// does not count: two calls ringing at once are both `Incoming`.
+    fn active_call(&self) -> Option<CallId> {
+        let live = || self.calls.values().filter(|c| c.is_live());
+        live()
+            .find(|c| c.state.is_up())
+            .or_else(|| live().find(|c| c.dir == Dir::Outgoing))
+            .map(|c| c.id)
     }
 
     fn answer_final(&mut self, now: Instant, id: CallId, code: u16, reason: &str) {
@@ -1266,7 +1339,7 @@ impl UaCore {
         let others: Vec<CallId> = self
             .calls
             .values()
-            .filter(|c| c.id != call && c.state == CallState::Established)
+            .filter(|c| c.id != call && c.state.is_up() && !c.local_hold)
             .map(|c| c.id)
             .collect();
         for other in others {
@@ -1307,6 +1380,7 @@ impl UaCore {
             .send_response(now, key, resp)
             .map_err(|e| UaError::Sip(e.to_string()))?;
         let c = self.calls.get_mut(&call).expect("checked");
+        c.awaiting_ack = Some(key);
         if let Some(offer) = c.offer.clone() {
             match media_sdp::negotiated(&offer, c.wish()) {
                 Ok(n) => {
@@ -1401,10 +1475,17 @@ impl UaCore {
         }
         // Outgoing, not answered yet.
         c.cancelling = true;
+        let heard = c.provisional;
         match c.invite {
             Some(k) => {
                 if let Ok(ck) = self.ep.cancel(now, k) {
                     self.clients.insert(ck, Purpose::Other);
+                }
+                // RFC 3261 §9.1: the CANCEL waits for a provisional response
+                // (until Timer B), the user does not. A 2xx that still comes
+                // is ACKed and hung up.
+                if !heard {
+                    self.finish(call, EndReason::Cancel, By::Local, None);
                 }
             }
             None => self.finish(call, EndReason::Cancel, By::Local, None),
@@ -1416,7 +1497,7 @@ impl UaCore {
 
     /// Puts the call on hold (re-INVITE `sendonly`). Fails if it is already held.
     pub fn hold(&mut self, now: Instant, call: CallId) -> Result<(), UaError> {
-        let c = self.calls.get(&call).ok_or(UaError::NoCall(call))?;
+        let c = self.idle_call(call)?;
         if c.local_hold && c.state.is_up() {
             return Err(UaError::State {
                 call,
@@ -1430,7 +1511,7 @@ impl UaCore {
 
     /// Takes the call off hold. Fails if it is not on hold.
     pub fn unhold(&mut self, now: Instant, call: CallId) -> Result<(), UaError> {
-        let c = self.calls.get(&call).ok_or(UaError::NoCall(call))?;
+        let c = self.idle_call(call)?;
         if !c.local_hold {
             return Err(UaError::State {
                 call,
@@ -1444,7 +1525,7 @@ impl UaCore {
 
     /// Starts (`true`) or stops sending video on a call with a video line.
     pub fn video(&mut self, now: Instant, call: CallId, on: bool) -> Result<(), UaError> {
-        let c = self.calls.get(&call).ok_or(UaError::NoCall(call))?;
+        let c = self.idle_call(call)?;
         if !c.video {
             return Err(UaError::State {
                 call,
@@ -1498,6 +1579,7 @@ impl UaCore {
                 if let Some(p) = self.calls.get_mut(&call).and_then(|c| c.pending.as_mut()) {
                     p.tx = Some(k);
                     p.retry_at = None;
+                    p.give_up_at = Some(now + OP_TIMEOUT);
                 }
             }
             Err(sip_core::Error::InvitePending) => {
@@ -1565,6 +1647,8 @@ impl UaCore {
                     Ok(n) => {
                         c.local_hold = wish.hold;
                         c.video_send = wish.video_send;
+                        // The answer says whether the peer (still) holds us.
+                        c.remote_hold = n.peer_holds;
                         self.apply_media(call, n);
                         self.op_done(call, Ok(()));
                         let st = self.calls[&call].up_state();
@@ -1640,6 +1724,7 @@ impl UaCore {
         match result {
             Ok(k) => {
                 self.clients.insert(k, Purpose::Info(call));
+                self.give_up_later(call, now + OP_TIMEOUT);
             }
             Err(e) => self.op_done(call, Err(format!("INFO not sent: {e}"))),
         }
@@ -1668,6 +1753,8 @@ impl UaCore {
         match result {
             Ok(k) => {
                 self.clients.insert(k, Purpose::Refer(call));
+                // The REFER's answer, then the NOTIFY with the target's final answer.
+                self.give_up_later(call, now + 2 * OP_TIMEOUT);
             }
             Err(e) => self.op_done(call, Err(format!("REFER not sent: {e}"))),
         }
@@ -1759,7 +1846,9 @@ impl UaCore {
                 }
             }
             E::Ack {
-                dialog, request, ..
+                key,
+                dialog,
+                request,
             } => {
                 let Some(id) = self.call_of_dialog(&dialog) else {
                     return;
@@ -1769,6 +1858,9 @@ impl UaCore {
                 };
                 if c.dialog.is_none() {
                     c.dialog = Some(dialog);
+                }
+                if c.awaiting_ack == Some(key) {
+                    c.awaiting_ack = None;
                 }
                 if c.offer_in_2xx {
                     c.offer_in_2xx = false;
@@ -1787,18 +1879,20 @@ impl UaCore {
                 }
             }
             E::AckTimeout { key, .. } => {
+                // RFC 3261 §13.3.1.4: our 2xx went unacknowledged for 64*T1;
+                // the session ends with BYE. (Timer H after a non-2xx names
+                // no call: nothing to do.)
                 let id = self
                     .calls
                     .values()
-                    .find(|c| c.dialog.is_some() && c.is_live() && c.dir == Dir::Incoming)
-                    .filter(|_| true)
+                    .find(|c| c.awaiting_ack == Some(key) && c.is_live())
                     .map(|c| c.id);
-                let _ = key;
                 if let Some(id) = id {
-                    if self.calls[&id].state.is_up() && self.calls[&id].offer_in_2xx {
-                        self.send_bye(now, id);
-                        self.finish(id, EndReason::Failed, By::Remote, Some(408));
+                    if let Some(c) = self.calls.get_mut(&id) {
+                        c.awaiting_ack = None;
                     }
+                    self.send_bye(now, id);
+                    self.finish(id, EndReason::Failed, By::Remote, Some(408));
                 }
             }
             E::Cancelled { request, .. } => {
@@ -1925,7 +2019,12 @@ impl UaCore {
         if let Some(b) = body {
             resp.set_body(Some("application/sdp"), Bytes::from(b));
         }
-        let _ = self.ep.send_response(now, key, resp);
+        let sent = self.ep.send_response(now, key, resp).is_ok();
+        if sent && req.method == Method::Invite {
+            if let Some(c) = self.calls.get_mut(&id) {
+                c.awaiting_ack = Some(key);
+            }
+        }
         if let Some(n) = negotiated {
             if let Some(c) = self.calls.get_mut(&id) {
                 c.remote_hold = n.peer_holds;
@@ -2033,6 +2132,14 @@ impl UaCore {
                 c.ring_deadline = None;
                 self.answer_final(now, id, 480, "Temporarily Unavailable");
                 self.finish(id, EndReason::Noanswer, By::Local, Some(480));
+                continue;
+            }
+            if c.pending
+                .as_ref()
+                .is_some_and(|p| p.give_up_at.is_some_and(|t| t <= now))
+            {
+                let op = c.pending.as_ref().map(|p| p.op);
+                self.op_done(id, Err(format!("{op:?}: no final answer in time")));
                 continue;
             }
             let retry = c

@@ -250,7 +250,7 @@ impl std::str::FromStr for DtmfMode {
 pub enum ForwardCondition {
     /// Every incoming call.
     Unconditional,
-    /// While another call is up, or when the user rejects as busy.
+    /// While another call is up or being placed, or when the user rejects as busy.
     Busy,
     /// Nobody answered within the rule's time.
     NoReply,
@@ -321,13 +321,15 @@ pub enum Event {
         /// The offer has a video m-line.
         video: bool,
     },
-    /// A call arrived while another is up (the embedded seed's status 6): accepting it holds the other.
+    /// A call arrived while another is up or being placed (the embedded
+    /// seed's status 6): accepting it holds the other. (A call still ringing
+    /// here does not make the next one wait.)
     CallWaiting {
         call: CallId,
         from: Party,
         to: Party,
         video: bool,
-        /// The call that is up.
+        /// The call that is up (or being placed).
         active: CallId,
     },
     /// A call changed state.
