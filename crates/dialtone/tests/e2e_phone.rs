@@ -17,17 +17,15 @@
 mod common;
 
 use common::kamailio::*;
+use common::softphone::*;
+use common::tmux::Tmux;
 use common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The longest any single step may take.
-const WAIT: Duration = Duration::from_secs(20);
 
 /// Dialtone's extensions for the phones (the default digest: SHA-256
 /// offered first, then MD5).
@@ -69,7 +67,7 @@ fn phone_calls_baresip_and_baresip_calls_phone_through_dialtone() {
     let baresip = Baresip::start(&d, "200", "bob-secret-22", true);
     wait_dialtone_registered(&d, "200");
 
-    let mut caller = Cli::call(
+    let mut caller = PhoneCli::call(
         &dir,
         "caller",
         d.sip,
@@ -88,7 +86,7 @@ fn phone_calls_baresip_and_baresip_calls_phone_through_dialtone() {
     assert_eq!(caller.ended(call), ("normal".into(), "local".into()));
     baresip.wait_no_call();
 
-    let mut callee = Cli::listen(
+    let mut callee = PhoneCli::listen(
         &dir,
         "callee",
         d.sip,
@@ -136,7 +134,7 @@ fn phone_calls_sipp_through_kamailio_and_sends_dtmf_both_ways() {
             .route("^92", echo.addr()),
     );
 
-    let mut phone = Cli::call(
+    let mut phone = PhoneCli::call(
         &dir,
         "info",
         kam.addr,
@@ -160,7 +158,7 @@ fn phone_calls_sipp_through_kamailio_and_sends_dtmf_both_ways() {
     assert_uas_passed("ua_uas_info_dtmf.xml", &mut info);
     kam.wait_event("relay INFO sip:info@", WAIT);
 
-    let mut phone = Cli::call(
+    let mut phone = PhoneCli::call(
         &dir,
         "rfc4733",
         kam.addr,
@@ -245,7 +243,7 @@ fn tone_between_phones(
 ) {
     let wav = dir.join("rx.wav");
     let wav_arg = wav.to_string_lossy().into_owned();
-    let mut callee = Cli::listen(
+    let mut callee = PhoneCli::listen(
         dir,
         "A",
         server,
@@ -263,7 +261,7 @@ fn tone_between_phones(
             transport,
         ],
     );
-    let mut caller = Cli::call(
+    let mut caller = PhoneCli::call(
         dir,
         "B",
         server,
@@ -354,7 +352,7 @@ fn hold_and_unhold_against_sipp() {
     let dir = TestDir::new("hold-sipp");
     let mut uas = sipp_uas("ua_uas_hold.xml", "u1", &[], &dir.join("uas"));
     let kam = Kamailio::start(&KamailioOptions::new("phone-hold").route("^9", uas.addr()));
-    let mut phone = Cli::call(
+    let mut phone = PhoneCli::call(
         &dir,
         "holder",
         kam.addr,
@@ -408,14 +406,14 @@ fn the_held_phone_sees_remotely_held_then_established() {
     }
     let dir = TestDir::new("hold-phones");
     let kam = Kamailio::start(&KamailioOptions::new("phone-hold-phones"));
-    let mut callee = Cli::listen(
+    let mut callee = PhoneCli::listen(
         &dir,
         "held",
         kam.addr,
         ("1002", PASSWORD),
         &["--auto-answer", "0", "--calls", "1", "--transport", "tcp"],
     );
-    let mut caller = Cli::call(
+    let mut caller = PhoneCli::call(
         &dir,
         "holder",
         kam.addr,
@@ -513,8 +511,8 @@ fn a_call_nobody_answers_is_forwarded_after_the_rule_time() {
 
 /// One forwarded call: C (1003) answers, B (1002) forwards with `how`, A
 /// (1001) calls 1002 for 2 s. Checks what each sees; returns B and A.
-fn forward_once(dir: &Path, kam: &Kamailio, name: &str, how: &[&str]) -> (Cli, Cli) {
-    let mut c = Cli::listen(
+fn forward_once(dir: &Path, kam: &Kamailio, name: &str, how: &[&str]) -> (PhoneCli, PhoneCli) {
+    let mut c = PhoneCli::listen(
         dir,
         &format!("C{name}"),
         kam.addr,
@@ -523,14 +521,14 @@ fn forward_once(dir: &Path, kam: &Kamailio, name: &str, how: &[&str]) -> (Cli, C
     );
     let mut args = vec!["--calls", "1"];
     args.extend_from_slice(how);
-    let mut b = Cli::listen(
+    let mut b = PhoneCli::listen(
         dir,
         &format!("B{name}"),
         kam.addr,
         ("1002", PASSWORD),
         &args,
     );
-    let mut a = Cli::call(
+    let mut a = PhoneCli::call(
         dir,
         &format!("A{name}"),
         kam.addr,
@@ -580,7 +578,7 @@ fn call_waiting_accepts_the_second_call_and_holds_the_first() {
     }
     let dir = TestDir::new("call-waiting");
     let kam = Kamailio::start(&KamailioOptions::new("phone-call-waiting"));
-    let mut b = Cli::listen(
+    let mut b = PhoneCli::listen(
         &dir,
         "B",
         kam.addr,
@@ -594,7 +592,7 @@ fn call_waiting_accepts_the_second_call_and_holds_the_first() {
             "2",
         ],
     );
-    let mut a = Cli::call(
+    let mut a = PhoneCli::call(
         &dir,
         "A",
         kam.addr,
@@ -606,7 +604,7 @@ fn call_waiting_accepts_the_second_call_and_holds_the_first() {
         .as_u64()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let mut c = Cli::call(
+    let mut c = PhoneCli::call(
         &dir,
         "C",
         kam.addr,
@@ -647,7 +645,7 @@ fn an_anonymous_call_hides_the_caller() {
     let dir = TestDir::new("anonymous");
     let mut uas = sipp_uas("ua_uas_anonymous.xml", "u1", &["-m", "2"], &dir.join("uas"));
     let kam = Kamailio::start(&KamailioOptions::new("phone-anonymous").route("^9", uas.addr()));
-    let mut phone = Cli::start(
+    let mut phone = PhoneCli::start(
         &dir,
         "anonymous",
         &[
@@ -674,7 +672,7 @@ fn an_anonymous_call_hides_the_caller() {
     kam.wait_event("anonymous INVITE sip:9000@", WAIT);
 
     // 1001, not anonymous: the UAS refuses the second call.
-    let mut named = Cli::call(
+    let mut named = PhoneCli::call(
         &dir,
         "named",
         kam.addr,
@@ -705,7 +703,7 @@ fn an_anonymous_call_hides_the_caller() {
 #[test]
 fn exit_status_tells_the_outcome() {
     let dir = TestDir::new("exit");
-    let mut bad = Cli::start(
+    let mut bad = PhoneCli::start(
         &dir,
         "bad-flag",
         &[
@@ -731,7 +729,7 @@ fn exit_status_tells_the_outcome() {
         if let Some(e) = expect {
             extra.extend(["--expect", e]);
         }
-        let mut phone = Cli::call(&dir, "busy", kam.addr, ("1001", PASSWORD), "9000", &extra);
+        let mut phone = PhoneCli::call(&dir, "busy", kam.addr, ("1001", PASSWORD), "9000", &extra);
         assert_eq!(
             phone.wait_exit(),
             code,
@@ -790,7 +788,7 @@ fn the_shell_drives_a_call_under_tmux() {
         .split("\"inbound-rtp\"")
         .nth(1)
         .and_then(|s| s.split("\"packetsReceived\":").nth(1))
-        .and_then(|s| s.split(|c: char| c == ',' || c == '\n').next())
+        .and_then(|s| s.split([',', '\n']).next())
         .and_then(|n| n.trim().parse::<u64>().ok());
     assert!(
         received.is_some_and(|n| n > 0),
@@ -804,244 +802,6 @@ fn the_shell_drives_a_call_under_tmux() {
     shell.send("quit");
     assert_eq!(shell.wait_exit(), 0, "{}", shell.capture());
     assert_uas_passed("ua_uas_hold.xml", &mut uas);
-}
-
-// ---- the phone under test -------------------------------------------------------
-
-/// A `dialtone phone` process; its stdout read line by line as it comes
-/// (JSON events with `--json`), its stderr in a file. Killed on drop, its
-/// output printed if the test failed.
-struct Cli {
-    name: String,
-    child: Child,
-    /// Each stdout line with when it arrived.
-    lines: Arc<Mutex<Vec<(Instant, String)>>>,
-    stderr: PathBuf,
-    status: Option<i32>,
-}
-
-impl Cli {
-    /// `dialtone phone ARGS...`.
-    fn start(dir: &Path, name: &str, args: &[&str]) -> Cli {
-        let stderr = dir.join(format!("{name}.stderr"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dialtone"))
-            .arg("phone")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("spawn dialtone phone");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take().unwrap();
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push((Instant::now(), line));
-            }
-        });
-        Cli {
-            name: name.to_owned(),
-            child,
-            lines,
-            stderr,
-            status: None,
-        }
-    }
-
-    /// `phone call TARGET` as `user` at `server`, with JSON events and a
-    /// bounded time to answer.
-    fn call(
-        dir: &Path,
-        name: &str,
-        server: SocketAddr,
-        (user, password): (&str, &str),
-        target: &str,
-        extra: &[&str],
-    ) -> Cli {
-        let server = server.to_string();
-        let mut args = vec![
-            "call",
-            target,
-            "--server",
-            &server,
-            "--user",
-            user,
-            "--password",
-            password,
-            "--timeout",
-            "15s",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        Cli::start(dir, name, &args)
-    }
-
-    /// `phone listen` as `user` at `server`, with JSON events; returns once
-    /// it is registered.
-    fn listen(
-        dir: &Path,
-        name: &str,
-        server: SocketAddr,
-        (user, password): (&str, &str),
-        extra: &[&str],
-    ) -> Cli {
-        let server = server.to_string();
-        let mut args = vec![
-            "listen",
-            "--server",
-            &server,
-            "--user",
-            user,
-            "--password",
-            password,
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        let cli = Cli::start(dir, name, &args);
-        cli.wait_event("registered", |e| {
-            e["event"] == "registration" && e["state"] == "registered"
-        });
-        cli
-    }
-
-    /// The JSON lines so far.
-    fn events(&self) -> Vec<Value> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|(_, l)| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// The first event that `matches`; panics if none comes within [`WAIT`].
-    fn wait_event(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(e) = self.events().into_iter().find(&matches) {
-                return e;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: no {what} within {WAIT:?}\n{}",
-                self.name,
-                self.describe()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until `call` reaches `state`; returns that event.
-    fn wait_state(&self, call: u64, state: &str) -> Value {
-        self.wait_event(&format!("call {call} {state}"), |e| {
-            e["call"] == call && is_state(e, state)
-        })
-    }
-
-    /// When the first line parsing to an event that `matches` arrived.
-    fn time_of(&self, matches: impl Fn(&Value) -> bool) -> Instant {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(_, l)| serde_json::from_str(l).is_ok_and(|e| matches(&e)))
-            .map(|(t, _)| *t)
-            .unwrap_or_else(|| panic!("{}: no such event\n{}", self.name, self.describe()))
-    }
-
-    /// The call that reached `state` first.
-    fn call_of(&self, state: &str) -> u64 {
-        self.wait_event(state, |e| is_state(e, state))["call"]
-            .as_u64()
-            .unwrap()
-    }
-
-    /// `call`'s states in order.
-    fn state_names(&self, call: u64) -> Vec<String> {
-        self.events()
-            .iter()
-            .filter(|e| e["event"] == "state" && e["call"] == call)
-            .map(|e| e["state"].as_str().unwrap_or("").to_owned())
-            .collect()
-    }
-
-    /// How `call` ended: (reason, by).
-    fn ended(&self, call: u64) -> (String, String) {
-        let e = self.wait_state(call, "ended");
-        (
-            e["reason"].as_str().unwrap_or("").to_owned(),
-            e["by"].as_str().unwrap_or("").to_owned(),
-        )
-    }
-
-    /// Whether `call`'s operation `op` reported success.
-    fn has_op(&self, call: u64, op: &str) -> bool {
-        self.events()
-            .iter()
-            .any(|e| e["event"] == "op" && e["call"] == call && e["op"] == op && e["ok"] == true)
-    }
-
-    /// Waits for the process to exit (within [`WAIT`]); its exit status.
-    fn wait_exit(&mut self) -> i32 {
-        if let Some(code) = self.status {
-            return code;
-        }
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader take the last lines.
-                std::thread::sleep(Duration::from_millis(50));
-                let code = status.code().unwrap_or(-1);
-                self.status = Some(code);
-                return code;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} still runs after {WAIT:?}\n{}",
-                self.name,
-                self.describe()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// Its output so far, for failure messages.
-    fn describe(&self) -> String {
-        let out: Vec<String> = self
-            .lines
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, l)| l.clone())
-            .collect();
-        format!(
-            "--- dialtone phone {} (exit {:?}) stdout ---\n{}\n--- stderr ---\n{}",
-            self.name,
-            self.status,
-            out.join("\n"),
-            tail(&self.stderr(), 6000)
-        )
-    }
-}
-
-impl Drop for Cli {
-    fn drop(&mut self) {
-        // Only the process this test started.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("{}", self.describe());
-        }
-    }
-}
-
-fn is_state(e: &Value, state: &str) -> bool {
-    e["event"] == "state" && e["state"] == state
 }
 
 // ---- peers and tools ------------------------------------------------------------
@@ -1267,149 +1027,6 @@ fn template(name: &str, vars: &[(&str, String)]) -> String {
     text
 }
 
-/// A program in a detached tmux session on a tmux server of its own
-/// (`tmux -L NAME`), the pane kept after the program exits so its status
-/// can be read; the server is killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(dir: &Path, command: &[&str]) -> Tmux {
-        let socket = format!(
-            "dialtone-e2e-{}-{}",
-            std::process::id(),
-            dir.file_name().unwrap().to_string_lossy()
-        );
-        let tmux = Tmux { socket };
-        let status = tmux
-            .tmux()
-            .args(["new-session", "-d", "-s", "phone", "-x", "200", "-y", "50"])
-            .args(command)
-            .args([";", "set-option", "-w", "remain-on-exit", "on"])
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux new-session: {status}");
-        tmux
-    }
-
-    fn tmux(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket, "-f", "/dev/null"])
-            .stdin(Stdio::null());
-        c
-    }
-
-    /// Types `line` and Enter.
-    fn send(&self, line: &str) {
-        let status = self
-            .tmux()
-            .args(["send-keys", "-t", "phone", "-l", line])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let status = self
-            .tmux()
-            .args(["send-keys", "-t", "phone", "Enter"])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// The pane's text, its history included.
-    fn capture(&self) -> String {
-        let out = self
-            .tmux()
-            .args(["capture-pane", "-p", "-J", "-S", "-", "-t", "phone"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the pane shows `text`.
-    fn wait_for(&self, text: &str) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if self.capture().contains(text) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the shell did not show {text:?} within {WAIT:?}:\n{}",
-                self.capture()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Waits until the pane's program has exited; its exit status.
-    ///
-    /// tmux marks the pane dead when its terminal closes and learns the
-    /// status when it reaps the process, which tmux 3.3 sometimes misses
-    /// (the program stays a zombie, `pane_dead_status` empty); the status
-    /// is then read from the zombie (`/proc/PID/stat`, field 52).
-    fn wait_exit(&self) -> i32 {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let out = self
-                .tmux()
-                .args([
-                    "display-message",
-                    "-p",
-                    "-t",
-                    "phone",
-                    "#{pane_dead} #{pane_pid} #{pane_dead_status}",
-                ])
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            let fields: Vec<&str> = text.split_whitespace().collect();
-            match fields[..] {
-                ["1", _, status] => return status.parse().unwrap_or(-1),
-                ["1", pid] => {
-                    if let Some(status) = zombie_exit_status(pid) {
-                        return status;
-                    }
-                }
-                _ => {}
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the shell still runs after quit ({text}):\n{}",
-                self.capture()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// The exit status of process `pid` if it is a zombie (exited, not reaped).
-fn zombie_exit_status(pid: &str) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After "pid (comm) ": field 3 (state) onwards.
-    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
-    if fields.first() != Some(&"Z") {
-        return None;
-    }
-    // Field 52, exit_code, as waitpid(2) reports it.
-    let code: i32 = fields.get(52 - 3)?.parse().ok()?;
-    Some(if code & 0x7f == 0 { code >> 8 } else { -1 })
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- tmux pane ---\n{}", self.capture());
-        }
-        // This test's own tmux server (and the shell in it).
-        let _ = self
-            .tmux()
-            .arg("kill-server")
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 /// A temporary directory for a test's files; removed on drop unless the
 /// test failed.
 struct TestDir(PathBuf);
@@ -1435,12 +1052,4 @@ impl Drop for TestDir {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
-}
-
-fn tail(s: &str, max: usize) -> &str {
-    let mut start = s.len().saturating_sub(max);
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
 }

@@ -5,6 +5,8 @@
 
 pub mod kamailio;
 pub mod pcap;
+pub mod softphone;
+pub mod tmux;
 pub mod torture;
 
 #[allow(unused_imports)]
@@ -507,4 +509,13 @@ impl Drop for FileServer {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// The last `max` bytes of `s` (at a character boundary), for failure messages.
+pub fn tail(s: &str, max: usize) -> &str {
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
 }
