@@ -36,6 +36,9 @@ password = "alice-secret-1"
 [[extensions]]
 extension = "200"
 password = "bob-secret-22"
+[[extensions]]
+extension = "300"
+password = "carol-secret-3"
 "#;
 
 /// The same for baresip, which gives up on a challenge naming SHA-256
@@ -474,6 +477,56 @@ fn a_forwarded_call_reaches_the_target() {
         }
         drop((b, a));
     }
+}
+
+/// The same through Dialtone: the B2BUA passes B's 302 (with its Contact)
+/// to A, which calls C through Dialtone.
+#[test]
+fn a_forwarded_call_reaches_the_target_through_dialtone() {
+    let dir = TestDir::new("forward-dialtone");
+    let d = Dialtone::start("phone-forward", DIALTONE_EXTENSIONS, &[]);
+    let mut c = PhoneCli::listen(
+        &dir,
+        "C",
+        d.sip,
+        ("300", "carol-secret-3"),
+        &["--auto-answer", "0", "--calls", "1"],
+    );
+    let mut b = PhoneCli::listen(
+        &dir,
+        "B",
+        d.sip,
+        ("200", "bob-secret-22"),
+        &["--forward", "300", "--calls", "1"],
+    );
+    wait_dialtone_registered(&d, "200");
+    wait_dialtone_registered(&d, "300");
+    let mut a = PhoneCli::call(
+        &dir,
+        "A",
+        d.sip,
+        ("100", "alice-secret-1"),
+        "200",
+        &["--hangup-after", "2s"],
+    );
+    assert_eq!(a.wait_exit(), 0, "A: {}", a.describe());
+    assert_eq!(c.wait_exit(), 0, "C: {}", c.describe());
+    assert_eq!(b.wait_exit(), 0, "B: {}", b.describe());
+    let incoming = c.wait_event("C's incoming call", |e| e["event"] == "incoming");
+    assert_eq!(incoming["from"]["user"], "100", "{incoming}");
+    let at_c = incoming["call"].as_u64().unwrap();
+    assert_eq!(
+        c.state_names(at_c),
+        ["ringing", "established", "ended"],
+        "C: {}",
+        c.describe()
+    );
+    let at_b = b.wait_event("B's incoming call", |e| e["event"] == "incoming")["call"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(b.ended(at_b).0, "forwarded", "B: {}", b.describe());
+    let at_a = a.call_of("established");
+    assert_eq!(a.ended(at_a), ("normal".into(), "local".into()));
 }
 
 /// `--forward-rule no_reply=1003@2`: B rings for 2 s, then forwards; A
