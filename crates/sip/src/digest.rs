@@ -293,6 +293,33 @@ impl fmt::Display for DigestCredentials {
     }
 }
 
+/// Answers the digest challenge of a 401 (`WWW-Authenticate`) or 407
+/// (`Proxy-Authenticate`) response for `method uri` (RFC 3261 §22.2, §22.3):
+/// the header to add to the request again (`Authorization` or
+/// `Proxy-Authorization`) and its value. `None` when the response carries
+/// no digest challenge we can answer.
+pub fn authorize(
+    resp: &crate::Response,
+    username: &str,
+    password: &str,
+    method: &str,
+    uri: &str,
+    cnonce: &str,
+) -> Option<crate::Header> {
+    use crate::{Header, HeaderName};
+    let (challenges, header) = if resp.status == 407 {
+        (
+            resp.headers.proxy_authenticate(),
+            HeaderName::ProxyAuthorization,
+        )
+    } else {
+        (resp.headers.www_authenticate(), HeaderName::Authorization)
+    };
+    let challenge = challenges.ok()?.into_iter().find(|c| c.is_digest())?;
+    let creds = DigestCredentials::answer(&challenge, username, password, method, uri, cnonce, 1)?;
+    Some(Header::new(header, creds.to_string()))
+}
+
 /// Parses an `nc` value (8 hex digits).
 pub fn parse_nc(nc: &[u8]) -> Option<u32> {
     if nc.len() != 8 || !nc.iter().all(u8::is_ascii_hexdigit) {

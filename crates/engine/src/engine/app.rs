@@ -527,31 +527,16 @@ impl Engine {
         let Some(mut req) = out.request.clone() else {
             return false;
         };
-        let (challenges, header) = if resp.status == 407 {
-            (
-                resp.headers.proxy_authenticate(),
-                HeaderName::ProxyAuthorization,
-            )
-        } else {
-            (resp.headers.www_authenticate(), HeaderName::Authorization)
-        };
-        let Some(challenge) = challenges
-            .ok()
-            .and_then(|c| c.into_iter().find(|c| c.is_digest()))
-        else {
-            return false;
-        };
         let cnonce = format!("{:016x}", rand::Rng::gen::<u64>(&mut self.rng));
         let uri = req.uri.to_string();
-        let Some(creds) = sip::digest::DigestCredentials::answer(
-            &challenge, &user, &password, "INVITE", &uri, &cnonce, 1,
-        ) else {
+        let Some(auth) = sip::digest::authorize(resp, &user, &password, "INVITE", &uri, &cnonce)
+        else {
             return false;
         };
         let cseq = req.headers.cseq().map(|c| c.seq + 1).unwrap_or(2);
         req.headers
             .set(Header::new(HeaderName::CSeq, format!("{cseq} INVITE")));
-        req.headers.set(Header::new(header, creds.to_string()));
+        req.headers.set(auth);
         let Some(out) = self.legs.get_mut(&id).and_then(|l| l.outbound_mut()) else {
             return false;
         };

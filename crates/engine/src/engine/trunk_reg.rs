@@ -109,7 +109,7 @@ impl Engine {
         }
     }
 
-    fn send_register(&mut self, now: Instant, id: Uuid, auth: Option<(HeaderName, String)>) {
+    fn send_register(&mut self, now: Instant, id: Uuid, auth: Option<Header>) {
         let Some(r) = self.trunk_regs.get(&id) else {
             return;
         };
@@ -151,8 +151,8 @@ impl Engine {
             format!("{} REGISTER", r.cseq),
         ));
         r.request = Some(req.clone());
-        if let Some((name, value)) = auth {
-            req.headers.push(Header::new(name, value));
+        if let Some(auth) = auth {
+            req.headers.push(auth);
         }
         let target = Target {
             transport: t.transport.clone(),
@@ -220,31 +220,17 @@ impl Engine {
                 .as_ref()
                 .map(|q| q.uri.to_string())
                 .unwrap_or_default();
-            let (challenges, header) = if resp.status == 407 {
-                (
-                    resp.headers.proxy_authenticate(),
-                    HeaderName::ProxyAuthorization,
-                )
-            } else {
-                (resp.headers.www_authenticate(), HeaderName::Authorization)
-            };
-            let challenge = challenges
-                .ok()
-                .and_then(|c| c.into_iter().find(|c| c.is_digest()));
             let cnonce = format!("{:016x}", rand::Rng::gen::<u64>(&mut self.rng));
-            let creds = challenge.and_then(|c| {
-                sip::digest::DigestCredentials::answer(
-                    &c,
-                    t.username.as_deref().unwrap_or_default(),
-                    t.password.as_deref().unwrap_or_default(),
-                    "REGISTER",
-                    &uri,
-                    &cnonce,
-                    1,
-                )
-            });
-            if let Some(creds) = creds {
-                self.send_register(now, id, Some((header, creds.to_string())));
+            let auth = sip::digest::authorize(
+                resp,
+                t.username.as_deref().unwrap_or_default(),
+                t.password.as_deref().unwrap_or_default(),
+                "REGISTER",
+                &uri,
+                &cnonce,
+            );
+            if let Some(auth) = auth {
+                self.send_register(now, id, Some(auth));
                 return;
             }
         }

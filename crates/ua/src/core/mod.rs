@@ -725,7 +725,7 @@ impl UaCore {
         self.send_register(now, None);
     }
 
-    fn send_register(&mut self, now: Instant, auth: Option<(HeaderName, String)>) {
+    fn send_register(&mut self, now: Instant, auth: Option<Header>) {
         let expires = if self.reg.wanted {
             self.config.account.expires
         } else {
@@ -756,8 +756,8 @@ impl UaCore {
         }
         // The template keeps Call-ID and From tag for every refresh (RFC 3261 §10.2.4).
         self.reg.request = Some(req.clone());
-        if let Some((name, value)) = auth {
-            req.headers.set(Header::new(name, value));
+        if let Some(auth) = auth {
+            req.headers.set(auth);
         }
         self.reg.asking = expires;
         // A refresh of a live binding is not a change the user sees.
@@ -866,34 +866,19 @@ impl UaCore {
     }
 
     /// Digest credentials for `req` answering `resp`'s challenge.
-    fn credentials(&mut self, req: &Request, resp: &Response) -> Option<(HeaderName, String)> {
-        let password = self.config.account.password.clone()?;
-        let user = self
-            .config
-            .account
-            .auth_user
-            .clone()
-            .unwrap_or_else(|| self.config.account.user.clone());
-        let (challenges, header) = if resp.status == 407 {
-            (
-                resp.headers.proxy_authenticate(),
-                HeaderName::ProxyAuthorization,
-            )
-        } else {
-            (resp.headers.www_authenticate(), HeaderName::Authorization)
-        };
-        let challenge = challenges.ok()?.into_iter().find(|c| c.is_digest())?;
+    fn credentials(&mut self, req: &Request, resp: &Response) -> Option<Header> {
+        let a = &self.config.account;
+        let password = a.password.as_deref()?;
+        let user = a.auth_user.as_deref().unwrap_or(&a.user);
         let cnonce = format!("{:016x}", self.rng.gen::<u64>());
-        let creds = sip::digest::DigestCredentials::answer(
-            &challenge,
-            &user,
-            &password,
+        sip::digest::authorize(
+            resp,
+            user,
+            password,
             &req.method.to_string(),
             &req.uri.to_string(),
             &cnonce,
-            1,
-        )?;
-        Some((header, creds.to_string()))
+        )
     }
 
     // ---------------------------------------------------------------- outgoing calls
@@ -1042,11 +1027,11 @@ impl UaCore {
         let (auth_tried, cancelling, request) = (c.auth_tried, c.cancelling, c.request.clone());
         if (resp.status == 401 || resp.status == 407) && !auth_tried && !cancelling {
             if let Some(mut req) = request {
-                if let Some((name, value)) = self.credentials(&req, &resp) {
+                if let Some(auth) = self.credentials(&req, &resp) {
                     let seq = req.headers.cseq().map(|s| s.seq + 1).unwrap_or(2);
                     req.headers
                         .set(Header::new(HeaderName::CSeq, format!("{seq} INVITE")));
-                    req.headers.set(Header::new(name, value));
+                    req.headers.set(auth);
                     let c = self.calls.get_mut(&id).expect("checked");
                     c.auth_tried = true;
                     c.request = Some(req.clone());
