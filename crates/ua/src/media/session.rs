@@ -235,7 +235,7 @@ struct Session {
     source: Source,
     sink: Sink,
     muted: bool,
-    gain: f32,
+    volume: util::Volume,
     dtmf_send: DtmfSend,
     dtmf_detect: DtmfDetect,
     recording: Option<Recording>,
@@ -271,7 +271,7 @@ impl Session {
             source: Source::Silence,
             sink: Sink::Discard,
             muted: false,
-            gain: 1.0,
+            volume: util::Volume::new(),
             dtmf_send: DtmfSend::default(),
             dtmf_detect: DtmfDetect::new(),
             recording: None,
@@ -312,7 +312,7 @@ impl Session {
                 }
             }
             Command::Mute(muted) => self.muted = muted,
-            Command::Volume(level) => self.gain = util::volume_gain(level),
+            Command::Volume(level) => self.volume.set_level(level),
             Command::Detection(on) => {
                 let stream = self.params.as_ref().zip(self.audio.as_ref()).map(|(p, a)| {
                     (
@@ -564,7 +564,7 @@ impl Session {
                     &mut self.dtmf_detect,
                     &mut self.recording,
                     &mut self.sink,
-                    self.gain,
+                    &mut self.volume,
                     &mut self.found,
                     &mut failed,
                 );
@@ -790,7 +790,7 @@ fn play(
     detect: &mut DtmfDetect,
     recording: &mut Option<Recording>,
     sink: &mut Sink,
-    gain: f32,
+    volume: &mut util::Volume,
     found: &mut Vec<MediaEvent>,
     failed: &mut Vec<Failure>,
 ) {
@@ -800,15 +800,7 @@ fn play(
             failed.push(Failure::Recording(e.to_string()));
         }
     }
-    let mut heard;
-    let out = if gain == 1.0 {
-        frame
-    } else {
-        heard = frame.clone();
-        util::apply_gain(&mut heard.samples, gain);
-        &heard
-    };
-    if let Err(e) = sink.write(out) {
+    if let Err(e) = sink.write(volume.apply(frame)) {
         failed.push(Failure::Sink(e));
     }
 }

@@ -89,15 +89,49 @@ impl RateAdapter {
 
 /// The linear gain of a volume level (module docs of `media`): 0 is
 /// silence, [`UNITY_VOLUME`] is 1, each step 3 dB.
-pub(super) fn volume_gain(level: u8) -> f32 {
+fn volume_gain(level: u8) -> f32 {
     match level.min(MAX_VOLUME) {
         0 => 0.0,
         l => 10f32.powf((f32::from(l) - f32::from(UNITY_VOLUME)) * VOLUME_STEP_DB / 20.0),
     }
 }
 
+/// The output volume: its gain, and the buffer a frame is scaled in
+/// (reused: the 20 ms tick does not allocate for it).
+#[derive(Debug)]
+pub(super) struct Volume {
+    gain: f32,
+    out: Frame,
+}
+
+impl Volume {
+    /// Level [`UNITY_VOLUME`].
+    pub(super) fn new() -> Volume {
+        Volume {
+            gain: 1.0,
+            out: Frame::default(),
+        }
+    }
+
+    pub(super) fn set_level(&mut self, level: u8) {
+        self.gain = volume_gain(level);
+    }
+
+    /// `frame` at this volume: itself at unity, else a scaled copy.
+    pub(super) fn apply<'a>(&'a mut self, frame: &'a Frame) -> &'a Frame {
+        if self.gain == 1.0 {
+            return frame;
+        }
+        self.out.rate = frame.rate;
+        self.out.samples.clear();
+        self.out.samples.extend_from_slice(&frame.samples);
+        apply_gain(&mut self.out.samples, self.gain);
+        &self.out
+    }
+}
+
 /// Multiplies `samples` by `gain`, saturating.
-pub(super) fn apply_gain(samples: &mut [i16], gain: f32) {
+fn apply_gain(samples: &mut [i16], gain: f32) {
     if gain == 1.0 {
         return;
     }
