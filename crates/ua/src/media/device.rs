@@ -210,6 +210,8 @@ pub(super) struct Input {
     ring: Ring,
     rate: u32,
     resampler: Option<Resampler>,
+    /// What the callback captured, taken out of the ring (reused).
+    captured: Vec<i16>,
     pending: Vec<i16>,
     _thread: StreamThread,
 }
@@ -222,6 +224,7 @@ impl Input {
             ring,
             rate,
             resampler: None,
+            captured: Vec::new(),
             pending: Vec::new(),
             _thread: thread,
         })
@@ -238,8 +241,9 @@ impl Input {
             out.fill(0);
             return;
         };
-        let captured: Vec<i16> = lock(&self.ring).drain(..).collect();
-        resampler.process(&captured, &mut self.pending);
+        self.captured.clear();
+        self.captured.extend(lock(&self.ring).drain(..));
+        resampler.process(&self.captured, &mut self.pending);
         let n = self.pending.len().min(out.len());
         out[..n].copy_from_slice(&self.pending[..n]);
         out[n..].fill(0);
