@@ -37,6 +37,8 @@ pub mod types;
 
 use crate::media::{MediaParams, VideoParams};
 use bytes::Bytes;
+use media::dtmf::info::DTMF_RELAY_CONTENT_TYPE;
+use media::dtmf::{Digit, DtmfRelay};
 use media_sdp::{LocalMedia, Wish};
 use rand::{Rng, SeedableRng};
 use sdp::SessionDescription;
@@ -113,10 +115,8 @@ enum Dir {
 #[derive(Debug, Clone)]
 struct Pending {
     op: Op,
-    /// The re-INVITE / INFO / REFER carrying it, if any.
-    tx: Option<ClientTxKey>,
     /// INFO digits still to send, with their duration.
-    digits: VecDeque<char>,
+    digits: VecDeque<Digit>,
     duration_ms: u32,
     /// A 491 asked us to try again at this time.
     retry_at: Option<Instant>,
@@ -165,7 +165,6 @@ struct Call {
     ring_deadline: Option<Instant>,
     auto_answer_at: Option<Instant>,
     no_reply_at: Option<Instant>,
-    ignored: bool,
     /// We sent an offer in a 2xx (offerless INVITE / re-INVITE): the ACK brings the answer.
     offer_in_2xx: bool,
     /// The INVITE (or re-INVITE) transaction whose 2xx awaits its ACK.
@@ -258,6 +257,13 @@ fn sip_target(transport: Transport, remote: SocketAddr) -> Target {
     }
 }
 
+/// The same INVITE sent again (after a challenge or a redirect): CSeq one up.
+fn next_cseq(req: &mut Request) {
+    let seq = req.headers.cseq().map(|s| s.seq + 1).unwrap_or(2);
+    req.headers
+        .set(Header::new(HeaderName::CSeq, format!("{seq} INVITE")));
+}
+
 fn body_sdp(body: &Bytes) -> Option<Result<SessionDescription, String>> {
     if body.is_empty() {
         return None;
@@ -272,10 +278,7 @@ fn body_sdp(body: &Bytes) -> Option<Result<SessionDescription, String>> {
 impl UaCore {
     pub fn new(config: CoreConfig) -> UaCore {
         let mut ep_config = EndpointConfig::new(config.local, config.rng_seed);
-        let host = match config.local {
-            SocketAddr::V4(a) => a.ip().to_string(),
-            SocketAddr::V6(a) => format!("[{}]", a.ip()),
-        };
+        let host = host_text(config.local.ip());
         let user = if config.account.anonymous {
             "anonymous".to_owned()
         } else {
@@ -453,19 +456,23 @@ impl UaCore {
 
     /// Mode 1: activate a registered rule.
     pub fn forwarding_activate(&mut self, condition: ForwardCondition) -> Result<(), UaError> {
-        let r = self.forwarding.get_mut(&condition).ok_or_else(|| {
-            UaError::Invalid(format!("no {condition:?} forwarding rule is registered"))
-        })?;
-        r.active = true;
-        Ok(())
+        self.set_rule_active(condition, true)
     }
 
     /// Mode 0: deactivate (the rule is kept).
     pub fn forwarding_deactivate(&mut self, condition: ForwardCondition) -> Result<(), UaError> {
+        self.set_rule_active(condition, false)
+    }
+
+    fn set_rule_active(
+        &mut self,
+        condition: ForwardCondition,
+        active: bool,
+    ) -> Result<(), UaError> {
         let r = self.forwarding.get_mut(&condition).ok_or_else(|| {
             UaError::Invalid(format!("no {condition:?} forwarding rule is registered"))
         })?;
-        r.active = false;
+        r.active = active;
         Ok(())
     }
 
@@ -590,7 +597,6 @@ impl UaCore {
                 ring_deadline: None,
                 auto_answer_at: None,
                 no_reply_at: None,
-                ignored: false,
                 offer_in_2xx: false,
                 awaiting_ack: None,
             },
@@ -684,7 +690,6 @@ impl UaCore {
         }
         c.pending = Some(Pending {
             op,
-            tx: None,
             digits: VecDeque::new(),
             duration_ms: 0,
             retry_at: None,
@@ -996,30 +1001,16 @@ impl UaCore {
             let c = self.calls.get_mut(&id).expect("checked");
             if !c.is_live() || c.cancelling || c.dialog.as_ref().is_some_and(|x| *x != d) {
                 // Answered after we gave up, or a second fork: hang it up.
-                if let Ok(bye) = self.ep.dialog_request(&d, Method::Bye) {
-                    if let Ok(k) = self.ep.send_in_dialog(now, &d, bye) {
-                        self.clients.insert(k, Purpose::Other);
-                    }
-                }
-                if c.cancelling {
+                let cancelling = c.cancelling;
+                self.bye_dialog(now, &d);
+                if cancelling {
                     self.finish(id, EndReason::Cancel, By::Local, None);
                 }
                 return;
             }
             c.dialog = Some(d);
             c.invite = None;
-            match body_sdp(&resp.body) {
-                Some(Ok(sdp)) => match media_sdp::negotiated(&sdp, c.wish()) {
-                    Ok(n) => {
-                        c.remote_hold = n.peer_holds;
-                        self.apply_media(id, n);
-                        let st = self.calls[&id].up_state();
-                        self.set_state(id, st);
-                    }
-                    Err(e) => self.fail_media(now, id, e),
-                },
-                _ => self.fail_media(now, id, "the answer has no SDP".into()),
-            }
+            self.take_answer(now, id, &resp.body, "the answer has no SDP");
             return;
         }
         // A final failure.
@@ -1028,9 +1019,7 @@ impl UaCore {
         if (resp.status == 401 || resp.status == 407) && !auth_tried && !cancelling {
             if let Some(mut req) = request {
                 if let Some(auth) = self.credentials(&req, &resp) {
-                    let seq = req.headers.cseq().map(|s| s.seq + 1).unwrap_or(2);
-                    req.headers
-                        .set(Header::new(HeaderName::CSeq, format!("{seq} INVITE")));
+                    next_cseq(&mut req);
                     req.headers.set(auth);
                     let c = self.calls.get_mut(&id).expect("checked");
                     c.auth_tried = true;
@@ -1048,14 +1037,12 @@ impl UaCore {
             };
             if let (Some(contact), Some(mut req)) = (contact, c.request.clone()) {
                 // RFC 3261 §8.1.3.4: a new request to the Contact, same Call-ID, CSeq up.
-                let seq = req.headers.cseq().map(|s| s.seq + 1).unwrap_or(2);
                 req.uri = contact.uri.clone();
                 req.uri
                     .params
                     .0
                     .retain(|p| !p.name.eq_ignore_ascii_case(b"transport"));
-                req.headers
-                    .set(Header::new(HeaderName::CSeq, format!("{seq} INVITE")));
+                next_cseq(&mut req);
                 req.headers.remove(&HeaderName::Authorization);
                 req.headers.remove(&HeaderName::ProxyAuthorization);
                 c.redirects += 1;
@@ -1102,12 +1089,36 @@ impl UaCore {
         self.finish(id, EndReason::Failed, By::Local, Some(488));
     }
 
-    fn send_bye(&mut self, now: Instant, id: CallId) {
-        let Some(d) = self.calls.get(&id).and_then(|c| c.dialog.clone()) else {
+    /// The peer's answer to our offer (in a 2xx, or in the ACK after an
+    /// offer of ours in a 2xx) sets up the media and the call is up; an
+    /// unusable or missing one ends the call.
+    fn take_answer(&mut self, now: Instant, id: CallId, body: &Bytes, missing: &str) {
+        let Some(c) = self.calls.get_mut(&id) else {
             return;
         };
-        if let Ok(bye) = self.ep.dialog_request(&d, Method::Bye) {
-            if let Ok(k) = self.ep.send_in_dialog(now, &d, bye) {
+        match body_sdp(body) {
+            Some(Ok(sdp)) => match media_sdp::negotiated(&sdp, c.wish()) {
+                Ok(n) => {
+                    c.remote_hold = n.peer_holds;
+                    self.apply_media(id, n);
+                    let st = self.calls[&id].up_state();
+                    self.set_state(id, st);
+                }
+                Err(e) => self.fail_media(now, id, e),
+            },
+            _ => self.fail_media(now, id, missing.into()),
+        }
+    }
+
+    fn send_bye(&mut self, now: Instant, id: CallId) {
+        if let Some(d) = self.calls.get(&id).and_then(|c| c.dialog.clone()) {
+            self.bye_dialog(now, &d);
+        }
+    }
+
+    fn bye_dialog(&mut self, now: Instant, d: &DialogId) {
+        if let Ok(bye) = self.ep.dialog_request(d, Method::Bye) {
+            if let Ok(k) = self.ep.send_in_dialog(now, d, bye) {
                 self.clients.insert(k, Purpose::Other);
             }
         }
@@ -1145,24 +1156,8 @@ impl UaCore {
                 return;
             }
         }
-        let from = req
-            .headers
-            .from()
-            .map(|f| party(&f))
-            .unwrap_or_else(|_| Party {
-                uri: String::new(),
-                user: None,
-                display_name: None,
-            });
-        let to = req
-            .headers
-            .to()
-            .map(|t| party(&t))
-            .unwrap_or_else(|_| Party {
-                uri: String::new(),
-                user: None,
-                display_name: None,
-            });
+        let from = req.headers.from().map(|na| party(&na)).unwrap_or_default();
+        let to = req.headers.to().map(|na| party(&na)).unwrap_or_default();
         let sip_call_id = req.headers.call_id().unwrap_or_default();
         let video = offer.as_ref().is_some_and(media_sdp::offers_video);
         let active = self.active_call();
@@ -1329,7 +1324,7 @@ impl UaCore {
             .collect();
         for other in others {
             if self.begin_op(other, Op::Hold).is_ok() {
-                self.send_reinvite(now, other, Some(true), None);
+                self.send_reinvite(now, other);
             }
         }
         let c = self.calls.get_mut(&call).expect("checked");
@@ -1411,7 +1406,6 @@ impl UaCore {
     pub fn ignore(&mut self, call: CallId) -> Result<(), UaError> {
         self.ringing_call(call)?;
         let c = self.calls.get_mut(&call).expect("checked");
-        c.ignored = true;
         c.auto_answer_at = None;
         Ok(())
     }
@@ -1490,7 +1484,7 @@ impl UaCore {
             });
         }
         self.begin_op(call, Op::Hold)?;
-        self.send_reinvite(now, call, Some(true), None);
+        self.send_reinvite(now, call);
         Ok(())
     }
 
@@ -1504,7 +1498,7 @@ impl UaCore {
             });
         }
         self.begin_op(call, Op::Unhold)?;
-        self.send_reinvite(now, call, Some(false), None);
+        self.send_reinvite(now, call);
         Ok(())
     }
 
@@ -1524,31 +1518,22 @@ impl UaCore {
             });
         }
         self.begin_op(call, if on { Op::VideoStart } else { Op::VideoStop })?;
-        self.send_reinvite(now, call, None, Some(on));
+        self.send_reinvite(now, call);
         Ok(())
     }
 
-    fn send_reinvite(
-        &mut self,
-        now: Instant,
-        call: CallId,
-        hold: Option<bool>,
-        video: Option<bool>,
-    ) {
+    /// Offers what the pending operation (hold, unhold, video on/off) asks for.
+    fn send_reinvite(&mut self, now: Instant, call: CallId) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let (Some(d), Some(local)) = (c.dialog.clone(), c.local) else {
+        let (Some(d), Some(local), Some(op)) =
+            (c.dialog.clone(), c.local, c.pending.as_ref().map(|p| p.op))
+        else {
             self.op_done(call, Err("the call has no dialog".into()));
             return;
         };
-        let mut wish = c.wish();
-        if let Some(h) = hold {
-            wish.hold = h;
-        }
-        if let Some(v) = video {
-            wish.video_send = v;
-        }
+        let wish = Self::op_wish(op, c.wish());
         c.sdp_version += 1;
         let body = media_sdp::offer(&local, c.sdp_version, wish, c.video);
         let result = self
@@ -1562,7 +1547,6 @@ impl UaCore {
             Ok(k) => {
                 self.clients.insert(k, Purpose::ReInvite(call));
                 if let Some(p) = self.calls.get_mut(&call).and_then(|c| c.pending.as_mut()) {
-                    p.tx = Some(k);
                     p.retry_at = None;
                     p.give_up_at = Some(now + OP_TIMEOUT);
                 }
@@ -1652,7 +1636,6 @@ impl UaCore {
                 .and_then(|d| self.ep.glare_retry_delay(&d).ok())
                 .unwrap_or(Duration::from_secs(1));
             if let Some(p) = self.calls.get_mut(&call).and_then(|c| c.pending.as_mut()) {
-                p.tx = None;
                 p.retry_at = Some(now + delay);
             }
             return;
@@ -1698,12 +1681,16 @@ impl UaCore {
             self.op_done(call, Ok(()));
             return;
         };
-        let body = format!("Signal={digit}\r\nDuration={}\r\n", p.duration_ms);
+        let body = DtmfRelay {
+            digit,
+            duration_ms: Some(p.duration_ms),
+        }
+        .to_string();
         let result = self
             .ep
             .dialog_request(&d, Method::Info)
             .and_then(|mut req| {
-                req.set_body(Some("application/dtmf-relay"), Bytes::from(body));
+                req.set_body(Some(DTMF_RELAY_CONTENT_TYPE), Bytes::from(body));
                 self.ep.send_in_dialog(now, &d, req)
             });
         match result {
@@ -1849,18 +1836,7 @@ impl UaCore {
                 }
                 if c.offer_in_2xx {
                     c.offer_in_2xx = false;
-                    match body_sdp(&request.body) {
-                        Some(Ok(sdp)) => match media_sdp::negotiated(&sdp, c.wish()) {
-                            Ok(n) => {
-                                c.remote_hold = n.peer_holds;
-                                self.apply_media(id, n);
-                                let st = self.calls[&id].up_state();
-                                self.set_state(id, st);
-                            }
-                            Err(e) => self.fail_media(now, id, e),
-                        },
-                        _ => self.fail_media(now, id, "the ACK has no SDP answer".into()),
-                    }
+                    self.take_answer(now, id, &request.body, "the ACK has no SDP answer");
                 }
             }
             E::AckTimeout { key, .. } => {
@@ -2127,44 +2103,29 @@ impl UaCore {
                 self.op_done(id, Err(format!("{op:?}: no final answer in time")));
                 continue;
             }
-            let retry = c
-                .pending
+            if c.pending
                 .as_ref()
-                .and_then(|p| p.retry_at.filter(|t| *t <= now).map(|_| p.op));
-            if let Some(op) = retry {
-                let (hold, video) = match op {
-                    Op::Hold => (Some(true), None),
-                    Op::Unhold => (Some(false), None),
-                    Op::VideoStart => (None, Some(true)),
-                    Op::VideoStop => (None, Some(false)),
-                    _ => (None, None),
-                };
-                self.send_reinvite(now, id, hold, video);
+                .is_some_and(|p| p.retry_at.is_some_and(|t| t <= now))
+            {
+                self.send_reinvite(now, id);
             }
         }
     }
 }
 
-/// Checks a digit string: 1 to 32 of `0-9 A-D * #` (the embedded seed's limit).
-pub fn check_digits(digits: &str) -> Result<Vec<char>, UaError> {
-    if digits.is_empty() || digits.chars().count() > 32 {
-        return Err(UaError::Invalid(
-            "DTMF digits: between 1 and 32 of 0-9, A-D, * and #".into(),
-        ));
+/// Most digits one request sends (the embedded seed's limit).
+pub const MAX_DIGITS: usize = 32;
+
+/// Checks a digit string: 1 to [`MAX_DIGITS`] of `0-9 A-D * #` (lower case
+/// `a-d` too); an error names the first bad character.
+pub fn check_digits(digits: &str) -> Result<Vec<Digit>, UaError> {
+    let parsed = media::dtmf::parse_digits(digits).map_err(|e| UaError::Invalid(e.to_string()))?;
+    if parsed.is_empty() || parsed.len() > MAX_DIGITS {
+        return Err(UaError::Invalid(format!(
+            "DTMF digits: between 1 and {MAX_DIGITS} of 0-9, A-D, * and #"
+        )));
     }
-    digits
-        .chars()
-        .map(|c| {
-            let u = c.to_ascii_uppercase();
-            if u.is_ascii_digit() || matches!(u, 'A'..='D' | '*' | '#') {
-                Ok(u)
-            } else {
-                Err(UaError::Invalid(format!(
-                    "'{c}' is not a DTMF digit (0-9, A-D, * and #)"
-                )))
-            }
-        })
-        .collect()
+    Ok(parsed)
 }
 
 impl net::SansIo for UaCore {

@@ -76,10 +76,17 @@ impl Account {
 
     /// The domain of the address of record.
     pub fn domain(&self) -> String {
-        self.domain.clone().unwrap_or_else(|| match self.server {
-            SocketAddr::V4(a) => a.ip().to_string(),
-            SocketAddr::V6(a) => format!("[{}]", a.ip()),
-        })
+        self.domain
+            .clone()
+            .unwrap_or_else(|| host_text(self.server.ip()))
+    }
+}
+
+/// An IP address as the host of a SIP URI (RFC 3261 §25.1: IPv6 in brackets).
+pub(crate) fn host_text(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(a) => a.to_string(),
+        std::net::IpAddr::V6(a) => format!("[{a}]"),
     }
 }
 
@@ -294,7 +301,7 @@ mod secs {
 }
 
 /// A party of a call, from the From/To of its INVITE.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Party {
     /// The SIP URI.
     pub uri: String,
