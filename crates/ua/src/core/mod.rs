@@ -1999,19 +1999,17 @@ impl UaCore {
     }
 
     fn on_info(&mut self, now: Instant, key: ServerTxKey, id: CallId, req: &Request) {
-        let ct = req.headers.content_type().ok().flatten().map(|m| {
-            format!(
-                "{}/{}",
-                String::from_utf8_lossy(&m.kind),
-                String::from_utf8_lossy(&m.subtype)
-            )
-        });
-        let Some(ct) = ct else {
+        // parse_info reads the media type itself (parameters and case ignored).
+        let Some(ct) = req
+            .headers
+            .get(&HeaderName::ContentType)
+            .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+        else {
             // An empty INFO (a keep-alive).
             let _ = self.ep.respond(now, key, 200, "OK");
             return;
         };
-        match media::dtmf::DtmfRelay::parse_info(&ct, &req.body) {
+        match DtmfRelay::parse_info(&ct, &req.body) {
             Ok(relay) => {
                 let _ = self.ep.respond(now, key, 200, "OK");
                 if self.dtmf_detection {
