@@ -51,6 +51,20 @@ pub const MAX_SEND_DURATION_MS: u32 = 10_000;
 /// Default silence between two digits of a string, ms.
 pub const DEFAULT_GAP_MS: u32 = 100;
 
+/// Checks a digit duration [`EventSender::send`] takes
+/// ([`MIN_SEND_DURATION_MS`]..=[`MAX_SEND_DURATION_MS`]); a sender of
+/// in-band tones checks it up front the same way.
+pub fn check_send_duration(duration_ms: u32) -> Result<(), DtmfError> {
+    if !(MIN_SEND_DURATION_MS..=MAX_SEND_DURATION_MS).contains(&duration_ms) {
+        return Err(DtmfError::DurationOutOfRange {
+            ms: duration_ms,
+            min: MIN_SEND_DURATION_MS,
+            max: MAX_SEND_DURATION_MS,
+        });
+    }
+    Ok(())
+}
+
 /// How long [`EventReceiver`] waits for the next report of an event that
 /// has not ended before declaring it over (§2.5.2.2: the end packets may
 /// all be lost).
@@ -609,13 +623,7 @@ impl EventSender {
         digits: &[Digit],
         duration_ms: u32,
     ) -> Result<(), DtmfError> {
-        if !(MIN_SEND_DURATION_MS..=MAX_SEND_DURATION_MS).contains(&duration_ms) {
-            return Err(DtmfError::DurationOutOfRange {
-                ms: duration_ms,
-                min: MIN_SEND_DURATION_MS,
-                max: MAX_SEND_DURATION_MS,
-            });
-        }
+        check_send_duration(duration_ms)?;
         if self.is_idle(now) {
             self.origin = Some((now, timestamp));
             self.cursor = 0;

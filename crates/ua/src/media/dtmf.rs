@@ -14,9 +14,10 @@
 
 use super::util::RateAdapter;
 use super::{DtmfMethod, MediaError, MediaEvent};
-use media::dtmf::rfc4733::{DEFAULT_GAP_MS, MAX_SEND_DURATION_MS, MIN_SEND_DURATION_MS};
+use media::dtmf::rfc4733::{check_send_duration, DEFAULT_GAP_MS};
 use media::dtmf::{
-    Detector, Digit, DtmfGenerator, EventPacket, EventReceiver, EventSender, ToneEvent, ToneLevels,
+    parse_digits, Detector, Digit, DtmfError, DtmfGenerator, EventPacket, EventReceiver,
+    EventSender, ToneEvent, ToneLevels,
 };
 use media::Frame;
 use std::collections::VecDeque;
@@ -30,21 +31,12 @@ pub(super) const MAX_DIGITS: usize = 32;
 const EVENT_INTERVAL_MS: u32 = 20;
 
 /// Checks a `send_dtmf` request: every character a keypad digit, at most
-/// [`MAX_DIGITS`], the duration within 40..=10000 ms.
+/// [`MAX_DIGITS`], the duration within 40..=10000 ms (`media`'s checks,
+/// which name the problem).
 pub(super) fn parse_request(digits: &str, duration_ms: u32) -> Result<Vec<Digit>, MediaError> {
-    if !(MIN_SEND_DURATION_MS..=MAX_SEND_DURATION_MS).contains(&duration_ms) {
-        return Err(MediaError::Invalid(format!(
-            "DTMF duration {duration_ms} ms is outside {MIN_SEND_DURATION_MS}..={MAX_SEND_DURATION_MS} ms"
-        )));
-    }
-    let parsed = digits
-        .chars()
-        .map(|c| {
-            Digit::from_char(c).ok_or_else(|| {
-                MediaError::Invalid(format!("{c:?} is not a DTMF digit (0-9, A-D, *, #)"))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let invalid = |e: DtmfError| MediaError::Invalid(e.to_string());
+    check_send_duration(duration_ms).map_err(invalid)?;
+    let parsed = parse_digits(digits).map_err(invalid)?;
     if parsed.is_empty() {
         return Err(MediaError::Invalid("no DTMF digits to send".into()));
     }
