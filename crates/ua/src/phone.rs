@@ -73,7 +73,6 @@ struct Settings {
     source: AudioSource,
     sink: AudioSink,
     volume: u8,
-    muted_default: bool,
     dtmf_detection: bool,
     auto_record: Option<AutoRecord>,
     channel: OutputChannel,
@@ -212,7 +211,6 @@ impl Phone {
                     source: AudioSource::Silence,
                     sink: AudioSink::Discard,
                     volume: 8,
-                    muted_default: false,
                     dtmf_detection: true,
                     auto_record: None,
                     channel: OutputChannel::Handset,
@@ -287,19 +285,15 @@ impl Phone {
             let _ = session.set_source(s.source.clone());
             let _ = session.set_sink(s.sink.clone());
             session.set_volume(s.volume);
-            session.set_mute(s.muted_default);
             session.set_dtmf_detection(s.dtmf_detection);
         }
         Ok((Arc::new(session), local, rx))
     }
 
-    fn adopt(
-        &self,
-        call: CallId,
-        session: Arc<MediaSession>,
-        mut rx: mpsc::UnboundedReceiver<MediaEvent>,
-    ) {
-        lock(&self.inner.sessions).insert(call, session);
+    /// Tags the session's events with its call for the pump. (The session
+    /// itself was put in `sessions` inside the driver task, before the core
+    /// could emit any action for the call.)
+    fn forward_media_events(&self, call: CallId, mut rx: mpsc::UnboundedReceiver<MediaEvent>) {
         let out = self.inner.media_events.clone();
         tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
@@ -315,17 +309,16 @@ impl Phone {
     pub async fn call(&self, target: &str, video: bool) -> Result<Call, UaError> {
         let (session, local, rx) = self.bind_media(video).await?;
         let target = target.to_owned();
-        let sessions = self.inner.clone();
-        let s2 = session.clone();
+        let inner = self.inner.clone();
         let id = self
             .with(move |c, now| {
                 let id = c.call(now, &target, local, video)?;
                 // Known to the pump before any of the call's actions reach it.
-                lock(&sessions.sessions).insert(id, s2);
+                lock(&inner.sessions).insert(id, session);
                 Ok::<_, UaError>(id)
             })
             .await??;
-        self.adopt(id, session, rx);
+        self.forward_media_events(id, rx);
         Ok(self.handle(id))
     }
 
@@ -349,14 +342,13 @@ impl Phone {
             }
         };
         let inner = self.inner.clone();
-        let s2 = session.clone();
         self.with(move |c, now| {
             c.accept(now, call, local, wants_video)?;
-            lock(&inner.sessions).insert(call, s2);
+            lock(&inner.sessions).insert(call, session);
             Ok::<_, UaError>(())
         })
         .await??;
-        self.adopt(call, session, rx);
+        self.forward_media_events(call, rx);
         Ok(())
     }
 
