@@ -210,12 +210,7 @@ fn serve(args: &ServeArgs) -> i32 {
             return 1;
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DIALTONE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    init_log();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -246,6 +241,17 @@ fn serve(args: &ServeArgs) -> i32 {
     })
 }
 
+/// Logs to stderr, filtered by `DIALTONE_LOG` (default `warn`).
+fn init_log() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DIALTONE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// SIGINT or SIGTERM.
 async fn shutdown_signal() {
     #[cfg(unix)]
     {

@@ -757,18 +757,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, i32> {
         })
 }
 
-fn init_log() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DIALTONE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 /// Runs `dialtone phone ...`; returns the exit status.
 pub fn run(cmd: PhoneCommand) -> i32 {
-    init_log();
+    crate::init_log();
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -928,15 +919,20 @@ async fn call(a: CallArgs) -> i32 {
     let deadline = tokio::time::Instant::now() + a.timeout;
     let mut last = CallState::Dialing;
     let mut interrupted = false;
+    let mut timed_out = false;
+    let signal = crate::shutdown_signal();
+    tokio::pin!(signal);
     loop {
+        // Each of the two ends the call once; the loop then waits for its end.
         let e = tokio::select! {
             e = events.next() => e,
-            _ = tokio::time::sleep_until(deadline), if !answered => {
+            _ = tokio::time::sleep_until(deadline), if !answered && !timed_out => {
+                timed_out = true;
                 printer.error("no answer within --timeout");
                 let _ = phone.end(call).await;
                 continue;
             }
-            _ = shutdown_signal() => {
+            _ = &mut signal, if !interrupted => {
                 interrupted = true;
                 let _ = phone.end(call).await;
                 continue;
@@ -1050,10 +1046,12 @@ async fn listen(a: ListenArgs) -> i32 {
     }
     let mut tracker = Tracker::default();
     let mut established = std::collections::HashSet::new();
+    let signal = crate::shutdown_signal();
+    tokio::pin!(signal);
     loop {
         let e = tokio::select! {
             e = events.next() => e,
-            _ = shutdown_signal() => break,
+            _ = &mut signal => break,
         };
         let Some(e) = e else { break };
         printer.event(&e);
@@ -1119,6 +1117,8 @@ async fn shell(a: ShellArgs) -> i32 {
         let _ = write!(out, "phone> ");
         let _ = out.flush();
     };
+    let signal = crate::shutdown_signal();
+    tokio::pin!(signal);
     println!("{HELP}");
     prompt();
     loop {
@@ -1147,34 +1147,11 @@ async fn shell(a: ShellArgs) -> i32 {
                 }
                 prompt();
             }
-            _ = shutdown_signal() => break,
+            _ = &mut signal => break,
         }
     }
     phone.shutdown().await;
     0
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }
 
 #[cfg(test)]
