@@ -16,16 +16,14 @@
 
 mod common;
 
+use common::baresip::*;
 use common::kamailio::*;
 use common::softphone::*;
-use common::tmux::Tmux;
+use common::tmux::{Tmux, TMUX};
 use common::*;
-use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Dialtone's extensions for the phones (the default digest: SHA-256
 /// offered first, then MD5).
@@ -68,7 +66,8 @@ fn phone_calls_baresip_and_baresip_calls_phone_through_dialtone() {
     let dir = TestDir::new("baresip");
     let d = Dialtone::start("phone-baresip", DIALTONE_MD5_ONLY, &[]);
     let baresip = Baresip::start(&d, "200", "bob-secret-22", true);
-    wait_dialtone_registered(&d, "200");
+    let phones: [&dyn Phone; 1] = [&baresip];
+    wait_registered(&d, &["200"], &phones);
 
     let mut caller = PhoneCli::call(
         &dir,
@@ -87,7 +86,7 @@ fn phone_calls_baresip_and_baresip_calls_phone_through_dialtone() {
         caller.describe()
     );
     assert_eq!(caller.ended(call), ("normal".into(), "local".into()));
-    baresip.wait_no_call();
+    baresip.wait_no_call(&d, &phones);
 
     let mut callee = PhoneCli::listen(
         &dir,
@@ -96,14 +95,14 @@ fn phone_calls_baresip_and_baresip_calls_phone_through_dialtone() {
         ("100", "alice-secret-1"),
         &["--auto-answer", "0", "--calls", "1"],
     );
-    wait_dialtone_registered(&d, "100");
-    baresip.command("dial", &format!("sip:100@{}", d.sip));
+    wait_registered(&d, &["100"], &phones);
+    baresip.command("dial", &format!("sip:100@{}", d.sip), &d, &phones);
     let incoming = callee.wait_event("incoming call", |e| e["event"] == "incoming");
     assert_eq!(incoming["from"]["user"], "200", "{incoming}");
     let call = incoming["call"].as_u64().unwrap();
     callee.wait_state(call, "established");
     std::thread::sleep(Duration::from_secs(1));
-    baresip.command("hangup", "");
+    baresip.command("hangup", "", &d, &phones);
     assert_eq!(callee.wait_exit(), 0, "{}", callee.describe());
     assert_eq!(callee.ended(call), ("normal".into(), "remote".into()));
     assert_eq!(
@@ -329,18 +328,6 @@ fn tone_share(samples: &[i16], rate: u32, hz: f64) -> ToneShare {
     }
 }
 
-/// Goertzel: |X(f)|² of `window` (sampled at `rate`) at `hz`.
-fn goertzel_power(window: &[i16], hz: f64, rate: f64) -> f64 {
-    let k = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in window {
-        let s0 = f64::from(x) + k * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    s1 * s1 + s2 * s2 - k * s1 * s2
-}
-
 // ---- 4. hold and unhold ------------------------------------------------------
 
 /// `--at 1s=hold --at 2s=unhold --hangup-after 3s` against
@@ -499,8 +486,7 @@ fn a_forwarded_call_reaches_the_target_through_dialtone() {
         ("200", "bob-secret-22"),
         &["--forward", "300", "--calls", "1"],
     );
-    wait_dialtone_registered(&d, "200");
-    wait_dialtone_registered(&d, "300");
+    wait_registered(&d, &["200", "300"], &[]);
     let mut a = PhoneCli::call(
         &dir,
         "A",
@@ -878,206 +864,6 @@ fn assert_uas_passed(scenario: &str, uas: &mut Uas) {
         "{scenario} failed the call ({status}): {}",
         uas.sipp.errors()
     );
-}
-
-const BARESIP: (&str, &str, &str) = ("baresip", "-h", "baresip");
-const TMUX: (&str, &str, &str) = ("tmux", "-V", "tmux");
-
-/// Whether `(binary, harmless argument, apt package)` runs; says SKIPPED
-/// when it does not.
-fn installed((binary, arg, package): (&str, &str, &str)) -> bool {
-    let found = Command::new(binary)
-        .arg(arg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        println!("SKIPPED: {binary} not installed (apt-get install {package})");
-    }
-    found
-}
-
-/// Waits until Dialtone lists `extension` as registered.
-fn wait_dialtone_registered(d: &Dialtone, extension: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let (_, regs) = d.get("/v1/registrations");
-        let items = regs["items"].as_array().cloned().unwrap_or_default();
-        if items.iter().any(|r| r["extension"] == extension) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{extension} not registered within {WAIT:?}: {regs}\n{}",
-            tail(&d.stderr(), 4000)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A baresip registered at Dialtone, from the configs in
-/// `tests/e2e/phones/` (as `e2e_phones.rs` runs it), driven over
-/// `ctrl_tcp`; killed on drop.
-struct Baresip {
-    child: Child,
-    ctrl: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Baresip {
-    fn start(d: &Dialtone, extension: &str, password: &str, auto_answer: bool) -> Baresip {
-        let dir = d.dir.join(format!("baresip-{extension}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let sip_port = loop {
-            let port = free_port();
-            // baresip takes port + 1 for TLS.
-            if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-                break port;
-            }
-        };
-        let ctrl = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let vars = [
-            ("module_path", baresip_modules()),
-            ("sip_port", sip_port.to_string()),
-            ("ctrl_port", ctrl.port().to_string()),
-            ("extension", extension.to_owned()),
-            ("server", d.sip.to_string()),
-            ("password", password.to_owned()),
-            (
-                "answermode",
-                if auto_answer { "auto" } else { "manual" }.to_owned(),
-            ),
-            ("audio_source", "ausine,440".to_owned()),
-            ("account_params", String::new()),
-            ("codec_modules", "module\t\t\tg711.so".to_owned()),
-            ("dump_modules", String::new()),
-        ];
-        std::fs::write(dir.join("config"), template("baresip.conf", &vars)).unwrap();
-        std::fs::write(dir.join("accounts"), template("baresip.accounts", &vars)).unwrap();
-        let log = std::fs::File::create(dir.join("baresip.log")).unwrap();
-        let child = Command::new("baresip")
-            .args(["-v", "-s", "-f"])
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn baresip");
-        let mut phone = Baresip { child, ctrl, dir };
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect_timeout(&ctrl, Duration::from_secs(1)).is_err() {
-            if let Ok(Some(status)) = phone.child.try_wait() {
-                panic!("baresip exited at start ({status})\n{}", phone.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "baresip's ctrl_tcp did not open\n{}",
-                phone.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        phone
-    }
-
-    fn log(&self) -> String {
-        tail(
-            &std::fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default(),
-            6000,
-        )
-        .to_owned()
-    }
-
-    /// One `ctrl_tcp` command (netstring-framed JSON); its response's `data`.
-    fn command(&self, command: &str, params: &str) -> String {
-        let conn = TcpStream::connect_timeout(&self.ctrl, Duration::from_secs(2)).unwrap();
-        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let body = serde_json::json!({ "command": command, "params": params, "token": command })
-            .to_string();
-        (&conn)
-            .write_all(format!("{}:{body},", body.len()).as_bytes())
-            .unwrap();
-        let mut reader = BufReader::new(conn);
-        loop {
-            let mut len = Vec::new();
-            reader.read_until(b':', &mut len).unwrap();
-            let len: usize = String::from_utf8_lossy(&len)
-                .trim_end_matches(':')
-                .trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("baresip {command}: bad netstring\n{}", self.log()));
-            let mut message = vec![0; len + 1];
-            std::io::Read::read_exact(&mut reader, &mut message).unwrap();
-            message.pop();
-            let v: Value = serde_json::from_slice(&message).unwrap_or_default();
-            if v["response"] == true {
-                assert_eq!(
-                    v["ok"],
-                    true,
-                    "baresip {command} {params}: {v}\n{}",
-                    self.log()
-                );
-                return v["data"].as_str().unwrap_or_default().to_owned();
-            }
-        }
-    }
-
-    /// Waits until baresip lists no call (it got, or sent, the BYE).
-    fn wait_no_call(&self) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let calls = self.command("listcalls", "");
-            if calls.contains("Active calls (0)") {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "baresip still has a call: {calls}\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Baresip {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- baresip ---\n{}", self.log());
-        }
-    }
-}
-
-/// The directory holding baresip's modules.
-fn baresip_modules() -> String {
-    let candidates = [
-        "/usr/lib/baresip/modules",
-        "/usr/local/lib/baresip/modules",
-        "/usr/lib64/baresip/modules",
-        "/usr/lib/x86_64-linux-gnu/baresip/modules",
-        "/usr/lib/aarch64-linux-gnu/baresip/modules",
-    ];
-    candidates
-        .iter()
-        .find(|dir| Path::new(dir).join("ctrl_tcp.so").exists())
-        .unwrap_or(&candidates[0])
-        .to_string()
-}
-
-/// `tests/e2e/phones/NAME` with each `{key}` replaced.
-fn template(name: &str, vars: &[(&str, String)]) -> String {
-    let path = format!(
-        "{}/../../tests/e2e/phones/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    for (key, value) in vars {
-        text = text.replace(&format!("{{{key}}}"), value);
-    }
-    text
 }
 
 /// A temporary directory for a test's files; removed on drop unless the

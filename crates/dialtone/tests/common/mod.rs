@@ -1,8 +1,10 @@
 //! A real `dialtone serve` for end-to-end tests: free ports, a temporary
-//! data directory and config file, a known API key, a tiny HTTP client, and
-//! SIPp runs with bounded time.
+//! data directory and config file, a known API key, a tiny HTTP client,
+//! SIPp runs with bounded time, and what the tests with real phones share
+//! (`baresip`, the configs in `tests/e2e/phones/`, failure diagnostics).
 #![allow(dead_code)]
 
+pub mod baresip;
 pub mod kamailio;
 pub mod pcap;
 pub mod softphone;
@@ -423,6 +425,19 @@ impl Sipp {
     }
 }
 
+/// Goertzel: the power of the `hz` component of `window` (sampled at
+/// `rate`), |X(f)|².
+pub fn goertzel_power(window: &[i16], hz: f64, rate: f64) -> f64 {
+    let k = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in window {
+        let s0 = f64::from(x) + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - k * s1 * s2
+}
+
 /// A mono 16-bit 8 kHz WAV of a `hz` sine, `secs` long.
 pub fn write_tone_wav(path: &std::path::Path, hz: f64, secs: u32) {
     const RATE: u32 = 8000;
@@ -447,6 +462,78 @@ pub fn write_tone_wav(path: &std::path::Path, hz: f64, secs: u32) {
         wav.extend_from_slice(&sample.to_le_bytes());
     }
     std::fs::write(path, wav).unwrap();
+}
+
+// ---- real phones ------------------------------------------------------------
+
+/// Whether `(binary, harmless argument, apt package)` runs; says SKIPPED
+/// when it does not.
+pub fn installed((binary, arg, package): (&str, &str, &str)) -> bool {
+    let found = Command::new(binary)
+        .arg(arg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        println!("SKIPPED: {binary} not installed (apt-get install {package})");
+    }
+    found
+}
+
+/// What a failure message shows of a phone.
+pub trait Phone {
+    fn describe(&self) -> String;
+}
+
+/// Everything a failure message shows: the server's log and each phone's.
+pub fn diag(d: &Dialtone, phones: &[&dyn Phone]) -> String {
+    let mut out = format!("--- dialtone ---\n{}", tail(&d.stderr(), 4000));
+    for p in phones {
+        out += "\n";
+        out += &p.describe();
+    }
+    out
+}
+
+/// Waits until `/v1/registrations` lists every extension.
+pub fn wait_registered(d: &Dialtone, extensions: &[&str], phones: &[&dyn Phone]) {
+    const WAIT: Duration = softphone::WAIT;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, regs) = d.get("/v1/registrations");
+        let items = regs["items"].as_array().cloned().unwrap_or_default();
+        if extensions
+            .iter()
+            .all(|e| items.iter().any(|r| r["extension"] == *e))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not all of {extensions:?} registered within {WAIT:?}: {regs}\n{}",
+            diag(d, phones)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `tests/e2e/phones/NAME` (a phone's config) with each `{key}` replaced.
+pub fn phone_template(name: &str, vars: &[(&str, String)]) -> String {
+    let path = format!(
+        "{}/../../tests/e2e/phones/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    for (key, value) in vars {
+        text = text.replace(&format!("{{{key}}}"), value);
+    }
+    assert!(
+        !text.contains("{"),
+        "unfilled placeholder in {path}: {text}"
+    );
+    text
 }
 
 /// A tiny HTTP/1.1 server on loopback for the play test: `GET PATH`

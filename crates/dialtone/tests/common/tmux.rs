@@ -5,6 +5,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// For [`super::installed`]: the binary, a harmless argument, the apt package.
+pub const TMUX: (&str, &str, &str) = ("tmux", "-V", "tmux");
+
 /// The longest any wait on the terminal may take.
 const WAIT: Duration = Duration::from_secs(20);
 
