@@ -25,6 +25,7 @@ use serde_json::{json, Map, Value};
 
 use super::StatsSnapshot;
 use crate::codec::CodecKind;
+use crate::jitter::JitterBuffer;
 use crate::rtcp::NtpTime;
 
 /// What the JSON needs besides the RTP statistics: facts of the codec,
@@ -60,6 +61,20 @@ pub struct PlayoutStats {
     pub total_delay: Duration,
     /// `jitterBufferTargetDelay`: the delay the buffer aims at now.
     pub target_delay: Duration,
+}
+
+impl PlayoutStats {
+    /// What `buffer` did so far.
+    pub fn of(buffer: &JitterBuffer) -> PlayoutStats {
+        let s = buffer.stats();
+        PlayoutStats {
+            emitted: s.frames_emitted,
+            concealed: s.frames_concealed,
+            late: s.packets_late,
+            total_delay: s.total_delay,
+            target_delay: buffer.target_delay(),
+        }
+    }
 }
 
 /// Datagrams on the RTCP socket.

@@ -333,25 +333,8 @@ pub struct LegStats {
     pub quality: media::stats::StatsSnapshot,
     /// The jitter buffer the peer's audio plays through, on a transcoding
     /// bridge (none elsewhere: nothing is buffered where nothing is
-    /// decoded).
-    pub jitter_buffer: Option<JitterBufferStats>,
-}
-
-/// What a transcoding bridge's jitter buffer did with the peer's audio
-/// (per 20 ms frame).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct JitterBufferStats {
-    /// Frames played (decoded).
-    pub emitted: u64,
-    /// Frames concealed (lost, or arrived too late for their turn).
-    pub concealed: u64,
-    /// Packets dropped because their turn had passed.
-    pub late: u64,
-    /// Time the played frames spent in the buffer, summed.
-    pub total_delay: std::time::Duration,
-    /// The delay the buffer aims at now.
-    pub target_delay: std::time::Duration,
+    /// decoded), per 20 ms frame.
+    pub jitter_buffer: Option<media::stats::PlayoutStats>,
 }
 
 /// Counters of one socket (RTP or RTCP) of a leg.

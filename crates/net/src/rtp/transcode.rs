@@ -11,6 +11,7 @@ use super::packet::{self, Header, HEADER_LEN};
 use super::StreamStats;
 use media::codec::{CodecError, CodecKind, Decoder, Encoder, OpusConfig, Transcoder};
 use media::jitter::{JitterBuffer, JitterConfig, Popped, Pushed};
+use media::stats::PlayoutStats;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::Instant;
@@ -409,15 +410,8 @@ impl Transcode {
     }
 
     /// What the jitter buffer did so far.
-    pub(crate) fn jitter_stats(&self) -> super::JitterBufferStats {
-        let s = self.jitter.stats();
-        super::JitterBufferStats {
-            emitted: s.frames_emitted,
-            concealed: s.frames_concealed,
-            late: s.packets_late,
-            total_delay: s.total_delay,
-            target_delay: self.jitter.target_delay(),
-        }
+    pub(crate) fn jitter_stats(&self) -> PlayoutStats {
+        PlayoutStats::of(&self.jitter)
     }
 
     /// Forgets the incoming stream, as after a change of source: the next

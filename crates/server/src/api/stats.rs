@@ -15,7 +15,7 @@
 //! Times and jitter are in seconds (as webrtc-stats), `remoteTimestamp` in
 //! milliseconds since the Unix epoch (a `DOMHighResTimeStamp`).
 
-use media::stats::{webrtc_json, CandidatePair, PlayoutStats, RtcpCounters, WebrtcContext};
+use media::stats::{webrtc_json, CandidatePair, RtcpCounters, WebrtcContext};
 use net::rtp::LegStats;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
@@ -31,13 +31,7 @@ pub fn render(id: uuid::Uuid, live: bool, s: &LegStats, public_ip: IpAddr) -> Va
         packets_discarded: s.rtp.dropped_wrong_source,
         // Where the relay decodes (a transcoding bridge): its jitter
         // buffer, counted per 20 ms frame.
-        jitter_buffer: s.jitter_buffer.map(|j| PlayoutStats {
-            emitted: j.emitted,
-            concealed: j.concealed,
-            late: j.late,
-            total_delay: j.total_delay,
-            target_delay: j.target_delay,
-        }),
+        jitter_buffer: s.jitter_buffer,
         rtcp: RtcpCounters {
             packets_received: s.rtcp.received_packets,
             packets_sent: s.rtcp.sent_packets,

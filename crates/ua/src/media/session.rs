@@ -751,16 +751,7 @@ impl Session {
         let context = WebrtcContext {
             codec: self.audio.as_ref().map(|a| (a.kind, a.payload_type)),
             packets_discarded: c.discarded,
-            jitter_buffer: self.audio.as_ref().map(|a| {
-                let s = a.jitter.stats();
-                PlayoutStats {
-                    emitted: s.frames_emitted,
-                    concealed: s.frames_concealed,
-                    late: s.packets_late,
-                    total_delay: s.total_delay,
-                    target_delay: a.jitter.target_delay(),
-                }
-            }),
+            jitter_buffer: self.audio.as_ref().map(|a| PlayoutStats::of(&a.jitter)),
             rtcp: RtcpCounters {
                 packets_received: c.rtcp_received,
                 packets_sent: c.rtcp_sent,
