@@ -447,10 +447,7 @@ fn human(e: &Event) -> String {
                 sip_code,
             } => format!(
                 "call {call}: ended {} by {}{}",
-                serde_json::to_value(reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                reason.name(),
                 if *by == ua::By::Local {
                     "local"
                 } else {
@@ -856,15 +853,11 @@ fn schedule(phone: &Phone, printer: Printer, call: CallId, timed: &[Timed], medi
 
 fn outcome_name(state: &CallState) -> &'static str {
     match state {
-        CallState::Ended { reason, .. } => match reason {
-            EndReason::Normal | EndReason::Transferred => "established",
-            EndReason::Busy => "busy",
-            EndReason::Decline => "decline",
-            EndReason::Noanswer => "noanswer",
-            EndReason::Forwarded => "forwarded",
-            EndReason::Cancel => "cancel",
-            EndReason::Failed => "failed",
-        },
+        CallState::Ended {
+            reason: EndReason::Normal | EndReason::Transferred,
+            ..
+        } => "established",
+        CallState::Ended { reason, .. } => reason.name(),
         _ => "",
     }
 }

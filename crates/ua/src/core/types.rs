@@ -141,6 +141,20 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// The reason as the JSON events spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::Normal => "normal",
+            EndReason::Cancel => "cancel",
+            EndReason::Busy => "busy",
+            EndReason::Decline => "decline",
+            EndReason::Noanswer => "noanswer",
+            EndReason::Forwarded => "forwarded",
+            EndReason::Transferred => "transferred",
+            EndReason::Failed => "failed",
+        }
+    }
+
     /// The reason for a final non-2xx answer to an INVITE.
     pub fn for_status(status: u16) -> EndReason {
         match status {
@@ -396,4 +410,26 @@ pub enum UaError {
     Invalid(String),
     #[error("{0}")]
     Sip(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_reason_names_are_the_json_ones() {
+        use EndReason::*;
+        for r in [
+            Normal,
+            Cancel,
+            Busy,
+            Decline,
+            Noanswer,
+            Forwarded,
+            Transferred,
+            Failed,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.name());
+        }
+    }
 }
