@@ -50,6 +50,23 @@ fn header(out: &mut String, local: SocketAddr, version: u64) {
     );
 }
 
+/// `a=rtpmap:` (the channel count only when more than one, RFC 8866 §6.6).
+fn rtpmap(s: &mut String, pt: u8, name: &str, clock: u32, channels: u8) {
+    let _ = if channels > 1 {
+        write!(s, "a=rtpmap:{pt} {name}/{clock}/{channels}\r\n")
+    } else {
+        write!(s, "a=rtpmap:{pt} {name}/{clock}\r\n")
+    };
+}
+
+/// RFC 4733 `telephone-event` with the 16 DTMF events.
+fn telephone_event(s: &mut String, pt: u8, clock: u32) {
+    let _ = write!(
+        s,
+        "a=rtpmap:{pt} telephone-event/{clock}\r\na=fmtp:{pt} 0-16\r\n"
+    );
+}
+
 fn direction(send: bool, recv: bool) -> Direction {
     match (send, recv) {
         (true, true) => Direction::SendRecv,
@@ -75,18 +92,11 @@ pub fn offer(local: &LocalMedia, version: u64, wish: Wish, video: bool) -> Strin
         pts.join(" ")
     );
     for (pt, name, clock, ch) in VOICE {
-        if ch > 1 {
-            let _ = write!(s, "a=rtpmap:{pt} {name}/{clock}/{ch}\r\n");
-        } else {
-            let _ = write!(s, "a=rtpmap:{pt} {name}/{clock}\r\n");
-        }
+        rtpmap(&mut s, pt, name, clock, ch);
     }
     let _ = write!(s, "a=fmtp:96 useinbandfec=1\r\n");
     for (pt, clock) in EVENTS {
-        let _ = write!(
-            s,
-            "a=rtpmap:{pt} telephone-event/{clock}\r\na=fmtp:{pt} 0-16\r\n"
-        );
+        telephone_event(&mut s, pt, clock);
     }
     let _ = write!(
         s,
@@ -228,28 +238,15 @@ pub fn answer(
                     local.audio.port(),
                     pts.join(" ")
                 );
-                let ch = kind.rtpmap_channels();
-                if ch > 1 {
-                    let _ = write!(
-                        s,
-                        "a=rtpmap:{pt} {}/{}/{ch}\r\n",
-                        kind.encoding_name(),
-                        kind.clock_rate()
-                    );
-                } else {
-                    let _ = write!(
-                        s,
-                        "a=rtpmap:{pt} {}/{}\r\n",
-                        kind.encoding_name(),
-                        kind.clock_rate()
-                    );
-                }
+                rtpmap(
+                    &mut s,
+                    pt,
+                    kind.encoding_name(),
+                    kind.clock_rate(),
+                    kind.rtpmap_channels(),
+                );
                 if let Some(d) = dtmf {
-                    let _ = write!(
-                        s,
-                        "a=rtpmap:{d} telephone-event/{}\r\na=fmtp:{d} 0-16\r\n",
-                        kind.clock_rate()
-                    );
+                    telephone_event(&mut s, d, kind.clock_rate());
                 }
                 // Held by us: `sendonly` (or `inactive`), as our offers say it.
                 let _ = write!(
