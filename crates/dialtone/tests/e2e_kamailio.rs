@@ -11,19 +11,11 @@ mod common;
 
 use common::kamailio::*;
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// The longest any SIPp run may take.
 const WAIT: Duration = Duration::from_secs(20);
-
-fn skip() -> bool {
-    if !sipp_installed() {
-        eprintln!("SKIPPED: sipp not installed (apt-get install sip-tester)");
-        return true;
-    }
-    !kamailio_installed()
-}
 
 /// A SIPp phone: its digest user and password, the user it registers or
 /// calls as (the digest user unless told), and its transport.
@@ -109,49 +101,16 @@ fn assert_fails(what: &str, sipp: &mut Sipp) {
     assert!(!succeeded(sipp), "{what} should have failed its scenario");
 }
 
-/// A UAS scenario's verdict (it ends after one call).
-fn uas_succeeded(uas: &mut Uas) -> bool {
-    uas.sipp
-        .wait(WAIT)
-        .unwrap_or_else(|| panic!("the UAS still runs: {}", uas.sipp.errors()))
-        .success()
-}
-
-/// A temporary directory for a test's SIPp logs; removed on drop unless
-/// the test failed.
-struct TestDir(PathBuf);
-
-impl std::ops::Deref for TestDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("SIPp logs in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn test_dir(name: &str) -> TestDir {
-    TestDir(temp_dir(&format!("kam-{name}")))
-}
-
 // ---- registration ---------------------------------------------------------
 
 /// 1001 registers with digest over UDP and over TCP: 401, then 200 listing
 /// the binding; Kamailio saved it from the right transport.
 #[test]
 fn register_with_digest_gets_200() {
-    if skip() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
-    let dir = test_dir("register");
+    let dir = TestDir::new("kam-register");
     let kam = Kamailio::start(&KamailioOptions::new("register"));
     for (transport, proto) in [("u1", "udp"), ("t1", "tcp")] {
         let mut p = Phone::new("1001")
@@ -174,10 +133,10 @@ fn register_with_digest_gets_200() {
 /// credentials for 1002's address get 403.
 #[test]
 fn register_with_wrong_credentials_is_refused() {
-    if skip() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
-    let dir = test_dir("register-wrong");
+    let dir = TestDir::new("kam-register-wrong");
     let kam = Kamailio::start(&KamailioOptions::new("register-wrong"));
 
     let mut p = Phone::new("1001")
@@ -214,10 +173,10 @@ fn register_with_wrong_credentials_is_refused() {
 /// which relays the INVITE to 1002's binding and the ACK and BYE on the
 /// Record-Route.
 fn call_registered_phone(name: &str, callee_transport: &str) {
-    if skip() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
-    let dir = test_dir(name);
+    let dir = TestDir::new(&format!("kam-{name}"));
     let kam = Kamailio::start(&KamailioOptions::new(name));
     let _callee = Phone::new("1002").transport(callee_transport).run(
         &kam,
@@ -264,10 +223,10 @@ fn call_reaches_phone_registered_over_tcp() {
 /// does not know, 404 (call_rejected.xml accepts either; the log tells).
 #[test]
 fn unregistered_user_gets_480_and_unknown_user_404() {
-    if skip() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
-    let dir = test_dir("not-there");
+    let dir = TestDir::new("kam-not-there");
     let kam = Kamailio::start(&KamailioOptions::new("not-there"));
     for (callee, event) in [
         ("1005", "unavailable INVITE sip:1005@"),
@@ -291,14 +250,13 @@ fn through_static_route(
     uac_scenario: &str,
     uac_args: &[&str],
 ) -> (bool, bool, Kamailio) {
-    let dir = test_dir(name);
-    let mut uas = sipp_uas(uas_scenario, "u1", uas_args, &dir.join("uas"));
-    let kam = Kamailio::start(&KamailioOptions::new(name).route("^9", uas.addr()));
+    let dir = TestDir::new(&format!("kam-{name}"));
+    let (mut uas, kam) = uas_behind_kamailio(name, uas_scenario, uas_args, &dir);
     let mut args = vec!["-s", "9000"];
     args.extend_from_slice(uac_args);
     let mut caller = Phone::new("1001").run(&kam, &dir, uac_scenario, &args);
     let caller_ok = succeeded(&mut caller);
-    let uas_ok = uas_succeeded(&mut uas);
+    let uas_ok = uas.passed();
     if !caller_ok || !uas_ok {
         eprintln!(
             "{name}: caller {caller_ok} {}\nuas {uas_ok} {}",
@@ -314,12 +272,11 @@ fn through_static_route(
 /// where it came from.
 #[test]
 fn static_route_reaches_echo_uas() {
-    if skip() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
-    let dir = test_dir("echo");
-    let mut uas = sipp_uas("ua_uas_echo.xml", "u1", &["-rtp_echo"], &dir.join("uas"));
-    let kam = Kamailio::start(&KamailioOptions::new("echo").route("^9", uas.addr()));
+    let dir = TestDir::new("kam-echo");
+    let (mut uas, kam) = uas_behind_kamailio("echo", "ua_uas_echo.xml", &["-rtp_echo"], &dir);
     let mut caller = Phone::new("1001").run(
         &kam,
         &dir,
@@ -333,7 +290,7 @@ fn static_route_reaches_echo_uas() {
     let echoed = rtp_round_trip(uas.media_port, &rtp, Duration::from_secs(2));
     assert_eq!(echoed.as_deref(), Some(&rtp[..]), "the UAS echoes RTP");
     assert_succeeds("1001 calls 9100", &mut caller);
-    assert!(uas_succeeded(&mut uas), "{}", uas.sipp.errors());
+    uas.assert_passed();
     let relayed = kam.wait_event("relay INVITE sip:9100@", WAIT);
     assert!(
         relayed.contains(&format!("du=sip:{}", uas.addr())),
@@ -348,7 +305,7 @@ fn static_route_reaches_echo_uas() {
 /// with a=inactive.
 #[test]
 fn hold_scenario_checks_the_directions() {
-    if skip() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
     let keys = |hold, resume| ["-key", "hold", hold, "-key", "resume", resume];
@@ -389,7 +346,7 @@ fn hold_scenario_checks_the_directions() {
 /// fails another digit or another order.
 #[test]
 fn info_dtmf_scenario_checks_the_digits() {
-    if skip() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
     let keys = |a, b, c| ["-key", "d1", a, "-key", "d2", b, "-key", "d3", c];
@@ -417,7 +374,7 @@ fn info_dtmf_scenario_checks_the_digits() {
 /// relays; ua_uac_expect_302.xml passes that Contact and fails another.
 #[test]
 fn redirect_scenarios_agree_on_the_contact() {
-    if skip() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
     let target = "sip:1003@127.0.0.1:5999";
@@ -445,7 +402,7 @@ fn redirect_scenarios_agree_on_the_contact() {
 /// ua_uac_expect_200.xml fails it.
 #[test]
 fn busy_callee_scenarios() {
-    if skip() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
     let (caller, uas, _) =
@@ -461,7 +418,7 @@ fn busy_callee_scenarios() {
 /// (call_cancel.xml).
 #[test]
 fn cancel_goes_through() {
-    if skip() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
     let (caller, uas, kam) =

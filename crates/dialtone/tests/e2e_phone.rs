@@ -22,7 +22,7 @@ use common::softphone::*;
 use common::tmux::{Tmux, TMUX};
 use common::*;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// Dialtone's extensions for the phones (the default digest: SHA-256
@@ -63,7 +63,7 @@ fn phone_calls_baresip_and_baresip_calls_phone_through_dialtone() {
     if !installed(BARESIP) {
         return;
     }
-    let dir = TestDir::new("baresip");
+    let dir = TestDir::new("phone-baresip");
     let d = Dialtone::start("phone-baresip", DIALTONE_MD5_ONLY, &[]);
     let baresip = Baresip::start(&d, "200", "bob-secret-22", true);
     let phones: [&dyn Phone; 1] = [&baresip];
@@ -124,10 +124,10 @@ fn phone_calls_baresip_and_baresip_calls_phone_through_dialtone() {
 ///   as `dtmf` events with method `rfc4733`, in order.
 #[test]
 fn phone_calls_sipp_through_kamailio_and_sends_dtmf_both_ways() {
-    if !sipp_and_kamailio() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
-    let dir = TestDir::new("dtmf");
+    let dir = TestDir::new("phone-dtmf");
     let mut info = sipp_uas("ua_uas_info_dtmf.xml", "u1", &[], &dir.join("info"));
     let mut echo = sipp_uas("ua_uas_echo.xml", "u1", &["-rtp_echo"], &dir.join("echo"));
     let kam = Kamailio::start(
@@ -157,7 +157,7 @@ fn phone_calls_sipp_through_kamailio_and_sends_dtmf_both_ways() {
     let call = phone.call_of("established");
     assert_eq!(phone.ended(call), ("normal".into(), "local".into()));
     assert!(phone.has_op(call, "send_dtmf"), "{}", phone.describe());
-    assert_uas_passed("ua_uas_info_dtmf.xml", &mut info);
+    info.assert_passed();
     kam.wait_event("relay INFO sip:info@", WAIT);
 
     let mut phone = PhoneCli::call(
@@ -195,7 +195,7 @@ fn phone_calls_sipp_through_kamailio_and_sends_dtmf_both_ways() {
         "{}",
         phone.describe()
     );
-    assert_uas_passed("ua_uas_echo.xml", &mut echo);
+    echo.assert_passed();
 }
 
 // ---- 3. a tone from one phone, recorded by the other -----------------------
@@ -207,7 +207,7 @@ fn phone_calls_sipp_through_kamailio_and_sends_dtmf_both_ways() {
 /// registered over TCP) ...
 #[test]
 fn a_tone_reaches_the_other_phone_intact_through_dialtone() {
-    let dir = TestDir::new("tone-dialtone");
+    let dir = TestDir::new("phone-tone-dialtone");
     let d = Dialtone::start("phone-tone", DIALTONE_EXTENSIONS, &[]);
     tone_between_phones(
         &dir,
@@ -224,7 +224,7 @@ fn a_tone_reaches_the_other_phone_intact_through_kamailio() {
     if !kamailio_installed() {
         return;
     }
-    let dir = TestDir::new("tone-kamailio");
+    let dir = TestDir::new("phone-tone-kamailio");
     let kam = Kamailio::start(&KamailioOptions::new("phone-tone"));
     tone_between_phones(
         &dir,
@@ -336,12 +336,11 @@ fn tone_share(samples: &[i16], rate: u32, hz: f64) -> ToneShare {
 /// op unhold ok, state established, in that order.
 #[test]
 fn hold_and_unhold_against_sipp() {
-    if !sipp_and_kamailio() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
-    let dir = TestDir::new("hold-sipp");
-    let mut uas = sipp_uas("ua_uas_hold.xml", "u1", &[], &dir.join("uas"));
-    let kam = Kamailio::start(&KamailioOptions::new("phone-hold").route("^9", uas.addr()));
+    let dir = TestDir::new("phone-hold-sipp");
+    let (mut uas, kam) = uas_behind_kamailio("phone-hold", "ua_uas_hold.xml", &[], &dir);
     let mut phone = PhoneCli::call(
         &dir,
         "holder",
@@ -384,7 +383,7 @@ fn hold_and_unhold_against_sipp() {
         "{}",
         phone.describe()
     );
-    assert_uas_passed("ua_uas_hold.xml", &mut uas);
+    uas.assert_passed();
 }
 
 /// Phone to phone through Kamailio (the callee on TCP): when the caller
@@ -394,7 +393,7 @@ fn the_held_phone_sees_remotely_held_then_established() {
     if !kamailio_installed() {
         return;
     }
-    let dir = TestDir::new("hold-phones");
+    let dir = TestDir::new("phone-hold-phones");
     let kam = Kamailio::start(&KamailioOptions::new("phone-hold-phones"));
     let mut callee = PhoneCli::listen(
         &dir,
@@ -447,7 +446,7 @@ fn a_forwarded_call_reaches_the_target() {
     if !kamailio_installed() {
         return;
     }
-    let dir = TestDir::new("forward");
+    let dir = TestDir::new("phone-forward");
     let kam = Kamailio::start(&KamailioOptions::new("phone-forward"));
     for (n, how) in [
         ["--forward", "1003"],
@@ -470,7 +469,7 @@ fn a_forwarded_call_reaches_the_target() {
 /// to A, which calls C through Dialtone.
 #[test]
 fn a_forwarded_call_reaches_the_target_through_dialtone() {
-    let dir = TestDir::new("forward-dialtone");
+    let dir = TestDir::new("phone-forward-dialtone");
     let d = Dialtone::start("phone-forward", DIALTONE_EXTENSIONS, &[]);
     let mut c = PhoneCli::listen(
         &dir,
@@ -522,7 +521,7 @@ fn a_call_nobody_answers_is_forwarded_after_the_rule_time() {
     if !kamailio_installed() {
         return;
     }
-    let dir = TestDir::new("forward-noreply");
+    let dir = TestDir::new("phone-forward-noreply");
     let kam = Kamailio::start(&KamailioOptions::new("phone-forward-noreply"));
     let (b, a) = forward_once(
         &dir,
@@ -615,7 +614,7 @@ fn call_waiting_accepts_the_second_call_and_holds_the_first() {
     if !kamailio_installed() {
         return;
     }
-    let dir = TestDir::new("call-waiting");
+    let dir = TestDir::new("phone-call-waiting");
     let kam = Kamailio::start(&KamailioOptions::new("phone-call-waiting"));
     let mut b = PhoneCli::listen(
         &dir,
@@ -678,12 +677,16 @@ fn call_waiting_accepts_the_second_call_and_holds_the_first() {
 /// not anonymous (the scenario's own check).
 #[test]
 fn an_anonymous_call_hides_the_caller() {
-    if !sipp_and_kamailio() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
-    let dir = TestDir::new("anonymous");
-    let mut uas = sipp_uas("ua_uas_anonymous.xml", "u1", &["-m", "2"], &dir.join("uas"));
-    let kam = Kamailio::start(&KamailioOptions::new("phone-anonymous").route("^9", uas.addr()));
+    let dir = TestDir::new("phone-anonymous");
+    let (mut uas, kam) = uas_behind_kamailio(
+        "phone-anonymous",
+        "ua_uas_anonymous.xml",
+        &["-m", "2"],
+        &dir,
+    );
     let mut phone = PhoneCli::start(
         &dir,
         "anonymous",
@@ -741,7 +744,7 @@ fn an_anonymous_call_hides_the_caller() {
 /// digit in `--dtmf` exits 2 with a message naming it.
 #[test]
 fn exit_status_tells_the_outcome() {
-    let dir = TestDir::new("exit");
+    let dir = TestDir::new("phone-exit");
     let mut bad = PhoneCli::start(
         &dir,
         "bad-flag",
@@ -758,11 +761,10 @@ fn exit_status_tells_the_outcome() {
     let stderr = bad.stderr();
     assert!(stderr.contains("'x'"), "the message names x: {stderr}");
 
-    if !sipp_and_kamailio() {
+    if !sipp_and_kamailio_installed() {
         return;
     }
-    let mut uas = sipp_uas("busy.xml", "u1", &["-m", "2"], &dir.join("uas"));
-    let kam = Kamailio::start(&KamailioOptions::new("phone-exit").route("^9", uas.addr()));
+    let (mut uas, kam) = uas_behind_kamailio("phone-exit", "busy.xml", &["-m", "2"], &dir);
     for (expect, code) in [(None, 1), (Some("busy"), 0)] {
         let mut extra = vec![];
         if let Some(e) = expect {
@@ -780,7 +782,7 @@ fn exit_status_tells_the_outcome() {
         assert_eq!(ended["reason"], "busy", "{ended}");
         assert_eq!(ended["sip_code"], 486, "{ended}");
     }
-    assert_uas_passed("busy.xml", &mut uas);
+    uas.assert_passed();
 }
 
 // ---- 9. the interactive shell ---------------------------------------------------
@@ -793,12 +795,12 @@ fn exit_status_tells_the_outcome() {
 /// status 0. The UAS checks the hold and resume offers (SIPp exits 0).
 #[test]
 fn the_shell_drives_a_call_under_tmux() {
-    if !installed(TMUX) || !sipp_and_kamailio() {
+    if !installed(TMUX) || !sipp_and_kamailio_installed() {
         return;
     }
-    let dir = TestDir::new("shell");
-    let mut uas = sipp_uas("ua_uas_hold.xml", "u1", &["-rtp_echo"], &dir.join("uas"));
-    let kam = Kamailio::start(&KamailioOptions::new("phone-shell").route("^9", uas.addr()));
+    let dir = TestDir::new("phone-shell");
+    let (mut uas, kam) =
+        uas_behind_kamailio("phone-shell", "ua_uas_hold.xml", &["-rtp_echo"], &dir);
     let shell = Tmux::start(
         &dir,
         &[
@@ -840,55 +842,5 @@ fn the_shell_drives_a_call_under_tmux() {
     shell.wait_for(": ended normal by local");
     shell.send("quit");
     assert_eq!(shell.wait_exit(), 0, "{}", shell.capture());
-    assert_uas_passed("ua_uas_hold.xml", &mut uas);
-}
-
-// ---- peers and tools ------------------------------------------------------------
-
-fn sipp_and_kamailio() -> bool {
-    if !sipp_installed() {
-        println!("SKIPPED: sipp not installed (apt-get install sip-tester)");
-        return false;
-    }
-    kamailio_installed()
-}
-
-/// A SIPp UAS's verdict: it ran its calls to the end of the scenario.
-fn assert_uas_passed(scenario: &str, uas: &mut Uas) {
-    let status = uas
-        .sipp
-        .wait(WAIT)
-        .unwrap_or_else(|| panic!("{scenario} still runs: {}", uas.sipp.errors()));
-    assert!(
-        status.success(),
-        "{scenario} failed the call ({status}): {}",
-        uas.sipp.errors()
-    );
-}
-
-/// A temporary directory for a test's files; removed on drop unless the
-/// test failed.
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(name: &str) -> TestDir {
-        TestDir(temp_dir(&format!("phone-{name}")))
-    }
-}
-
-impl std::ops::Deref for TestDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test files in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    uas.assert_passed();
 }

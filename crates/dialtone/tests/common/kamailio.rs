@@ -17,7 +17,8 @@
 //! Every request and relayed reply shows in that log as one line starting
 //! with `E2E ` (see [`Kamailio::events`]).
 
-use super::{free_port, temp_dir, Sipp};
+use super::softphone::WAIT;
+use super::{free_port, sipp_installed, tail, temp_dir, Sipp};
 use std::io::BufRead;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::process::CommandExt;
@@ -64,6 +65,15 @@ pub fn kamailio_installed() -> bool {
         eprintln!("SKIPPED: kamailio not installed (apt-get install kamailio)");
     }
     found
+}
+
+/// Whether both `sipp` and `kamailio` run; says SKIPPED when one does not.
+pub fn sipp_and_kamailio_installed() -> bool {
+    if !sipp_installed() {
+        eprintln!("SKIPPED: sipp not installed (apt-get install sip-tester)");
+        return false;
+    }
+    kamailio_installed()
 }
 
 /// The registrar's users and static routes.
@@ -312,6 +322,8 @@ fn options_request(from: &UdpSocket, to: SocketAddr, n: u32) -> String {
 /// ports, for a static route to point at; killed on drop.
 pub struct Uas {
     pub sipp: Sipp,
+    /// The scenario file's name, for failure messages.
+    pub scenario: String,
     /// Its RTP port (`-mp`: where `-rtp_echo` echoes).
     pub media_port: u16,
 }
@@ -321,6 +333,38 @@ impl Uas {
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.sipp.port))
     }
+
+    /// Its verdict, once it ends (within [`WAIT`]): whether it ran its calls
+    /// to the end of the scenario.
+    pub fn passed(&mut self) -> bool {
+        self.sipp
+            .wait(WAIT)
+            .unwrap_or_else(|| panic!("{} still runs: {}", self.scenario, self.sipp.errors()))
+            .success()
+    }
+
+    /// Panics with SIPp's errors unless [`Uas::passed`].
+    pub fn assert_passed(&mut self) {
+        assert!(
+            self.passed(),
+            "{} failed the call: {}",
+            self.scenario,
+            self.sipp.errors()
+        );
+    }
+}
+
+/// A SIPp UAS playing `scenario` over UDP with `args` (its logs in
+/// `dir/uas`) and a Kamailio named `name` routing the users `^9` to it.
+pub fn uas_behind_kamailio(
+    name: &str,
+    scenario: &str,
+    args: &[&str],
+    dir: &Path,
+) -> (Uas, Kamailio) {
+    let uas = sipp_uas(scenario, "u1", args, &dir.join("uas"));
+    let kam = Kamailio::start(&KamailioOptions::new(name).route("^9", uas.addr()));
+    (uas, kam)
 }
 
 /// Starts a SIPp UAS with `scenario` over `transport` (`u1`, `t1`) and
@@ -352,6 +396,7 @@ pub fn sipp_uas(scenario: &str, transport: &str, args: &[&str], dir: &Path) -> U
             port,
             dir: dir.to_owned(),
         },
+        scenario: scenario.to_owned(),
         media_port,
     };
     wait_listening(&mut uas, transport);
@@ -404,12 +449,4 @@ pub fn rtp_round_trip(port: u16, payload: &[u8], within: Duration) -> Option<Vec
     let mut buf = [0u8; 2048];
     let (len, _) = sock.recv_from(&mut buf).ok()?;
     Some(buf[..len].to_vec())
-}
-
-fn tail(s: &str, max: usize) -> &str {
-    let mut start = s.len().saturating_sub(max);
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
 }

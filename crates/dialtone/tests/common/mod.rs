@@ -63,6 +63,33 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A temporary directory for a test's files; removed on drop unless the
+/// test failed (then its path is printed).
+pub struct TestDir(PathBuf);
+
+impl TestDir {
+    pub fn new(name: &str) -> TestDir {
+        TestDir(temp_dir(name))
+    }
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 impl Dialtone {
     /// Starts the binary with `config` (TOML) plus the listen addresses,
     /// and waits until `/healthz` answers.
