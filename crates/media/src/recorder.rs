@@ -347,10 +347,7 @@ impl<W: Write + Seek> Recorder<W> {
     /// A last [`drain_stream`](Self::drain_stream) is not possible after
     /// this: drain before finishing.
     pub fn finish(mut self) -> Result<(RecordingSummary, Option<W>), RecordError> {
-        let pending = self.rx.len().max(self.tx.len());
-        if pending > 0 {
-            self.emit(pending)?;
-        }
+        self.flush()?;
         let (bytes, file) = match self.writer.take() {
             Some(writer) => {
                 let (summary, file) = writer.finish()?;
