@@ -22,6 +22,31 @@ fn ended(reason: EndReason, by: By, sip_code: Option<u16>) -> CallState {
     }
 }
 
+/// The call is answered: its media opens both ways, then it is established.
+fn established(call: CallId) -> Vec<ua::Output> {
+    vec![
+        media_action(call, pcma(true, true)),
+        state(call, CallState::Established),
+    ]
+}
+
+/// Our hold succeeded: the media stops both ways, the op reports, the call is held.
+fn held(call: CallId) -> Vec<ua::Output> {
+    vec![
+        media_action(call, pcma(false, false)),
+        ev(op_ok(call, Op::Hold)),
+        state(call, CallState::Held),
+    ]
+}
+
+/// The call ended as told and the driver is to close its media.
+fn closed(call: CallId, reason: EndReason, by: By, sip_code: Option<u16>) -> Vec<ua::Output> {
+    vec![
+        state(call, ended(reason, by, sip_code)),
+        act(Action::Close { call }),
+    ]
+}
+
 fn op_ok(call: CallId, op: Op) -> Event {
     Event::Op {
         call,
@@ -83,13 +108,7 @@ fn dial(w: &mut World) -> (CallId, PeerReq) {
 fn outgoing_call(w: &mut World) -> (CallId, DialogId) {
     let (call, invite) = dial(w);
     w.respond_sdp(&invite, 200, &peer_sdp("sendrecv"));
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(true, true)),
-            state(call, CallState::Established)
-        ]
-    );
+    assert_eq!(w.take(), established(call));
     assert_eq!(w.acks().len(), 1);
     (call, w.dialog_of(&invite.call_id()))
 }
@@ -120,13 +139,7 @@ fn incoming_call(w: &mut World) -> (CallId, ClientTxKey, DialogId) {
     assert_eq!(ok[0].status, 200);
     let d = w.dialog_of(&ok[0].headers.call_id().unwrap());
     w.peer_ack(&d);
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(true, true)),
-            state(call, CallState::Established)
-        ]
-    );
+    assert_eq!(w.take(), established(call));
     (call, key, d)
 }
 
@@ -282,26 +295,14 @@ fn an_outgoing_call_rings_is_answered_and_we_hang_up() {
     w.respond(&invite, 180);
     assert_eq!(w.take(), [state(call, CallState::Ringing)]);
     w.respond_sdp(&invite, 200, &peer_sdp("sendrecv"));
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(true, true)),
-            state(call, CallState::Established)
-        ]
-    );
+    assert_eq!(w.take(), established(call));
     assert_eq!(w.acks().len(), 1);
 
     let now = w.now();
     w.ua.end(now, call).unwrap();
     let bye = w.request(Method::Bye);
     w.respond(&bye, 200);
-    assert_eq!(
-        w.take(),
-        [
-            state(call, ended(EndReason::Normal, By::Local, None)),
-            act(Action::Close { call })
-        ]
-    );
+    assert_eq!(w.take(), closed(call, EndReason::Normal, By::Local, None));
 }
 
 #[test]
@@ -310,13 +311,7 @@ fn the_peer_hangs_up_an_outgoing_call() {
     let (call, d) = outgoing_call(&mut w);
     let key = w.peer_in_dialog(&d, Method::Bye, None, vec![]);
     assert_eq!(w.statuses(key), [200]);
-    assert_eq!(
-        w.take(),
-        [
-            state(call, ended(EndReason::Normal, By::Remote, None)),
-            act(Action::Close { call })
-        ]
-    );
+    assert_eq!(w.take(), closed(call, EndReason::Normal, By::Remote, None));
 }
 
 // ------------------------------------------------------------------ 3. outgoing failures
@@ -351,13 +346,7 @@ fn a_407_is_answered_once_with_proxy_authorization() {
     assert!(again.cseq() > invite.cseq());
     assert!(w.authenticate(&again, Challenger::Proxy));
     w.respond_sdp(&again, 200, &peer_sdp("sendrecv"));
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(true, true)),
-            state(call, CallState::Established)
-        ]
-    );
+    assert_eq!(w.take(), established(call));
 }
 
 #[test]
@@ -378,10 +367,7 @@ fn a_second_407_ends_the_call_failed() {
     });
     assert_eq!(
         w.take(),
-        [
-            state(call, ended(EndReason::Failed, By::Remote, Some(407))),
-            act(Action::Close { call })
-        ]
+        closed(call, EndReason::Failed, By::Remote, Some(407))
     );
     w.no_request();
 }
@@ -397,10 +383,7 @@ fn timer_b_ends_an_unanswered_invite_with_408() {
     assert_eq!(w.elapsed(), secs(32));
     assert_eq!(
         w.take(),
-        [
-            state(call, ended(EndReason::Failed, By::Remote, Some(408))),
-            act(Action::Close { call })
-        ]
+        closed(call, EndReason::Failed, By::Remote, Some(408))
     );
 }
 
@@ -419,13 +402,7 @@ fn early_media_listens_until_the_answer() {
         ]
     );
     w.respond_sdp(&invite, 200, &peer_sdp("sendrecv"));
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(true, true)),
-            state(call, CallState::Established)
-        ]
-    );
+    assert_eq!(w.take(), established(call));
 }
 
 // ------------------------------------------------------------------ 5. cancel
@@ -442,10 +419,7 @@ fn ending_a_ringing_outgoing_call_cancels_it() {
     assert_eq!(w.cancelled(), [invite.key]);
     assert_eq!(
         w.take(),
-        [
-            state(call, ended(EndReason::Cancel, By::Local, Some(487))),
-            act(Action::Close { call })
-        ]
+        closed(call, EndReason::Cancel, By::Local, Some(487))
     );
     assert_eq!(w.ladder.count("CANCEL"), 1);
 }
@@ -464,13 +438,7 @@ fn a_200_racing_the_cancel_is_acked_and_byed() {
     assert_eq!(w.acks().len(), 1);
     let bye = w.request(Method::Bye);
     w.respond(&bye, 200);
-    assert_eq!(
-        w.take(),
-        [
-            state(call, ended(EndReason::Cancel, By::Local, None)),
-            act(Action::Close { call })
-        ]
-    );
+    assert_eq!(w.take(), closed(call, EndReason::Cancel, By::Local, None));
 }
 
 // ------------------------------------------------------------------ 6. incoming
@@ -484,7 +452,7 @@ fn an_incoming_call_rings_and_is_accepted() {
     let ok = w.responses(key);
     assert_eq!(ok.len(), 1);
     assert_eq!(ok[0].status, 200);
-    let answer = sdp::SessionDescription::parse(std::str::from_utf8(&ok[0].body).unwrap()).unwrap();
+    let answer = sdp_of(&ok[0]);
     // One voice codec (the peer's first we have) and its telephone-event.
     assert_eq!(answer.media.len(), 1);
     assert_eq!(answer.media[0].formats, ["8", "101"]);
@@ -492,23 +460,11 @@ fn an_incoming_call_rings_and_is_accepted() {
     assert_eq!(direction_of(&answer, 0), "sendrecv");
     let d = w.dialog_of(&ok[0].headers.call_id().unwrap());
     w.peer_ack(&d);
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(true, true)),
-            state(call, CallState::Established)
-        ]
-    );
+    assert_eq!(w.take(), established(call));
     // The caller hangs up.
     let bye = w.peer_in_dialog(&d, Method::Bye, None, vec![]);
     assert_eq!(w.statuses(bye), [200]);
-    assert_eq!(
-        w.take(),
-        [
-            state(call, ended(EndReason::Normal, By::Remote, None)),
-            act(Action::Close { call })
-        ]
-    );
+    assert_eq!(w.take(), closed(call, EndReason::Normal, By::Remote, None));
 }
 
 #[test]
@@ -607,14 +563,7 @@ fn hold_and_unhold_follow_the_seeds_rules() {
     let now = w.now();
     assert!(matches!(w.ua.unhold(now, call), Err(UaError::State { .. })));
     hold(&mut w, call, "recvonly");
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(false, false)),
-            ev(op_ok(call, Op::Hold)),
-            state(call, CallState::Held)
-        ]
-    );
+    assert_eq!(w.take(), held(call));
     // A call already on hold may not be placed on hold.
     let now = w.now();
     assert!(matches!(w.ua.hold(now, call), Err(UaError::State { .. })));
@@ -684,14 +633,7 @@ fn a_491_to_the_hold_is_retried_after_the_glare_delay() {
     assert!(retry.cseq() > re.cseq());
     assert_eq!(direction_of(&retry.sdp(), 0), "sendonly");
     w.respond_sdp(&retry, 200, &peer_sdp("recvonly"));
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(false, false)),
-            ev(op_ok(call, Op::Hold)),
-            state(call, CallState::Held)
-        ]
-    );
+    assert_eq!(w.take(), held(call));
 }
 
 // ------------------------------------------------------------------ 9. remote hold
@@ -701,8 +643,7 @@ fn the_peer_holds_and_resumes() {
     let mut w = World::new();
     let (call, _, d) = incoming_call(&mut w);
     let answer = w.peer_reinvite(&d, "sendonly");
-    let answer =
-        sdp::SessionDescription::parse(std::str::from_utf8(&answer.body).unwrap()).unwrap();
+    let answer = sdp_of(&answer);
     assert_eq!(direction_of(&answer, 0), "recvonly");
     assert_eq!(
         w.take(),
@@ -712,16 +653,9 @@ fn the_peer_holds_and_resumes() {
         ]
     );
     let answer = w.peer_reinvite(&d, "sendrecv");
-    let answer =
-        sdp::SessionDescription::parse(std::str::from_utf8(&answer.body).unwrap()).unwrap();
+    let answer = sdp_of(&answer);
     assert_eq!(direction_of(&answer, 0), "sendrecv");
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(true, true)),
-            state(call, CallState::Established)
-        ]
-    );
+    assert_eq!(w.take(), established(call));
 }
 
 #[test]
@@ -738,14 +672,7 @@ fn when_both_hold_ours_wins() {
     );
     // We hold too: the peer (holding) answers inactive.
     hold(&mut w, call, "inactive");
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(false, false)),
-            ev(op_ok(call, Op::Hold)),
-            state(call, CallState::Held)
-        ]
-    );
+    assert_eq!(w.take(), held(call));
     // We resume: the peer still holds.
     let now = w.now();
     w.ua.unhold(now, call).unwrap();
@@ -799,13 +726,7 @@ fn auto_answer_fires_exactly_after_2_s() {
     // The driver opens the media and accepts.
     let now = w.now();
     w.ua.accept(now, call, audio_only(), false).unwrap();
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(true, true)),
-            state(call, CallState::Established)
-        ]
-    );
+    assert_eq!(w.take(), established(call));
 }
 
 #[test]
@@ -879,16 +800,7 @@ fn a_second_call_waits_and_accepting_it_holds_the_first() {
     w.respond_sdp(&re, 200, &peer_sdp("recvonly"));
     let d2 = w.dialog_of(&ok[0].headers.call_id().unwrap());
     w.peer_ack(&d2);
-    assert_eq!(
-        w.take(),
-        [
-            media_action(second, pcma(true, true)),
-            state(second, CallState::Established),
-            media_action(first, pcma(false, false)),
-            ev(op_ok(first, Op::Hold)),
-            state(first, CallState::Held)
-        ]
-    );
+    assert_eq!(w.take(), [established(second), held(first)].concat());
 }
 
 // ------------------------------------------------------------------ 12. forwarding
@@ -1169,13 +1081,7 @@ fn a_302_to_our_invite_is_followed() {
     assert!(again.cseq() > invite.cseq());
     assert_eq!(w.take(), []);
     w.respond_sdp(&again, 200, &peer_sdp("sendrecv"));
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(true, true)),
-            state(call, CallState::Established)
-        ]
-    );
+    assert_eq!(w.take(), established(call));
 }
 
 // ------------------------------------------------------------------ 16. transfer
@@ -1243,7 +1149,7 @@ fn a_video_call_is_accepted_with_video_and_video_stops_and_starts() {
         [100, 180, 200]
     );
     let ok = &ok[2..];
-    let answer = sdp::SessionDescription::parse(std::str::from_utf8(&ok[0].body).unwrap()).unwrap();
+    let answer = sdp_of(&ok[0]);
     assert_eq!(answer.media[1].media, "video");
     assert_eq!(answer.media[1].port, 40002);
     assert_eq!(direction_of(&answer, 1), "sendrecv");
@@ -1313,17 +1219,11 @@ fn a_video_offer_accepted_without_video_refuses_the_video_line() {
     w.ua.accept(now, call, media(), false).unwrap();
     let ok = w.responses(key);
     let ok = &ok[2..];
-    let answer = sdp::SessionDescription::parse(std::str::from_utf8(&ok[0].body).unwrap()).unwrap();
+    let answer = sdp_of(&ok[0]);
     assert!(answer.media[1].is_rejected());
     let d = w.dialog_of(&ok[0].headers.call_id().unwrap());
     w.peer_ack(&d);
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(true, true)),
-            state(call, CallState::Established)
-        ]
-    );
+    assert_eq!(w.take(), established(call));
     assert!(w.ua.video(now, call, true).is_err());
 }
 
@@ -1429,8 +1329,7 @@ fn a_reinvite_from_the_peer_while_we_hold_keeps_the_hold() {
     hold(&mut w, call, "recvonly");
     w.take();
     let answer = w.peer_reinvite(&d, "sendrecv");
-    let answer =
-        sdp::SessionDescription::parse(std::str::from_utf8(&answer.body).unwrap()).unwrap();
+    let answer = sdp_of(&answer);
     assert_eq!(direction_of(&answer, 0), "sendonly");
     assert_eq!(w.take(), [media_action(call, pcma(false, false))]);
     assert_eq!(w.ua.call_state(call), Some(&CallState::Held));
@@ -1460,16 +1359,7 @@ fn accepting_a_waiting_call_holds_a_remotely_held_one_too() {
     let ok = w.responses(key);
     let d2 = w.dialog_of(&ok.last().unwrap().headers.call_id().unwrap());
     w.peer_ack(&d2);
-    assert_eq!(
-        w.take(),
-        [
-            media_action(second, pcma(true, true)),
-            state(second, CallState::Established),
-            media_action(first, pcma(false, false)),
-            ev(op_ok(first, Op::Hold)),
-            state(first, CallState::Held)
-        ]
-    );
+    assert_eq!(w.take(), [established(second), held(first)].concat());
 }
 
 #[test]
@@ -1500,10 +1390,7 @@ fn an_accepted_call_whose_ack_never_comes_is_ended_with_bye() {
     w.respond(&bye, 200);
     assert_eq!(
         w.take(),
-        [
-            state(second, ended(EndReason::Failed, By::Remote, Some(408))),
-            act(Action::Close { call: second })
-        ]
+        closed(second, EndReason::Failed, By::Remote, Some(408))
     );
     assert_eq!(w.ua.call_state(first), Some(&CallState::Held));
 }
@@ -1524,7 +1411,7 @@ fn an_offerless_invite_gets_our_offer_and_the_ack_answers() {
     let ok = w.responses(key);
     let ok = ok.last().unwrap();
     assert_eq!(ok.status, 200);
-    let offer = sdp::SessionDescription::parse(std::str::from_utf8(&ok.body).unwrap()).unwrap();
+    let offer = sdp_of(ok);
     assert_eq!(offer.media[0].formats, ["0", "8", "9", "96", "101", "102"]);
     let d = w.dialog_of(&ok.headers.call_id().unwrap());
     let now = w.now();
@@ -1615,14 +1502,7 @@ fn crossing_reinvites_are_resolved_by_491_and_our_retry() {
     assert!(w.elapsed() - start >= ms(2100));
     assert_eq!(direction_of(&retry.sdp(), 0), "sendonly");
     w.respond_sdp(&retry, 200, &peer_sdp("recvonly"));
-    assert_eq!(
-        w.take(),
-        [
-            media_action(call, pcma(false, false)),
-            ev(op_ok(call, Op::Hold)),
-            state(call, CallState::Held)
-        ]
-    );
+    assert_eq!(w.take(), held(call));
 }
 
 #[test]

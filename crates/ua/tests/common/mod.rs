@@ -648,6 +648,11 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
+/// A response's SDP body.
+pub fn sdp_of(r: &Response) -> sdp::SessionDescription {
+    sdp::SessionDescription::parse(std::str::from_utf8(&r.body).unwrap()).unwrap()
+}
+
 /// The direction attribute of an SDP's `i`th m-line.
 pub fn direction_of(sdp: &sdp::SessionDescription, i: usize) -> &'static str {
     sdp.media[i].direction_or(sdp.direction()).as_str()
