@@ -7,7 +7,7 @@ use super::ports::{self, SocketPair};
 use super::record::{Finished, Recording, Target};
 use super::sink::Sink;
 use super::source::{Produced, Source};
-use super::util::{self, frame_samples, rtcp_of, FRAME};
+use super::util::{self, frame_samples, rtcp_of, FRAME, MAX_DATAGRAM};
 use super::video::{self, Video};
 use super::{MediaError, MediaEvent, MediaParams, VideoParams};
 use media::codec::{CodecKind, Decoder, Encoder};
@@ -28,9 +28,6 @@ use tokio::sync::{mpsc, oneshot};
 /// Most frames sent at once when the task was late; older ones are
 /// skipped (the RTP clock still advances over them).
 const MAX_CATCH_UP: u32 = 5;
-
-/// Largest UDP payload: a buffer this size never truncates a datagram.
-const MAX_DATAGRAM: usize = 65_535;
 
 /// Sample rate of sinks and recordings before any codec is configured.
 const DEFAULT_RATE: u32 = 8000;
@@ -82,7 +79,6 @@ pub(super) async fn run(
     let mut video: Option<Video> = None;
     let mut rtp_buf = vec![0u8; MAX_DATAGRAM];
     let mut rtcp_buf = vec![0u8; MAX_DATAGRAM];
-    let mut video_buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let wake = session.next_wake();
         tokio::select! {
@@ -117,9 +113,9 @@ pub(super) async fn run(
                 Ok((n, _)) => session.handle_rtcp(util::now(), &rtcp_buf[..n]),
                 Err(e) => tracing::debug!(%local, error = %e, "RTCP socket receive failed"),
             },
-            received = recv_video(video.as_ref(), &mut video_buf), if video.is_some() => {
+            received = recv_video(video.as_mut()), if video.is_some() => {
                 if let (Ok((kind, n, from)), Some(v)) = (received, video.as_mut()) {
-                    v.handle_datagram(kind, from, &video_buf[..n]);
+                    v.handle_datagram(kind, from, n);
                 }
             },
             _ = sleep_until(wake), if wake.is_some() => {}
@@ -148,22 +144,11 @@ fn bind_video(
 
 /// The next datagram on either video socket.
 async fn recv_video(
-    video: Option<&Video>,
-    buf: &mut [u8],
+    video: Option<&mut Video>,
 ) -> std::io::Result<(video::Kind, usize, SocketAddr)> {
-    let Some(v) = video else {
-        return std::future::pending().await;
-    };
-    // Two buffers would be needed to read both at once; a datagram left
-    // on the other socket is read at the next turn of the loop.
-    let mut rtcp_buf = [0u8; 1500];
-    tokio::select! {
-        r = v.rtp.recv_from(buf) => r.map(|(n, from)| (video::Kind::Rtp, n, from)),
-        r = v.rtcp.recv_from(&mut rtcp_buf) => r.map(|(n, from)| {
-            let n = n.min(buf.len());
-            buf[..n].copy_from_slice(&rtcp_buf[..n]);
-            (video::Kind::Rtcp, n, from)
-        }),
+    match video {
+        Some(v) => v.recv().await,
+        None => std::future::pending().await,
     }
 }
 

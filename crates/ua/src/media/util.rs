@@ -10,6 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 pub(super) const FRAME_MS: u32 = 20;
 pub(super) const FRAME: Duration = Duration::from_millis(FRAME_MS as u64);
 
+/// Largest UDP payload: a buffer this size never truncates a datagram.
+pub(super) const MAX_DATAGRAM: usize = 65_535;
+
 /// Highest volume level; level [`UNITY_VOLUME`] leaves audio as it is.
 pub(super) const MAX_VOLUME: u8 = 11;
 pub(super) const UNITY_VOLUME: u8 = 8;

@@ -8,7 +8,7 @@
 //! `configure_video(Some(..))` or after `configure_video(None)`.
 
 use super::ports::SocketPair;
-use super::util::rtcp_of;
+use super::util::{rtcp_of, MAX_DATAGRAM};
 use super::VideoParams;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -17,8 +17,11 @@ use tokio::net::UdpSocket;
 /// The video pair and what crossed it.
 #[derive(Debug)]
 pub(super) struct Video {
-    pub(super) rtp: UdpSocket,
-    pub(super) rtcp: UdpSocket,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    /// One receive buffer per socket, so both are read at once.
+    rtp_buf: Vec<u8>,
+    rtcp_buf: Vec<u8>,
     local: SocketAddr,
     app: Option<SocketAddr>,
     params: Option<VideoParams>,
@@ -46,6 +49,8 @@ impl Video {
         Video {
             rtp: pair.rtp,
             rtcp: pair.rtcp,
+            rtp_buf: vec![0; MAX_DATAGRAM],
+            rtcp_buf: vec![0; MAX_DATAGRAM],
             local: pair.local,
             app,
             params: None,
@@ -66,10 +71,25 @@ impl Video {
         self.params = params;
     }
 
-    /// Relays a datagram that arrived on socket `kind` from `from`.
-    pub(super) fn handle_datagram(&mut self, kind: Kind, from: SocketAddr, data: &[u8]) {
+    /// The next datagram on either socket: which one, its length (in this
+    /// socket's buffer, for [`handle_datagram`](Self::handle_datagram)),
+    /// and its source.
+    pub(super) async fn recv(&mut self) -> std::io::Result<(Kind, usize, SocketAddr)> {
+        tokio::select! {
+            r = self.rtp.recv_from(&mut self.rtp_buf) => r.map(|(n, from)| (Kind::Rtp, n, from)),
+            r = self.rtcp.recv_from(&mut self.rtcp_buf) => r.map(|(n, from)| (Kind::Rtcp, n, from)),
+        }
+    }
+
+    /// Relays the datagram of `n` bytes that [`recv`](Self::recv) read on
+    /// socket `kind` from `from`.
+    pub(super) fn handle_datagram(&mut self, kind: Kind, from: SocketAddr, n: usize) {
         let Some(params) = &self.params else {
             return;
+        };
+        let data = match kind {
+            Kind::Rtp => &self.rtp_buf[..n],
+            Kind::Rtcp => &self.rtcp_buf[..n],
         };
         let (app, remote) = match kind {
             Kind::Rtp => (self.app, params.remote),
