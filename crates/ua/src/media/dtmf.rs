@@ -84,11 +84,10 @@ enum Sending {
     Tones(DtmfGenerator),
 }
 
-/// What the sender wants of this 20 ms slot.
+/// What the sender wants of this 20 ms slot (besides the RFC 4733
+/// packets it hands out).
 #[derive(Debug, Default)]
 pub(super) struct Slot {
-    /// RFC 4733 packets due now, with their payload type.
-    pub(super) events: Vec<(u8, EventPacket)>,
     /// An event lasts: send no voice this slot.
     pub(super) pause_voice: bool,
     /// In-band tones were written to the frame: send it instead of the source.
@@ -101,15 +100,17 @@ impl DtmfSend {
     }
 
     /// Runs the sender for the slot at `now`, whose next voice packet would
-    /// carry `rtp_timestamp`: starts the next request if none runs, hands
-    /// out due events or writes tones into `frame` (20 ms at
-    /// `cx.sample_rate`), and resolves a request that has ended.
+    /// carry `rtp_timestamp`: starts the next request if none runs, appends
+    /// the RFC 4733 packets due to `events` (with their payload type) or
+    /// writes tones into `frame` (20 ms at `cx.sample_rate`), and resolves
+    /// a request that has ended.
     pub(super) fn poll_slot(
         &mut self,
         now: Instant,
         rtp_timestamp: u32,
         cx: SendContext,
         frame: &mut Frame,
+        events: &mut Vec<(u8, EventPacket)>,
     ) -> Slot {
         let mut slot = Slot::default();
         if self.current.is_none() {
@@ -124,7 +125,7 @@ impl DtmfSend {
                 payload_type,
             } => {
                 while let Some(packet) = sender.poll_transmit(now) {
-                    slot.events.push((*payload_type, packet));
+                    events.push((*payload_type, packet));
                 }
                 slot.pause_voice = sender.in_event(now);
                 sender.poll_timeout().is_none()
@@ -341,10 +342,11 @@ mod tests {
         };
         let now = testkit::FakeClock::new().now();
         let mut frame = Frame::default();
+        let mut events = Vec::new();
         let mut slots = 0;
         while result.try_recv().is_err() {
-            let slot = send.poll_slot(now, 0, cx, &mut frame);
-            assert!(slot.tones && slot.events.is_empty());
+            let slot = send.poll_slot(now, 0, cx, &mut frame, &mut events);
+            assert!(slot.tones && events.is_empty());
             slots += 1;
             assert!(slots < 100);
         }

@@ -11,7 +11,7 @@ use super::util::{self, frame_samples, rtcp_of, FRAME, MAX_DATAGRAM};
 use super::video::{self, Video};
 use super::{MediaError, MediaEvent, MediaParams, VideoParams};
 use media::codec::{CodecKind, Decoder, Encoder};
-use media::dtmf::Digit;
+use media::dtmf::{Digit, EventPacket};
 use media::jitter::{JitterBuffer, JitterConfig, Popped};
 use media::rtcp::{self, NtpTime, RtcpCompound};
 use media::rtp::{RtpPacket, RtpSender};
@@ -226,11 +226,12 @@ struct Session {
     recording: Option<Recording>,
     counters: Counters,
     /// Reused buffers: the frame sent, the frame played, the payload, the
-    /// datagram.
+    /// datagram, the RFC 4733 packets due, the events found.
     tx: Frame,
     rx: Frame,
     payload: Vec<u8>,
     datagram: Vec<u8>,
+    events_due: Vec<(u8, EventPacket)>,
     found: Vec<MediaEvent>,
 }
 
@@ -265,6 +266,7 @@ impl Session {
             rx: Frame::default(),
             payload: Vec::new(),
             datagram: Vec::new(),
+            events_due: Vec::new(),
             found: Vec::new(),
         }
     }
@@ -459,10 +461,14 @@ impl Session {
                 clock_rate: audio.kind.clock_rate(),
                 sample_rate: rate,
             };
-            let dtmf = self
-                .dtmf_send
-                .poll_slot(at, self.rtp_out.timestamp(), cx, &mut self.tx);
-            for (pt, packet) in dtmf.events {
+            let dtmf = self.dtmf_send.poll_slot(
+                at,
+                self.rtp_out.timestamp(),
+                cx,
+                &mut self.tx,
+                &mut self.events_due,
+            );
+            for (pt, packet) in self.events_due.drain(..) {
                 self.datagram.clear();
                 let bytes = packet.payload.to_bytes();
                 if self
