@@ -86,8 +86,11 @@ pub(super) struct WavSource {
     exhausted: bool,
     /// `SourceFinished` was reported.
     finished: bool,
-    /// File rate to the output rate; rebuilt when the codec's rate changes.
-    resampler: Option<Resampler>,
+    /// File rate to each codec rate, made (and so checked) at load; one
+    /// for another output rate is added when first asked for.
+    resamplers: Vec<Resampler>,
+    /// The one in use, started afresh when the codec's rate changes.
+    current: Option<usize>,
     /// Resampled samples not yet played.
     pending: Vec<i16>,
 }
@@ -106,33 +109,39 @@ impl WavSource {
                 path.display()
             )));
         }
-        for rate in CODEC_RATES {
-            if Resampler::new(audio.rate, rate).is_err() {
-                return Err(MediaError::Invalid(format!(
-                    "the WAV file {} is at {} Hz, which cannot be converted to {rate} Hz",
-                    path.display(),
-                    audio.rate
-                )));
-            }
-        }
+        let resamplers = CODEC_RATES
+            .into_iter()
+            .map(|rate| {
+                Resampler::new(audio.rate, rate).map_err(|_| {
+                    MediaError::Invalid(format!(
+                        "the WAV file {} is at {} Hz, which cannot be converted to {rate} Hz",
+                        path.display(),
+                        audio.rate
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(WavSource {
             audio: Arc::new(audio),
             looped,
             pos: 0,
             exhausted: false,
             finished: false,
-            resampler: None,
+            resamplers,
+            current: None,
             pending: Vec::new(),
         })
     }
 
     fn fill(&mut self, rate: u32, out: &mut [i16]) -> Produced {
-        if self.resampler.as_ref().is_none_or(|r| r.to_rate() != rate) {
-            // Checked at load for every codec rate.
-            self.resampler = Resampler::new(self.audio.rate, rate).ok();
+        if self
+            .current
+            .is_none_or(|i| self.resamplers[i].to_rate() != rate)
+        {
+            self.current = self.resampler_to(rate);
             self.pending.clear();
         }
-        let Some(resampler) = self.resampler.as_mut() else {
+        let Some(resampler) = self.current.map(|i| &mut self.resamplers[i]) else {
             return Produced::Audio; // silence
         };
         let chunk = frame_samples(self.audio.rate).max(1);
@@ -157,6 +166,22 @@ impl WavSource {
             return Produced::Finished;
         }
         Produced::Audio
+    }
+
+    /// The index of a fresh resampler to `rate` (made at load for every
+    /// codec rate).
+    fn resampler_to(&mut self, rate: u32) -> Option<usize> {
+        match self.resamplers.iter().position(|r| r.to_rate() == rate) {
+            Some(i) => {
+                self.resamplers[i].reset();
+                Some(i)
+            }
+            None => {
+                let resampler = Resampler::new(self.audio.rate, rate).ok()?;
+                self.resamplers.push(resampler);
+                Some(self.resamplers.len() - 1)
+            }
+        }
     }
 }
 
