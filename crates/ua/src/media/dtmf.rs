@@ -24,8 +24,8 @@ use std::collections::VecDeque;
 use std::time::Instant;
 use tokio::sync::oneshot;
 
-/// Most digits one [`super::MediaSession::send_dtmf`] takes.
-pub(super) const MAX_DIGITS: usize = 32;
+/// Most digits one [`super::MediaSession::send_dtmf`] takes: the SIP side's limit.
+pub(super) use crate::core::MAX_DIGITS;
 
 /// Packet interval of RFC 4733 events: the audio's 20 ms.
 const EVENT_INTERVAL_MS: u32 = 20;
